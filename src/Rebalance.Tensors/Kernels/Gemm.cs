@@ -1,0 +1,355 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Rebalance.Tensors.Kernels;
+
+/// <summary>Which micro-kernel the float32 GEMM uses.</summary>
+internal enum GemmKernel
+{
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+/// <summary>
+/// General matrix multiply, row-major: C = alpha * op(A) * op(B) + beta * C, op = identity or transpose.
+/// float32 runs the packed, cache-blocked algorithm of Goto and van de Geijn: B is packed in
+/// (KC x NR) panels and A in (MR x KC) panels, and a register-tiled micro-kernel chosen at run time
+/// (AVX-512, AVX2, scalar) computes each MR x NR tile. float64 (tests, statistics) runs a plain loop.
+/// With beta == 0, C is never read, so stale NaN in C does not leak into the result.
+/// </summary>
+internal static unsafe class Gemm
+{
+    private const int Kc = 256;
+    private const int McBlocks = 10; // MC = McBlocks * MR rows of A per packed block (120 rows for AVX-512)
+    private const int Nc = 4096;
+
+    [ThreadStatic]
+    private static float[]? t_packA;
+
+    [ThreadStatic]
+    private static float[]? t_packB;
+
+    /// <summary>The kernel this machine supports.</summary>
+    public static GemmKernel ActiveKernel { get; } =
+        Avx512F.IsSupported && Vector512.IsHardwareAccelerated ? GemmKernel.Avx512
+        : Avx2.IsSupported && Fma.IsSupported ? GemmKernel.Avx2
+        : GemmKernel.Scalar;
+
+    /// <summary>Tests force a lower kernel to check it against the reference; null means <see cref="ActiveKernel"/>.</summary>
+    internal static GemmKernel? ForcedKernel { get; set; }
+
+    private static GemmKernel Kernel => ForcedKernel is { } k && k <= ActiveKernel ? k : ActiveKernel;
+
+    /// <summary>Typed entry point: float32 takes the packed path, float64 the plain one.</summary>
+    public static void Run<T>(bool transA, bool transB, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, bool parallel = true)
+        where T : unmanaged, INumber<T>
+    {
+        if (typeof(T) == typeof(float))
+        {
+            Sgemm(transA, transB, m, n, k, (float)(object)alpha, MemoryMarshal.Cast<T, float>(a), lda, MemoryMarshal.Cast<T, float>(b), ldb, (float)(object)beta, MemoryMarshal.Cast<T, float>(c), ldc, parallel);
+        }
+        else
+        {
+            Plain(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        }
+    }
+
+    /// <summary>float32 GEMM. Spans must cover the strided matrices; they are checked once here.</summary>
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, bool parallel = true)
+    {
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+        CheckExtent("A", a.Length, transA ? k : m, transA ? m : k, lda);
+        CheckExtent("B", b.Length, transB ? n : k, transB ? k : n, ldb);
+        CheckExtent("C", c.Length, m, n, ldc);
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(c, m, n, ldc, beta);
+            return;
+        }
+
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var ap = pa;
+            var bp = pb;
+            var cp = pc;
+            var kernel = Kernel;
+            var (mr, nr) = TileOf(kernel);
+            var threads = parallel ? Engine.NumThreads : 1;
+            // Each thread takes a stripe of C; every C element is still summed over k in the same
+            // order, so the result does not depend on the thread count.
+            var work = (double)m * n * k;
+            if (threads <= 1 || work < 2e6)
+            {
+                Serial(kernel, transA, transB, 0, m, 0, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
+                return;
+            }
+            if (m >= threads * mr * 4 || m >= n)
+            {
+                var stripes = Math.Min(threads, (m + mr - 1) / mr);
+                Parallel.For(0, stripes, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
+                {
+                    var (i0, i1) = Stripe(m, mr, stripes, s);
+                    Serial(kernel, transA, transB, i0, i1, 0, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
+                });
+            }
+            else
+            {
+                var stripes = Math.Min(threads, (n + nr - 1) / nr);
+                Parallel.For(0, stripes, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
+                {
+                    var (j0, j1) = Stripe(n, nr, stripes, s);
+                    Serial(kernel, transA, transB, 0, m, j0, j1, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
+                });
+            }
+        }
+    }
+
+    private static (int Start, int End) Stripe(int extent, int unit, int stripes, int s)
+    {
+        var units = (extent + unit - 1) / unit;
+        var u0 = (int)((long)units * s / stripes);
+        var u1 = (int)((long)units * (s + 1) / stripes);
+        return (u0 * unit, Math.Min(extent, u1 * unit));
+    }
+
+    internal static (int Mr, int Nr) TileOf(GemmKernel kernel) => kernel switch
+    {
+        GemmKernel.Avx512 => (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512),
+        GemmKernel.Avx2 => (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256),
+        _ => (GemmMicroKernels.MrScalar, GemmMicroKernels.NrScalar),
+    };
+
+    /// <summary>Rows [i0, i1) and columns [j0, j1) of C on the calling thread.</summary>
+    private static void Serial(GemmKernel kernel, bool transA, bool transB, int i0, int i1, int j0, int j1, int k, float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        var (mr, nr) = TileOf(kernel);
+        var mc = McBlocks * mr;
+        var packA = Scratch(ref t_packA, mc * Kc);
+        var packB = Scratch(ref t_packB, Kc * (Math.Min(Nc, j1 - j0) + nr));
+        fixed (float* pA = packA, pB = packB)
+        {
+            for (var jc = j0; jc < j1; jc += Nc)
+            {
+                var nc = Math.Min(Nc, j1 - jc);
+                for (var pc = 0; pc < k; pc += Kc)
+                {
+                    var kc = Math.Min(Kc, k - pc);
+                    var betaBlock = pc == 0 ? beta : 1f;
+                    PackB(transB, b, ldb, pc, kc, jc, nc, nr, pB);
+                    for (var ic = i0; ic < i1; ic += mc)
+                    {
+                        var mcb = Math.Min(mc, i1 - ic);
+                        PackA(transA, a, lda, ic, mcb, pc, kc, mr, pA);
+                        for (var jr = 0; jr < nc; jr += nr)
+                        {
+                            var nrb = Math.Min(nr, nc - jr);
+                            var bPanel = pB + (jr * kc);
+                            for (var ir = 0; ir < mcb; ir += mr)
+                            {
+                                var mrb = Math.Min(mr, mcb - ir);
+                                var aPanel = pA + (ir * kc);
+                                var cTile = c + ((long)(ic + ir) * ldc) + jc + jr;
+                                switch (kernel)
+                                {
+                                    case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb); break;
+                                    case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb); break;
+                                    default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb); break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static float[] Scratch(ref float[]? slot, int length)
+    {
+        if (slot is null || slot.Length < length)
+        {
+            slot = GC.AllocateUninitializedArray<float>(length, pinned: true);
+        }
+        return slot;
+    }
+
+    /// <summary>
+    /// Packs rows [ic, ic+mc) x columns [pc, pc+kc) of op(A) into panels of mr rows: panel r holds, for each
+    /// p, the mr values A(ic + r*mr + i, pc + p). Rows past the matrix are zero.
+    /// </summary>
+    private static void PackA(bool transA, float* a, int lda, int ic, int mc, int pc, int kc, int mr, float* dst)
+    {
+        for (var r = 0; r < mc; r += mr)
+        {
+            var rows = Math.Min(mr, mc - r);
+            var panel = dst + (r * kc);
+            if (transA)
+            {
+                // A(i, p) = a[p * lda + i]: the mr values of one p are contiguous.
+                for (var p = 0; p < kc; p++)
+                {
+                    var src = a + ((long)(pc + p) * lda) + ic + r;
+                    var d = panel + (p * mr);
+                    var i = 0;
+                    for (; i < rows; i++)
+                    {
+                        d[i] = src[i];
+                    }
+                    for (; i < mr; i++)
+                    {
+                        d[i] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                for (var i = 0; i < rows; i++)
+                {
+                    var src = a + ((long)(ic + r + i) * lda) + pc;
+                    var d = panel + i;
+                    for (var p = 0; p < kc; p++)
+                    {
+                        d[p * mr] = src[p];
+                    }
+                }
+                for (var i = rows; i < mr; i++)
+                {
+                    for (var p = 0; p < kc; p++)
+                    {
+                        panel[(p * mr) + i] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs rows [pc, pc+kc) x columns [jc, jc+nc) of op(B) into panels of nr columns: panel s holds, for
+    /// each p, the nr values B(pc + p, jc + s*nr + j). Columns past the matrix are zero.
+    /// </summary>
+    private static void PackB(bool transB, float* b, int ldb, int pc, int kc, int jc, int nc, int nr, float* dst)
+    {
+        for (var s = 0; s < nc; s += nr)
+        {
+            var cols = Math.Min(nr, nc - s);
+            var panel = dst + (s * kc);
+            if (!transB)
+            {
+                for (var p = 0; p < kc; p++)
+                {
+                    var src = b + ((long)(pc + p) * ldb) + jc + s;
+                    var d = panel + (p * nr);
+                    if (cols == nr)
+                    {
+                        Unsafe.CopyBlockUnaligned(d, src, (uint)(nr * sizeof(float)));
+                    }
+                    else
+                    {
+                        var j = 0;
+                        for (; j < cols; j++)
+                        {
+                            d[j] = src[j];
+                        }
+                        for (; j < nr; j++)
+                        {
+                            d[j] = 0f;
+                        }
+                    }
+                }
+            }
+            else
+            {
+                // B(p, j) = b[j * ldb + p]: walk each column of B contiguously.
+                for (var j = 0; j < cols; j++)
+                {
+                    var src = b + ((long)(jc + s + j) * ldb) + pc;
+                    var d = panel + j;
+                    for (var p = 0; p < kc; p++)
+                    {
+                        d[p * nr] = src[p];
+                    }
+                }
+                for (var j = cols; j < nr; j++)
+                {
+                    for (var p = 0; p < kc; p++)
+                    {
+                        panel[(p * nr) + j] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    private static void ScaleC(Span<float> c, int m, int n, int ldc, float beta)
+    {
+        for (var i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0f)
+            {
+                row.Clear();
+            }
+            else if (beta != 1f)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+            }
+        }
+    }
+
+    private static void CheckExtent(string name, int length, int rows, int cols, int ld)
+    {
+        if (rows < 0 || cols < 0 || ld < Math.Max(1, cols))
+        {
+            throw new ArgumentException($"gemm: matrix {name} of {rows}x{cols} with leading dimension {ld} is malformed");
+        }
+        if (rows > 0 && cols > 0 && ((long)(rows - 1) * ld) + cols > length)
+        {
+            throw new ArgumentException($"gemm: matrix {name} of {rows}x{cols} (ld {ld}) needs {((long)(rows - 1) * ld) + cols} values, span has {length}");
+        }
+    }
+
+    /// <summary>Straightforward i-p-j loop for float64; vectorised along rows of B when B is not transposed.</summary>
+    private static void Plain<T>(bool transA, bool transB, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        where T : unmanaged, INumber<T>
+    {
+        var row = new T[n];
+        for (var i = 0; i < m; i++)
+        {
+            System.Array.Clear(row);
+            for (var p = 0; p < k; p++)
+            {
+                var aip = transA ? a[(p * lda) + i] : a[(i * lda) + p];
+                if (aip == T.Zero)
+                {
+                    continue;
+                }
+                if (!transB)
+                {
+                    var brow = b.Slice(p * ldb, n);
+                    for (var j = 0; j < n; j++)
+                    {
+                        row[j] += aip * brow[j];
+                    }
+                }
+                else
+                {
+                    for (var j = 0; j < n; j++)
+                    {
+                        row[j] += aip * b[(j * ldb) + p];
+                    }
+                }
+            }
+            var crow = c.Slice(i * ldc, n);
+            for (var j = 0; j < n; j++)
+            {
+                crow[j] = beta == T.Zero ? alpha * row[j] : (alpha * row[j]) + (beta * crow[j]);
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+namespace Rebalance.Tensors;
+
+/// <summary>
+/// A seeded pseudo-random generator (xoshiro256**, state seeded by SplitMix64). The same seed gives
+/// the same sequence on every machine and thread count. Not thread-safe: give each worker its own.
+/// </summary>
+public sealed class Generator
+{
+    private ulong _s0, _s1, _s2, _s3;
+    private double? _spareNormal;
+
+    /// <summary>A generator whose whole sequence is fixed by <paramref name="seed"/>.</summary>
+    public Generator(ulong seed)
+    {
+        Seed = seed;
+        var x = seed;
+        _s0 = SplitMix(ref x);
+        _s1 = SplitMix(ref x);
+        _s2 = SplitMix(ref x);
+        _s3 = SplitMix(ref x);
+    }
+
+    /// <summary>The seed this generator started from.</summary>
+    public ulong Seed { get; }
+
+    private static ulong SplitMix(ref ulong x)
+    {
+        var z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Next 64 random bits.</summary>
+    public ulong NextUInt64()
+    {
+        var result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+        var t = _s1 << 17;
+        _s2 ^= _s0;
+        _s3 ^= _s1;
+        _s1 ^= _s2;
+        _s0 ^= _s3;
+        _s2 ^= t;
+        _s3 = ulong.RotateLeft(_s3, 45);
+        return result;
+    }
+
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform integer in [0, n), without modulo bias.</summary>
+    public int NextInt(int n)
+    {
+        if (n <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(n), n, "NextInt needs a positive bound");
+        }
+        var bound = (ulong)n;
+        var limit = ulong.MaxValue - (ulong.MaxValue % bound);
+        ulong r;
+        do
+        {
+            r = NextUInt64();
+        }
+        while (r >= limit);
+        return (int)(r % bound);
+    }
+
+    /// <summary>Standard normal (Marsaglia's polar method).</summary>
+    public double NextNormal()
+    {
+        if (_spareNormal is { } spare)
+        {
+            _spareNormal = null;
+            return spare;
+        }
+        double u, v, s;
+        do
+        {
+            u = (2 * NextDouble()) - 1;
+            v = (2 * NextDouble()) - 1;
+            s = (u * u) + (v * v);
+        }
+        while (s >= 1 || s == 0);
+        var f = Math.Sqrt(-2 * Math.Log(s) / s);
+        _spareNormal = v * f;
+        return u * f;
+    }
+
+    /// <summary>Uniform values in [low, high).</summary>
+    public Tensor Uniform(int[] shape, double low = 0, double high = 1, DType dtype = DType.Float32)
+    {
+        if (!(high >= low))
+        {
+            throw new ArgumentException($"uniform: low {low} must not exceed high {high}");
+        }
+        var t = Tensor.Zeros(shape, dtype);
+        for (var i = 0; i < t.Numel; i++)
+        {
+            t.SetFlat(i, low + ((high - low) * NextDouble()));
+        }
+        return t;
+    }
+
+    /// <summary>Normal values with the given mean and standard deviation.</summary>
+    public Tensor Normal(int[] shape, double mean = 0, double std = 1, DType dtype = DType.Float32)
+    {
+        if (!(std >= 0))
+        {
+            throw new ArgumentException($"normal: std must be non-negative, got {std}");
+        }
+        var t = Tensor.Zeros(shape, dtype);
+        for (var i = 0; i < t.Numel; i++)
+        {
+            t.SetFlat(i, mean + (std * NextNormal()));
+        }
+        return t;
+    }
+
+    /// <summary>1 with probability p, else 0.</summary>
+    public Tensor Bernoulli(int[] shape, double p, DType dtype = DType.Float32)
+    {
+        if (!(p >= 0 && p <= 1))
+        {
+            throw new ArgumentException($"bernoulli: p must lie in [0, 1], got {p}");
+        }
+        var t = Tensor.Zeros(shape, dtype);
+        for (var i = 0; i < t.Numel; i++)
+        {
+            t.SetFlat(i, NextDouble() < p ? 1 : 0);
+        }
+        return t;
+    }
+
+    /// <summary>A random permutation of 0..n-1 (Fisher-Yates), as int32.</summary>
+    public Tensor Permutation(int n)
+    {
+        if (n < 0)
+        {
+            throw new ArgumentException($"permutation: n must be non-negative, got {n}");
+        }
+        var p = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            p[i] = i;
+        }
+        for (var i = n - 1; i > 0; i--)
+        {
+            var j = NextInt(i + 1);
+            (p[i], p[j]) = (p[j], p[i]);
+        }
+        return Tensor.FromArray(p, n);
+    }
+
+    /// <summary>
+    /// Draws <paramref name="numSamples"/> category indices per row of <paramref name="weights"/> (1-D or 2-D,
+    /// non-negative, not necessarily normalised), with or without replacement, as int32.
+    /// </summary>
+    public Tensor Multinomial(Tensor weights, int numSamples, bool replacement = false)
+    {
+        if (weights.Rank is < 1 or > 2)
+        {
+            throw new ArgumentException($"multinomial: weights must be 1-D or 2-D, got shape {ShapeUtil.Format(weights.ShapeRef)}");
+        }
+        var rows = weights.Rank == 1 ? 1 : weights.Size(0);
+        var k = weights.Size(-1);
+        if (!replacement && numSamples > k)
+        {
+            throw new ArgumentException($"multinomial: cannot draw {numSamples} samples without replacement from {k} categories");
+        }
+        var w = weights.ToDoubleArray();
+        var result = new int[rows * numSamples];
+        for (var r = 0; r < rows; r++)
+        {
+            var row = w.AsSpan(r * k, k).ToArray();
+            foreach (var v in row)
+            {
+                if (!(v >= 0) || double.IsInfinity(v))
+                {
+                    throw new ArgumentException($"multinomial: weights must be finite and non-negative, found {v} in row {r}");
+                }
+            }
+            for (var s = 0; s < numSamples; s++)
+            {
+                var total = row.Sum();
+                if (total <= 0)
+                {
+                    throw new ArgumentException($"multinomial: row {r} has no positive weight left to draw from");
+                }
+                var u = NextDouble() * total;
+                var c = 0;
+                double acc = row[0];
+                while (acc <= u && c < k - 1)
+                {
+                    c++;
+                    acc += row[c];
+                }
+                while (row[c] == 0 && c > 0)
+                {
+                    c--;
+                }
+                result[(r * numSamples) + s] = c;
+                if (!replacement)
+                {
+                    row[c] = 0;
+                }
+            }
+        }
+        return weights.Rank == 1 ? Tensor.FromArray(result, numSamples) : Tensor.FromArray(result, rows, numSamples);
+    }
+}
