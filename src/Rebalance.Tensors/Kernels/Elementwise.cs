@@ -29,6 +29,10 @@ internal static class Elementwise
 
     public static void Map<T>(ReadOnlySpan<T> x, Span<T> y, SpanUnary<T> f) where T : unmanaged
     {
+        if (x.IsEmpty)
+        {
+            return;
+        }
         if (x.Length < 2 * MinParallel || Engine.NumThreads == 1)
         {
             f(x, y);
@@ -106,6 +110,10 @@ internal static class Elementwise
 
     private static void Map2<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y, SpanBinary<T> f) where T : unmanaged
     {
+        if (a.IsEmpty)
+        {
+            return;
+        }
         if (a.Length < 2 * MinParallel || Engine.NumThreads == 1)
         {
             f(a, b, y);

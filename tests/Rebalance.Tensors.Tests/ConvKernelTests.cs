@@ -1,0 +1,103 @@
+using Rebalance.Tensors.Kernels;
+using Rebalance.Tensors.Kernels.Reference;
+
+namespace Rebalance.Tensors.Tests;
+
+/// <summary>im2col + GEMM convolution (forward, input gradient, weight gradient) against direct loops.</summary>
+public class ConvKernelTests
+{
+    // (N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW)
+    private static readonly int[][] Shapes =
+    [
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1],
+        [2, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1],
+        [3, 2, 7, 6, 5, 4, 4, 2, 2, 1, 1, 1, 1],
+        [2, 4, 9, 7, 3, 3, 2, 2, 3, 0, 1, 2, 1],
+        [5, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1],
+        [7, 8, 14, 14, 6, 5, 5, 1, 1, 2, 2, 1, 1],
+        [4, 6, 6, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1],
+        [3, 5, 7, 7, 9, 4, 4, 2, 2, 1, 1, 1, 1],
+        [1, 2, 13, 11, 3, 3, 3, 3, 2, 2, 0, 1, 3],
+        [17, 3, 4, 4, 2, 2, 2, 1, 1, 0, 0, 1, 1],
+    ];
+
+    private static ConvGeometry Geometry(int[] s)
+    {
+        var oh = ((s[2] + (2 * s[9]) - (s[11] * (s[5] - 1)) - 1) / s[7]) + 1;
+        var ow = ((s[3] + (2 * s[10]) - (s[12] * (s[6] - 1)) - 1) / s[8]) + 1;
+        return new ConvGeometry(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], oh, ow);
+    }
+
+    [Fact]
+    public void AllThreeDirectionsMatchDirectLoops()
+    {
+        var gen = new Generator(5);
+        foreach (var s in Shapes)
+        {
+            var g = Geometry(s);
+            var x = gen.Uniform([g.N * g.C * g.H * g.W], -1, 1).ToFloatArray();
+            var w = gen.Uniform([g.O * g.Ckk], -1, 1).ToFloatArray();
+            var gy = gen.Uniform([g.N * g.O * g.Ohw], -1, 1).ToFloatArray();
+
+            var y = new float[gy.Length];
+            var ye = new float[gy.Length];
+            Conv.Forward(x, w, y, g);
+            ConvReference.Forward(x, w, ye, g);
+            AssertClose(ye, y, g, "forward");
+
+            var gx = new float[x.Length];
+            var gxe = new float[x.Length];
+            Conv.BackwardData(gy, w, gx, g);
+            ConvReference.BackwardData(gy, w, gxe, g);
+            AssertClose(gxe, gx, g, "input gradient");
+
+            var gw = new float[w.Length];
+            var gwe = new float[w.Length];
+            Conv.BackwardWeight(x, gy, gw, g);
+            ConvReference.BackwardWeight(x, gy, gwe, g);
+            AssertClose(gwe, gw, g, "weight gradient");
+        }
+    }
+
+    [Fact]
+    public void ResultsAreBitIdenticalWithOneAndTwoThreads()
+    {
+        var g = Geometry([64, 64, 14, 14, 128, 4, 4, 2, 2, 1, 1, 1, 1]);
+        var gen = new Generator(6);
+        var x = gen.Uniform([g.N * g.C * g.H * g.W], -1, 1).ToFloatArray();
+        var w = gen.Uniform([g.O * g.Ckk], -1, 1).ToFloatArray();
+        var gy = gen.Uniform([g.N * g.O * g.Ohw], -1, 1).ToFloatArray();
+        var saved = Engine.NumThreads;
+        try
+        {
+            (float[], float[], float[]) Run(int threads)
+            {
+                Engine.NumThreads = threads;
+                var y = new float[gy.Length];
+                var gx = new float[x.Length];
+                var gw = new float[w.Length];
+                Conv.Forward(x, w, y, g);
+                Conv.BackwardData(gy, w, gx, g);
+                Conv.BackwardWeight(x, gy, gw, g);
+                return (y, gx, gw);
+            }
+            var one = Run(1);
+            var two = Run(2);
+            Assert.Equal(one.Item1, two.Item1);
+            Assert.Equal(one.Item2, two.Item2);
+            Assert.Equal(one.Item3, two.Item3);
+        }
+        finally
+        {
+            Engine.NumThreads = saved;
+        }
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, ConvGeometry g, string what)
+    {
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * (1 + Math.Abs(expected[i])), $"{what} {g}: element {i} = {actual[i]}, expected {expected[i]}");
+        }
+    }
+}
