@@ -9,9 +9,11 @@ import os
 
 def kernel(name, mr, nv, vec, w, fma, isa_comment):
     L = []
-    L.append(f"    /// <summary>{mr}x{nv*w} tile, {isa_comment}. a: packed (kc, {mr}), b: packed (kc, {nv*w}).</summary>")
+    L.append(f"    /// <summary>{mr}x{nv*w} tile, {isa_comment}. a: packed (kc, {mr}), b: packed (kc, {nv*w}).")
+    L.append(f"    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the")
+    L.append(f"    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mr, int nr)")
+    L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)")
     L.append("    {")
     for i in range(mr):
         for j in range(nv):
@@ -28,20 +30,26 @@ def kernel(name, mr, nv, vec, w, fma, isa_comment):
     L.append(f"            b += {nv*w};")
     L.append("        }")
     L.append("")
-    L.append(f"        var full = mr == {mr} && nr == {nv*w};")
-    L.append(f"        var tile = stackalloc float[{mr*nv*w}];")
-    L.append(f"        var dst = full ? c : tile;")
-    L.append(f"        var ld = full ? ldc : {nv*w};")
-    L.append(f"        var va = {vec}.Create(alpha);")
-    L.append(f"        var write = !full || beta == 0f;")
-    L.append(f"        var vb = {vec}.Create(beta);")
+    L.append("        if (alpha != 1f)")
+    L.append("        {")
+    L.append(f"            var va = {vec}.Create(alpha);")
     for i in range(mr):
         for j in range(nv):
-            off = f"({i} * ld) + {j*w}"
-            L.append(f"        if (write) {{ {vec}.Store(c{i}_{j} * va, dst + {off}); }} else {{ {vec}.Store((c{i}_{j} * va) + ({vec}.Load(dst + {off}) * vb), dst + {off}); }}")
-    L.append("        if (!full)")
+            L.append(f"            c{i}_{j} *= va;")
+    L.append("        }")
+    L.append("        if (accumulate)")
     L.append("        {")
-    L.append(f"            EdgeStore(tile, {nv*w}, c, ldc, beta, mr, nr);")
+    for i in range(mr):
+        for j in range(nv):
+            off = f"({i} * ldc) + {j*w}"
+            L.append(f"            {vec}.Store({vec}.Load(c + {off}) + c{i}_{j}, c + {off});")
+    L.append("        }")
+    L.append("        else")
+    L.append("        {")
+    for i in range(mr):
+        for j in range(nv):
+            off = f"({i} * ldc) + {j*w}"
+            L.append(f"            {vec}.Store(c{i}_{j}, c + {off});")
     L.append("        }")
     L.append("    }")
     return "\n".join(L)
@@ -54,9 +62,8 @@ out.append("using System.Runtime.Intrinsics.X86;")
 out.append("")
 out.append("namespace Rebalance.Tensors.Kernels;")
 out.append("")
-out.append("/// <summary>GEMM micro-kernels: C[0:mr, 0:nr] = alpha * (packed A x packed B) + beta * C.")
-out.append("/// Edge tiles (mr or nr below the tile size) are computed in full into a stack tile and the valid")
-out.append("/// part copied out, so the vector loop never reads or writes outside C. Packed panels are zero-padded.</summary>")
+out.append("/// <summary>GEMM micro-kernels: one full MR x NR tile of alpha * (packed A x packed B), written to or")
+out.append("/// added to C. Partial tiles and other betas are handled by the caller through a scratch tile.</summary>")
 out.append("internal static unsafe class GemmMicroKernels")
 out.append("{")
 out.append("    public const int Mr512 = 12;")
@@ -70,8 +77,8 @@ out.append(kernel("Kernel512", 12, 2, "Vector512", 16, "Avx512F.FusedMultiplyAdd
 out.append("")
 out.append(kernel("Kernel256", 6, 2, "Vector256", 8, "Fma.MultiplyAdd", "AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k"))
 out.append("")
-out.append("""    /// <summary>4x4 tile in plain scalar code, for machines without AVX2.</summary>
-    public static void KernelScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mr, int nr)
+out.append("""    /// <summary>4x4 tile in plain scalar code, for machines without AVX2; same contract as the vector kernels.</summary>
+    public static void KernelScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
         var acc = stackalloc float[MrScalar * NrScalar];
         for (var i = 0; i < MrScalar * NrScalar; i++)
@@ -91,22 +98,12 @@ out.append("""    /// <summary>4x4 tile in plain scalar code, for machines witho
             a += MrScalar;
             b += NrScalar;
         }
-        for (var i = 0; i < MrScalar * NrScalar; i++)
+        for (var i = 0; i < MrScalar; i++)
         {
-            acc[i] *= alpha;
-        }
-        EdgeStore(acc, NrScalar, c, ldc, beta, mr, nr);
-    }
-
-    /// <summary>Copies the valid mr x nr part of a tile to C, blending with beta (beta 0 ignores old C, even NaN).</summary>
-    private static void EdgeStore(float* tile, int ldt, float* c, int ldc, float beta, int mr, int nr)
-    {
-        for (var i = 0; i < mr; i++)
-        {
-            for (var j = 0; j < nr; j++)
+            for (var j = 0; j < NrScalar; j++)
             {
-                var v = tile[(i * ldt) + j];
-                c[(i * ldc) + j] = beta == 0f ? v : v + (beta * c[(i * ldc) + j]);
+                var v = acc[(i * NrScalar) + j] * alpha;
+                c[(i * ldc) + j] = accumulate ? c[(i * ldc) + j] + v : v;
             }
         }
     }

@@ -133,6 +133,7 @@ internal static unsafe class Gemm
         var mc = McBlocks * mr;
         var packA = Scratch(ref t_packA, mc * Kc);
         var packB = Scratch(ref t_packB, Kc * (Math.Min(Nc, j1 - j0) + nr));
+        var tile = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
         fixed (float* pA = packA, pB = packB)
         {
             for (var jc = j0; jc < j1; jc += Nc)
@@ -156,16 +157,38 @@ internal static unsafe class Gemm
                                 var mrb = Math.Min(mr, mcb - ir);
                                 var aPanel = pA + (ir * kc);
                                 var cTile = c + ((long)(ic + ir) * ldc) + jc + jr;
+                                // Full tiles with beta 0 or 1 go straight to C; the rest through the scratch tile.
+                                var direct = mrb == mr && nrb == nr && (betaBlock == 0f || betaBlock == 1f);
+                                var target = direct ? cTile : tile;
+                                var ldt = direct ? ldc : nr;
+                                var accumulate = direct && betaBlock == 1f;
                                 switch (kernel)
                                 {
-                                    case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb); break;
-                                    case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb); break;
-                                    default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb); break;
+                                    case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+                                    case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+                                    default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+                                }
+                                if (!direct)
+                                {
+                                    BlendTile(tile, nr, cTile, ldc, betaBlock, mrb, nrb);
                                 }
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>C = tile + beta * C over the valid mr x nr part; beta 0 never reads C (stale NaN stays out).</summary>
+    private static void BlendTile(float* tile, int ldt, float* c, int ldc, float beta, int mr, int nr)
+    {
+        for (var i = 0; i < mr; i++)
+        {
+            for (var j = 0; j < nr; j++)
+            {
+                var v = tile[(i * ldt) + j];
+                c[(i * ldc) + j] = beta == 0f ? v : v + (beta * c[(i * ldc) + j]);
             }
         }
     }

@@ -5,9 +5,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Rebalance.Tensors.Kernels;
 
-/// <summary>GEMM micro-kernels: C[0:mr, 0:nr] = alpha * (packed A x packed B) + beta * C.
-/// Edge tiles (mr or nr below the tile size) are computed in full into a stack tile and the valid
-/// part copied out, so the vector loop never reads or writes outside C. Packed panels are zero-padded.</summary>
+/// <summary>GEMM micro-kernels: one full MR x NR tile of alpha * (packed A x packed B), written to or
+/// added to C. Partial tiles and other betas are handled by the caller through a scratch tile.</summary>
 internal static unsafe class GemmMicroKernels
 {
     public const int Mr512 = 12;
@@ -17,9 +16,11 @@ internal static unsafe class GemmMicroKernels
     public const int MrScalar = 4;
     public const int NrScalar = 4;
 
-    /// <summary>12x32 tile, AVX-512F FMA: 24 zmm accumulators, 2 B loads and 12 broadcasts per k. a: packed (kc, 12), b: packed (kc, 32).</summary>
+    /// <summary>12x32 tile, AVX-512F FMA: 24 zmm accumulators, 2 B loads and 12 broadcasts per k. a: packed (kc, 12), b: packed (kc, 32).
+    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the
+    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mr, int nr)
+    public static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
         var c0_0 = Vector512<float>.Zero;
         var c0_1 = Vector512<float>.Zero;
@@ -89,46 +90,95 @@ internal static unsafe class GemmMicroKernels
             b += 32;
         }
 
-        var full = mr == 12 && nr == 32;
-        var tile = stackalloc float[384];
-        var dst = full ? c : tile;
-        var ld = full ? ldc : 32;
-        var va = Vector512.Create(alpha);
-        var write = !full || beta == 0f;
-        var vb = Vector512.Create(beta);
-        if (write) { Vector512.Store(c0_0 * va, dst + (0 * ld) + 0); } else { Vector512.Store((c0_0 * va) + (Vector512.Load(dst + (0 * ld) + 0) * vb), dst + (0 * ld) + 0); }
-        if (write) { Vector512.Store(c0_1 * va, dst + (0 * ld) + 16); } else { Vector512.Store((c0_1 * va) + (Vector512.Load(dst + (0 * ld) + 16) * vb), dst + (0 * ld) + 16); }
-        if (write) { Vector512.Store(c1_0 * va, dst + (1 * ld) + 0); } else { Vector512.Store((c1_0 * va) + (Vector512.Load(dst + (1 * ld) + 0) * vb), dst + (1 * ld) + 0); }
-        if (write) { Vector512.Store(c1_1 * va, dst + (1 * ld) + 16); } else { Vector512.Store((c1_1 * va) + (Vector512.Load(dst + (1 * ld) + 16) * vb), dst + (1 * ld) + 16); }
-        if (write) { Vector512.Store(c2_0 * va, dst + (2 * ld) + 0); } else { Vector512.Store((c2_0 * va) + (Vector512.Load(dst + (2 * ld) + 0) * vb), dst + (2 * ld) + 0); }
-        if (write) { Vector512.Store(c2_1 * va, dst + (2 * ld) + 16); } else { Vector512.Store((c2_1 * va) + (Vector512.Load(dst + (2 * ld) + 16) * vb), dst + (2 * ld) + 16); }
-        if (write) { Vector512.Store(c3_0 * va, dst + (3 * ld) + 0); } else { Vector512.Store((c3_0 * va) + (Vector512.Load(dst + (3 * ld) + 0) * vb), dst + (3 * ld) + 0); }
-        if (write) { Vector512.Store(c3_1 * va, dst + (3 * ld) + 16); } else { Vector512.Store((c3_1 * va) + (Vector512.Load(dst + (3 * ld) + 16) * vb), dst + (3 * ld) + 16); }
-        if (write) { Vector512.Store(c4_0 * va, dst + (4 * ld) + 0); } else { Vector512.Store((c4_0 * va) + (Vector512.Load(dst + (4 * ld) + 0) * vb), dst + (4 * ld) + 0); }
-        if (write) { Vector512.Store(c4_1 * va, dst + (4 * ld) + 16); } else { Vector512.Store((c4_1 * va) + (Vector512.Load(dst + (4 * ld) + 16) * vb), dst + (4 * ld) + 16); }
-        if (write) { Vector512.Store(c5_0 * va, dst + (5 * ld) + 0); } else { Vector512.Store((c5_0 * va) + (Vector512.Load(dst + (5 * ld) + 0) * vb), dst + (5 * ld) + 0); }
-        if (write) { Vector512.Store(c5_1 * va, dst + (5 * ld) + 16); } else { Vector512.Store((c5_1 * va) + (Vector512.Load(dst + (5 * ld) + 16) * vb), dst + (5 * ld) + 16); }
-        if (write) { Vector512.Store(c6_0 * va, dst + (6 * ld) + 0); } else { Vector512.Store((c6_0 * va) + (Vector512.Load(dst + (6 * ld) + 0) * vb), dst + (6 * ld) + 0); }
-        if (write) { Vector512.Store(c6_1 * va, dst + (6 * ld) + 16); } else { Vector512.Store((c6_1 * va) + (Vector512.Load(dst + (6 * ld) + 16) * vb), dst + (6 * ld) + 16); }
-        if (write) { Vector512.Store(c7_0 * va, dst + (7 * ld) + 0); } else { Vector512.Store((c7_0 * va) + (Vector512.Load(dst + (7 * ld) + 0) * vb), dst + (7 * ld) + 0); }
-        if (write) { Vector512.Store(c7_1 * va, dst + (7 * ld) + 16); } else { Vector512.Store((c7_1 * va) + (Vector512.Load(dst + (7 * ld) + 16) * vb), dst + (7 * ld) + 16); }
-        if (write) { Vector512.Store(c8_0 * va, dst + (8 * ld) + 0); } else { Vector512.Store((c8_0 * va) + (Vector512.Load(dst + (8 * ld) + 0) * vb), dst + (8 * ld) + 0); }
-        if (write) { Vector512.Store(c8_1 * va, dst + (8 * ld) + 16); } else { Vector512.Store((c8_1 * va) + (Vector512.Load(dst + (8 * ld) + 16) * vb), dst + (8 * ld) + 16); }
-        if (write) { Vector512.Store(c9_0 * va, dst + (9 * ld) + 0); } else { Vector512.Store((c9_0 * va) + (Vector512.Load(dst + (9 * ld) + 0) * vb), dst + (9 * ld) + 0); }
-        if (write) { Vector512.Store(c9_1 * va, dst + (9 * ld) + 16); } else { Vector512.Store((c9_1 * va) + (Vector512.Load(dst + (9 * ld) + 16) * vb), dst + (9 * ld) + 16); }
-        if (write) { Vector512.Store(c10_0 * va, dst + (10 * ld) + 0); } else { Vector512.Store((c10_0 * va) + (Vector512.Load(dst + (10 * ld) + 0) * vb), dst + (10 * ld) + 0); }
-        if (write) { Vector512.Store(c10_1 * va, dst + (10 * ld) + 16); } else { Vector512.Store((c10_1 * va) + (Vector512.Load(dst + (10 * ld) + 16) * vb), dst + (10 * ld) + 16); }
-        if (write) { Vector512.Store(c11_0 * va, dst + (11 * ld) + 0); } else { Vector512.Store((c11_0 * va) + (Vector512.Load(dst + (11 * ld) + 0) * vb), dst + (11 * ld) + 0); }
-        if (write) { Vector512.Store(c11_1 * va, dst + (11 * ld) + 16); } else { Vector512.Store((c11_1 * va) + (Vector512.Load(dst + (11 * ld) + 16) * vb), dst + (11 * ld) + 16); }
-        if (!full)
+        if (alpha != 1f)
         {
-            EdgeStore(tile, 32, c, ldc, beta, mr, nr);
+            var va = Vector512.Create(alpha);
+            c0_0 *= va;
+            c0_1 *= va;
+            c1_0 *= va;
+            c1_1 *= va;
+            c2_0 *= va;
+            c2_1 *= va;
+            c3_0 *= va;
+            c3_1 *= va;
+            c4_0 *= va;
+            c4_1 *= va;
+            c5_0 *= va;
+            c5_1 *= va;
+            c6_0 *= va;
+            c6_1 *= va;
+            c7_0 *= va;
+            c7_1 *= va;
+            c8_0 *= va;
+            c8_1 *= va;
+            c9_0 *= va;
+            c9_1 *= va;
+            c10_0 *= va;
+            c10_1 *= va;
+            c11_0 *= va;
+            c11_1 *= va;
+        }
+        if (accumulate)
+        {
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 16) + c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 16) + c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 16) + c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 16) + c3_1, c + (3 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (4 * ldc) + 16) + c4_1, c + (4 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (5 * ldc) + 16) + c5_1, c + (5 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (6 * ldc) + 0) + c6_0, c + (6 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (6 * ldc) + 16) + c6_1, c + (6 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (7 * ldc) + 0) + c7_0, c + (7 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (7 * ldc) + 16) + c7_1, c + (7 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (8 * ldc) + 0) + c8_0, c + (8 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (8 * ldc) + 16) + c8_1, c + (8 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (9 * ldc) + 0) + c9_0, c + (9 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (9 * ldc) + 16) + c9_1, c + (9 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (10 * ldc) + 0) + c10_0, c + (10 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (10 * ldc) + 16) + c10_1, c + (10 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (11 * ldc) + 0) + c11_0, c + (11 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (11 * ldc) + 16) + c11_1, c + (11 * ldc) + 16);
+        }
+        else
+        {
+            Vector512.Store(c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(c3_1, c + (3 * ldc) + 16);
+            Vector512.Store(c4_0, c + (4 * ldc) + 0);
+            Vector512.Store(c4_1, c + (4 * ldc) + 16);
+            Vector512.Store(c5_0, c + (5 * ldc) + 0);
+            Vector512.Store(c5_1, c + (5 * ldc) + 16);
+            Vector512.Store(c6_0, c + (6 * ldc) + 0);
+            Vector512.Store(c6_1, c + (6 * ldc) + 16);
+            Vector512.Store(c7_0, c + (7 * ldc) + 0);
+            Vector512.Store(c7_1, c + (7 * ldc) + 16);
+            Vector512.Store(c8_0, c + (8 * ldc) + 0);
+            Vector512.Store(c8_1, c + (8 * ldc) + 16);
+            Vector512.Store(c9_0, c + (9 * ldc) + 0);
+            Vector512.Store(c9_1, c + (9 * ldc) + 16);
+            Vector512.Store(c10_0, c + (10 * ldc) + 0);
+            Vector512.Store(c10_1, c + (10 * ldc) + 16);
+            Vector512.Store(c11_0, c + (11 * ldc) + 0);
+            Vector512.Store(c11_1, c + (11 * ldc) + 16);
         }
     }
 
-    /// <summary>6x16 tile, AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k. a: packed (kc, 6), b: packed (kc, 16).</summary>
+    /// <summary>6x16 tile, AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k. a: packed (kc, 6), b: packed (kc, 16).
+    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the
+    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mr, int nr)
+    public static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
         var c0_0 = Vector256<float>.Zero;
         var c0_1 = Vector256<float>.Zero;
@@ -168,33 +218,56 @@ internal static unsafe class GemmMicroKernels
             b += 16;
         }
 
-        var full = mr == 6 && nr == 16;
-        var tile = stackalloc float[96];
-        var dst = full ? c : tile;
-        var ld = full ? ldc : 16;
-        var va = Vector256.Create(alpha);
-        var write = !full || beta == 0f;
-        var vb = Vector256.Create(beta);
-        if (write) { Vector256.Store(c0_0 * va, dst + (0 * ld) + 0); } else { Vector256.Store((c0_0 * va) + (Vector256.Load(dst + (0 * ld) + 0) * vb), dst + (0 * ld) + 0); }
-        if (write) { Vector256.Store(c0_1 * va, dst + (0 * ld) + 8); } else { Vector256.Store((c0_1 * va) + (Vector256.Load(dst + (0 * ld) + 8) * vb), dst + (0 * ld) + 8); }
-        if (write) { Vector256.Store(c1_0 * va, dst + (1 * ld) + 0); } else { Vector256.Store((c1_0 * va) + (Vector256.Load(dst + (1 * ld) + 0) * vb), dst + (1 * ld) + 0); }
-        if (write) { Vector256.Store(c1_1 * va, dst + (1 * ld) + 8); } else { Vector256.Store((c1_1 * va) + (Vector256.Load(dst + (1 * ld) + 8) * vb), dst + (1 * ld) + 8); }
-        if (write) { Vector256.Store(c2_0 * va, dst + (2 * ld) + 0); } else { Vector256.Store((c2_0 * va) + (Vector256.Load(dst + (2 * ld) + 0) * vb), dst + (2 * ld) + 0); }
-        if (write) { Vector256.Store(c2_1 * va, dst + (2 * ld) + 8); } else { Vector256.Store((c2_1 * va) + (Vector256.Load(dst + (2 * ld) + 8) * vb), dst + (2 * ld) + 8); }
-        if (write) { Vector256.Store(c3_0 * va, dst + (3 * ld) + 0); } else { Vector256.Store((c3_0 * va) + (Vector256.Load(dst + (3 * ld) + 0) * vb), dst + (3 * ld) + 0); }
-        if (write) { Vector256.Store(c3_1 * va, dst + (3 * ld) + 8); } else { Vector256.Store((c3_1 * va) + (Vector256.Load(dst + (3 * ld) + 8) * vb), dst + (3 * ld) + 8); }
-        if (write) { Vector256.Store(c4_0 * va, dst + (4 * ld) + 0); } else { Vector256.Store((c4_0 * va) + (Vector256.Load(dst + (4 * ld) + 0) * vb), dst + (4 * ld) + 0); }
-        if (write) { Vector256.Store(c4_1 * va, dst + (4 * ld) + 8); } else { Vector256.Store((c4_1 * va) + (Vector256.Load(dst + (4 * ld) + 8) * vb), dst + (4 * ld) + 8); }
-        if (write) { Vector256.Store(c5_0 * va, dst + (5 * ld) + 0); } else { Vector256.Store((c5_0 * va) + (Vector256.Load(dst + (5 * ld) + 0) * vb), dst + (5 * ld) + 0); }
-        if (write) { Vector256.Store(c5_1 * va, dst + (5 * ld) + 8); } else { Vector256.Store((c5_1 * va) + (Vector256.Load(dst + (5 * ld) + 8) * vb), dst + (5 * ld) + 8); }
-        if (!full)
+        if (alpha != 1f)
         {
-            EdgeStore(tile, 16, c, ldc, beta, mr, nr);
+            var va = Vector256.Create(alpha);
+            c0_0 *= va;
+            c0_1 *= va;
+            c1_0 *= va;
+            c1_1 *= va;
+            c2_0 *= va;
+            c2_1 *= va;
+            c3_0 *= va;
+            c3_1 *= va;
+            c4_0 *= va;
+            c4_1 *= va;
+            c5_0 *= va;
+            c5_1 *= va;
+        }
+        if (accumulate)
+        {
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 8) + c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 8) + c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 8) + c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 8) + c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 8) + c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 8) + c5_1, c + (5 * ldc) + 8);
+        }
+        else
+        {
+            Vector256.Store(c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(c5_1, c + (5 * ldc) + 8);
         }
     }
 
-    /// <summary>4x4 tile in plain scalar code, for machines without AVX2.</summary>
-    public static void KernelScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mr, int nr)
+    /// <summary>4x4 tile in plain scalar code, for machines without AVX2; same contract as the vector kernels.</summary>
+    public static void KernelScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
         var acc = stackalloc float[MrScalar * NrScalar];
         for (var i = 0; i < MrScalar * NrScalar; i++)
@@ -214,22 +287,12 @@ internal static unsafe class GemmMicroKernels
             a += MrScalar;
             b += NrScalar;
         }
-        for (var i = 0; i < MrScalar * NrScalar; i++)
+        for (var i = 0; i < MrScalar; i++)
         {
-            acc[i] *= alpha;
-        }
-        EdgeStore(acc, NrScalar, c, ldc, beta, mr, nr);
-    }
-
-    /// <summary>Copies the valid mr x nr part of a tile to C, blending with beta (beta 0 ignores old C, even NaN).</summary>
-    private static void EdgeStore(float* tile, int ldt, float* c, int ldc, float beta, int mr, int nr)
-    {
-        for (var i = 0; i < mr; i++)
-        {
-            for (var j = 0; j < nr; j++)
+            for (var j = 0; j < NrScalar; j++)
             {
-                var v = tile[(i * ldt) + j];
-                c[(i * ldc) + j] = beta == 0f ? v : v + (beta * c[(i * ldc) + j]);
+                var v = acc[(i * NrScalar) + j] * alpha;
+                c[(i * ldc) + j] = accumulate ? c[(i * ldc) + j] + v : v;
             }
         }
     }
