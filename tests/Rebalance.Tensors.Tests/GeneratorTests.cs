@@ -1,0 +1,42 @@
+using Rebalance.Tensors;
+
+namespace Rebalance.Tensors.Tests;
+
+public class GeneratorTests
+{
+    [Fact]
+    public void SameSeedSameSequenceOtherSeedOtherSequence()
+    {
+        Assert.Equal(new Generator(5).Normal([100]).ToFloatArray(), new Generator(5).Normal([100]).ToFloatArray());
+        Assert.NotEqual(new Generator(5).Normal([100]).ToFloatArray(), new Generator(6).Normal([100]).ToFloatArray());
+    }
+
+    [Fact]
+    public void DistributionsHaveTheirMoments()
+    {
+        var g = new Generator(1);
+        var n = g.Normal([200000], 2, 3, DType.Float64).ToDoubleArray();
+        Assert.InRange(n.Average(), 1.97, 2.03);
+        Assert.InRange(Math.Sqrt(n.Select(v => (v - 2) * (v - 2)).Average()), 2.97, 3.03);
+        var u = g.Uniform([100000], -1, 3).ToDoubleArray();
+        Assert.InRange(u.Min(), -1, -0.99);
+        Assert.InRange(u.Max(), 2.99, 3);
+        Assert.InRange(u.Average(), 0.98, 1.02);
+        Assert.InRange(g.Bernoulli([100000], 0.25).ToDoubleArray().Average(), 0.24, 0.26);
+    }
+
+    [Fact]
+    public void PermutationAndMultinomial()
+    {
+        var g = new Generator(2);
+        var p = g.Permutation(1000).ToIntArray();
+        Assert.Equal(Enumerable.Range(0, 1000), p.Order());
+        var draws = g.Multinomial(Tensor.FromArray(new float[] { 1, 0, 3 }), 40000, replacement: true).ToIntArray();
+        Assert.DoesNotContain(1, draws);
+        Assert.InRange(draws.Count(d => d == 2) / 40000.0, 0.74, 0.76);
+        var without = g.Multinomial(Tensor.FromArray(new float[] { 1, 1, 1, 0, 1 }), 4).ToIntArray();
+        Assert.Equal([0, 1, 2, 4], without.Order());
+        Assert.Throws<ArgumentException>(() => g.Multinomial(Tensor.FromArray(new float[] { 1, 1 }), 3));
+        Assert.Throws<ArgumentException>(() => g.Multinomial(Tensor.FromArray(new float[] { 1, -1 }), 1));
+    }
+}
