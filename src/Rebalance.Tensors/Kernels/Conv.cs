@@ -31,42 +31,64 @@ internal static class Conv
 {
     private const int WeightGradChunks = 8;
 
-    // col: (C*KH*KW, ld) where this image's columns start at colOffset; x: one image (C, H, W).
-    public static void Im2Col<T>(ReadOnlySpan<T> x, in ConvGeometry g, Span<T> col, int ld, int colOffset) where T : unmanaged, INumber<T>
+    /// <summary>Range [lo, hi) of output columns ow whose input column ow * stride + offset lies in [0, width).</summary>
+    private static (int Lo, int Hi) ValidRange(int offset, int stride, int width, int outWidth)
     {
-        for (var c = 0; c < g.C; c++)
+        // ow * stride + offset >= 0  <=>  ow >= ceil(-offset / stride)
+        var lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        // ow * stride + offset < width  <=>  ow < ceil((width - offset) / stride)
+        var hi = width - offset <= 0 ? 0 : (width - offset + stride - 1) / stride;
+        lo = Math.Min(lo, outWidth);
+        return (lo, Math.Clamp(hi, lo, outWidth));
+    }
+
+    // col: (C*KH*KW, ld) where this image's columns start at colOffset; x: one image (C, H, W).
+    // Row (c, kh, kw) of col holds x[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] over (oh, ow), 0 outside the image.
+    public static unsafe void Im2Col<T>(ReadOnlySpan<T> x, in ConvGeometry g, Span<T> col, int ld, int colOffset) where T : unmanaged, INumber<T>
+    {
+        if (x.Length < g.C * g.Hw || col.Length < ((g.Ckk - 1) * ld) + colOffset + g.Ohw)
         {
-            for (var kh = 0; kh < g.KH; kh++)
+            throw new ArgumentException("im2col: buffers too small for the geometry");
+        }
+        fixed (T* px = x, pcol = col)
+        {
+            for (var c = 0; c < g.C; c++)
             {
-                for (var kw = 0; kw < g.KW; kw++)
+                for (var kh = 0; kh < g.KH; kh++)
                 {
-                    var row = col.Slice((((c * g.KH) + kh) * g.KW + kw) * ld + colOffset, g.Ohw);
-                    var dx = (kw * g.DW) - g.PW;
-                    for (var oh = 0; oh < g.OH; oh++)
+                    for (var kw = 0; kw < g.KW; kw++)
                     {
-                        var ih = (oh * g.SH) - g.PH + (kh * g.DH);
-                        var dst = row.Slice(oh * g.OW, g.OW);
-                        if ((uint)ih >= (uint)g.H)
+                        var row = pcol + ((long)((((c * g.KH) + kh) * g.KW) + kw) * ld) + colOffset;
+                        var dx = (kw * g.DW) - g.PW;
+                        var (lo, hi) = ValidRange(dx, g.SW, g.W, g.OW);
+                        for (var oh = 0; oh < g.OH; oh++)
                         {
-                            dst.Clear();
-                            continue;
-                        }
-                        var src = x.Slice((c * g.Hw) + (ih * g.W), g.W);
-                        if (g.SW == 1)
-                        {
-                            // Valid ow satisfy 0 <= ow + dx < W.
-                            var lo = Math.Clamp(-dx, 0, g.OW);
-                            var hi = Math.Clamp(g.W - dx, lo, g.OW);
-                            dst[..lo].Clear();
-                            src.Slice(lo + dx, hi - lo).CopyTo(dst[lo..hi]);
-                            dst[hi..].Clear();
-                        }
-                        else
-                        {
-                            for (var ow = 0; ow < g.OW; ow++)
+                            var ih = (oh * g.SH) - g.PH + (kh * g.DH);
+                            var dst = row + (oh * g.OW);
+                            if ((uint)ih >= (uint)g.H)
                             {
-                                var iw = (ow * g.SW) + dx;
-                                dst[ow] = (uint)iw < (uint)g.W ? src[iw] : T.Zero;
+                                new Span<T>(dst, g.OW).Clear();
+                                continue;
+                            }
+                            var src = px + (c * g.Hw) + (ih * g.W) + dx;
+                            for (var ow = 0; ow < lo; ow++)
+                            {
+                                dst[ow] = T.Zero;
+                            }
+                            if (g.SW == 1)
+                            {
+                                new ReadOnlySpan<T>(src + lo, hi - lo).CopyTo(new Span<T>(dst + lo, hi - lo));
+                            }
+                            else
+                            {
+                                for (var ow = lo; ow < hi; ow++)
+                                {
+                                    dst[ow] = src[ow * g.SW];
+                                }
+                            }
+                            for (var ow = hi; ow < g.OW; ow++)
+                            {
+                                dst[ow] = T.Zero;
                             }
                         }
                     }
@@ -76,45 +98,45 @@ internal static class Conv
     }
 
     // The adjoint of Im2Col: adds each column entry back to the pixel it came from. x is cleared first.
-    public static void Col2Im<T>(ReadOnlySpan<T> col, int ld, int colOffset, in ConvGeometry g, Span<T> x) where T : unmanaged, INumber<T>
+    public static unsafe void Col2Im<T>(ReadOnlySpan<T> col, int ld, int colOffset, in ConvGeometry g, Span<T> x) where T : unmanaged, INumber<T>
     {
-        x.Clear();
-        for (var c = 0; c < g.C; c++)
+        if (x.Length < g.C * g.Hw || col.Length < ((g.Ckk - 1) * ld) + colOffset + g.Ohw)
         {
-            for (var kh = 0; kh < g.KH; kh++)
+            throw new ArgumentException("col2im: buffers too small for the geometry");
+        }
+        x[..(g.C * g.Hw)].Clear();
+        fixed (T* px = x, pcol = col)
+        {
+            for (var c = 0; c < g.C; c++)
             {
-                for (var kw = 0; kw < g.KW; kw++)
+                for (var kh = 0; kh < g.KH; kh++)
                 {
-                    var row = col.Slice((((c * g.KH) + kh) * g.KW + kw) * ld + colOffset, g.Ohw);
-                    var dx = (kw * g.DW) - g.PW;
-                    for (var oh = 0; oh < g.OH; oh++)
+                    for (var kw = 0; kw < g.KW; kw++)
                     {
-                        var ih = (oh * g.SH) - g.PH + (kh * g.DH);
-                        if ((uint)ih >= (uint)g.H)
+                        var row = pcol + ((long)((((c * g.KH) + kh) * g.KW) + kw) * ld) + colOffset;
+                        var dx = (kw * g.DW) - g.PW;
+                        var (lo, hi) = ValidRange(dx, g.SW, g.W, g.OW);
+                        for (var oh = 0; oh < g.OH; oh++)
                         {
-                            continue;
-                        }
-                        var src = row.Slice(oh * g.OW, g.OW);
-                        var dst = x.Slice((c * g.Hw) + (ih * g.W), g.W);
-                        if (g.SW == 1)
-                        {
-                            var lo = Math.Clamp(-dx, 0, g.OW);
-                            var hi = Math.Clamp(g.W - dx, lo, g.OW);
-                            var d = dst.Slice(lo + dx, hi - lo);
-                            var s = src[lo..hi];
-                            for (var i = 0; i < d.Length; i++)
+                            var ih = (oh * g.SH) - g.PH + (kh * g.DH);
+                            if ((uint)ih >= (uint)g.H)
                             {
-                                d[i] += s[i];
+                                continue;
                             }
-                        }
-                        else
-                        {
-                            for (var ow = 0; ow < g.OW; ow++)
+                            var src = row + (oh * g.OW);
+                            var dst = px + (c * g.Hw) + (ih * g.W) + dx;
+                            if (g.SW == 1)
                             {
-                                var iw = (ow * g.SW) + dx;
-                                if ((uint)iw < (uint)g.W)
+                                for (var ow = lo; ow < hi; ow++)
                                 {
-                                    dst[iw] += src[ow];
+                                    dst[ow] += src[ow];
+                                }
+                            }
+                            else
+                            {
+                                for (var ow = lo; ow < hi; ow++)
+                                {
+                                    dst[ow * g.SW] += src[ow];
                                 }
                             }
                         }
@@ -226,7 +248,9 @@ internal static class Conv
         });
     }
 
-    /// <summary>gw = sum over images of gy[n] @ im2col(x[n])^T; x (N,C,H,W), gy (N,O,OH,OW), gw (O,C,KH,KW).</summary>
+    /// <summary>gw = sum over images of gy[n] @ im2col(x[n])^T; x (N,C,H,W), gy (N,O,OH,OW), gw (O,C,KH,KW).
+    /// Each chunk computes the transpose, im2col(x) @ gy^T of shape (C*KH*KW, O): with the long
+    /// C*KH*KW side as the GEMM's rows the micro-tiles are full, which measured 1.2-1.7x faster.</summary>
     public static void BackwardWeight<T>(T[] x, T[] gy, T[] gw, ConvGeometry g) where T : unmanaged, INumber<T>
     {
         var gs = g.GroupSize;
@@ -239,7 +263,7 @@ internal static class Conv
         {
             var g0 = (int)((long)groups * ci / chunks);
             var g1 = (int)((long)groups * (ci + 1) / chunks);
-            var acc = ci == 0 ? gw : new T[wsize];
+            var acc = new T[wsize]; // (C*KH*KW, O)
             partials[ci] = acc;
             var first = true;
             for (var gi = g0; gi < g1; gi++)
@@ -260,27 +284,24 @@ internal static class Conv
                         gy.AsSpan((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw).CopyTo(gyBuf.AsSpan((o * ld) + (i * g.Ohw), g.Ohw));
                     }
                 }
-                Gemm.Run(false, true, g.O, g.Ckk, ld, T.One, gyBuf.AsSpan(0, g.O * ld), ld, cols.AsSpan(0, g.Ckk * ld), ld, first ? T.Zero : T.One, acc.AsSpan(0, wsize), g.Ckk, inner);
+                Gemm.Run(false, true, g.Ckk, g.O, ld, T.One, cols.AsSpan(0, g.Ckk * ld), ld, gyBuf.AsSpan(0, g.O * ld), ld, first ? T.Zero : T.One, acc.AsSpan(0, wsize), g.O, inner);
                 first = false;
                 BufferPool.Return(cols);
                 BufferPool.Return(gyBuf);
             }
-            if (first)
-            {
-                acc.AsSpan(0, wsize).Clear();
-            }
         });
-        for (var ci = 1; ci < chunks; ci++)
+        // Sum the chunks in order and transpose (C*KH*KW, O) -> (O, C*KH*KW).
+        for (var o = 0; o < g.O; o++)
         {
-            var p = partials[ci];
-            for (var i = 0; i < wsize; i++)
+            for (var r = 0; r < g.Ckk; r++)
             {
-                gw[i] += p[i];
+                var v = T.Zero;
+                for (var ci = 0; ci < chunks; ci++)
+                {
+                    v += partials[ci][(r * g.O) + o];
+                }
+                gw[(o * g.Ckk) + r] = v;
             }
-        }
-        if (groups == 0)
-        {
-            gw.AsSpan(0, wsize).Clear();
         }
     }
 }
