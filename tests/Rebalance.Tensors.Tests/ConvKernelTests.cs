@@ -19,6 +19,8 @@ public class ConvKernelTests
         [3, 5, 7, 7, 9, 4, 4, 2, 2, 1, 1, 1, 1],
         [1, 2, 13, 11, 3, 3, 3, 3, 2, 2, 0, 1, 3],
         [17, 3, 4, 4, 2, 2, 2, 1, 1, 0, 0, 1, 1],
+        [3, 20, 9, 9, 13, 4, 4, 1, 1, 2, 2, 1, 1],   // C*KH*KW = 320 > one k-block of the GEMM
+        [2, 3, 40, 40, 5, 3, 3, 1, 1, 1, 1, 1, 1],   // one image per group, long rows
     ];
 
     private static ConvGeometry Geometry(int[] s)
@@ -28,8 +30,38 @@ public class ConvKernelTests
         return new ConvGeometry(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], oh, ow);
     }
 
-    [Fact]
-    public void AllThreeDirectionsMatchDirectLoops()
+    public static TheoryData<string, bool> Paths()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (var k in Enum.GetValues<GemmKernel>())
+        {
+            if (k <= Gemm.ActiveKernel)
+            {
+                data.Add(k.ToString(), false);
+            }
+        }
+        data.Add(Gemm.ActiveKernel.ToString(), true);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void AllThreeDirectionsMatchDirectLoops(string kernel, bool generic)
+    {
+        Gemm.ForcedKernel = Enum.Parse<GemmKernel>(kernel);
+        Conv.ForceGeneric = generic;
+        try
+        {
+            CheckAllShapes();
+        }
+        finally
+        {
+            Gemm.ForcedKernel = null;
+            Conv.ForceGeneric = false;
+        }
+    }
+
+    private static void CheckAllShapes()
     {
         var gen = new Generator(5);
         foreach (var s in Shapes)

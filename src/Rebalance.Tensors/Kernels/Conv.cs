@@ -31,6 +31,9 @@ internal static class Conv
 {
     private const int WeightGradChunks = 8;
 
+    /// <summary>Tests route float32 through the generic path too, to check it against the reference.</summary>
+    internal static bool ForceGeneric { get; set; }
+
     /// <summary>Range [lo, hi) of output columns ow whose input column ow * stride + offset lies in [0, width).</summary>
     private static (int Lo, int Hi) ValidRange(int offset, int stride, int width, int outWidth)
     {
@@ -42,9 +45,88 @@ internal static class Conv
         return (lo, Math.Clamp(hi, lo, outWidth));
     }
 
+    /// <summary>
+    /// For each (kh, kw, oh, ow), the offset within one input plane that im2col reads, or -1 where the
+    /// window lies in the padding. The map is the same for every channel and image, so small images
+    /// (where per-row loop overhead would dominate) are unrolled through it as one flat gather.
+    /// </summary>
+    public static int[] BuildMap(in ConvGeometry g)
+    {
+        var map = new int[g.KH * g.KW * g.Ohw];
+        var q = 0;
+        for (var kh = 0; kh < g.KH; kh++)
+        {
+            for (var kw = 0; kw < g.KW; kw++)
+            {
+                for (var oh = 0; oh < g.OH; oh++)
+                {
+                    var ih = (oh * g.SH) - g.PH + (kh * g.DH);
+                    for (var ow = 0; ow < g.OW; ow++)
+                    {
+                        var iw = (ow * g.SW) - g.PW + (kw * g.DW);
+                        map[q++] = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W ? (ih * g.W) + iw : -1;
+                    }
+                }
+            }
+        }
+        return map;
+    }
+
+    /// <summary>Whether rows are short enough that the flat map beats the row-by-row copy.</summary>
+    public static bool UseMap(in ConvGeometry g) => g.SW != 1 || g.OW < 16;
+
+    private static unsafe void Im2ColMap<T>(T* x, in ConvGeometry g, T* col, int ld, int colOffset, int[] map) where T : unmanaged, INumber<T>
+    {
+        var kk = g.KH * g.KW;
+        var ohw = g.Ohw;
+        fixed (int* pm = map)
+        {
+            for (var c = 0; c < g.C; c++)
+            {
+                var plane = x + (c * g.Hw);
+                for (var t = 0; t < kk; t++)
+                {
+                    var dst = col + ((long)((c * kk) + t) * ld) + colOffset;
+                    var m = pm + (t * ohw);
+                    for (var q = 0; q < ohw; q++)
+                    {
+                        var off = m[q];
+                        dst[q] = off >= 0 ? plane[off] : T.Zero;
+                    }
+                }
+            }
+        }
+    }
+
+    private static unsafe void Col2ImMap<T>(T* col, int ld, int colOffset, in ConvGeometry g, T* x, int[] map) where T : unmanaged, INumber<T>
+    {
+        var kk = g.KH * g.KW;
+        var ohw = g.Ohw;
+        fixed (int* pm = map)
+        {
+            for (var c = 0; c < g.C; c++)
+            {
+                var plane = x + (c * g.Hw);
+                for (var t = 0; t < kk; t++)
+                {
+                    var src = col + ((long)((c * kk) + t) * ld) + colOffset;
+                    var m = pm + (t * ohw);
+                    for (var q = 0; q < ohw; q++)
+                    {
+                        var off = m[q];
+                        if (off >= 0)
+                        {
+                            plane[off] += src[q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // col: (C*KH*KW, ld) where this image's columns start at colOffset; x: one image (C, H, W).
     // Row (c, kh, kw) of col holds x[c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW] over (oh, ow), 0 outside the image.
-    public static unsafe void Im2Col<T>(ReadOnlySpan<T> x, in ConvGeometry g, Span<T> col, int ld, int colOffset) where T : unmanaged, INumber<T>
+    public static unsafe void Im2Col<T>(ReadOnlySpan<T> x, in ConvGeometry g, Span<T> col, int ld, int colOffset, int[]? map = null) where T : unmanaged, INumber<T>
     {
         if (x.Length < g.C * g.Hw || col.Length < ((g.Ckk - 1) * ld) + colOffset + g.Ohw)
         {
@@ -52,6 +134,11 @@ internal static class Conv
         }
         fixed (T* px = x, pcol = col)
         {
+            if (map is not null)
+            {
+                Im2ColMap(px, g, pcol, ld, colOffset, map);
+                return;
+            }
             for (var c = 0; c < g.C; c++)
             {
                 for (var kh = 0; kh < g.KH; kh++)
@@ -98,7 +185,7 @@ internal static class Conv
     }
 
     // The adjoint of Im2Col: adds each column entry back to the pixel it came from. x is cleared first.
-    public static unsafe void Col2Im<T>(ReadOnlySpan<T> col, int ld, int colOffset, in ConvGeometry g, Span<T> x) where T : unmanaged, INumber<T>
+    public static unsafe void Col2Im<T>(ReadOnlySpan<T> col, int ld, int colOffset, in ConvGeometry g, Span<T> x, int[]? map = null) where T : unmanaged, INumber<T>
     {
         if (x.Length < g.C * g.Hw || col.Length < ((g.Ckk - 1) * ld) + colOffset + g.Ohw)
         {
@@ -107,6 +194,11 @@ internal static class Conv
         x[..(g.C * g.Hw)].Clear();
         fixed (T* px = x, pcol = col)
         {
+            if (map is not null)
+            {
+                Col2ImMap(pcol, ld, colOffset, g, px, map);
+                return;
+            }
             for (var c = 0; c < g.C; c++)
             {
                 for (var kh = 0; kh < g.KH; kh++)
@@ -149,6 +241,12 @@ internal static class Conv
     /// <summary>y = conv(x, w); x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW).</summary>
     public static void Forward<T>(T[] x, T[] w, T[] y, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric)
+        {
+            ConvPacked.Forward((float[])(object)x, (float[])(object)w, (float[])(object)y, g);
+            return;
+        }
+        var map = UseMap(g) ? BuildMap(g) : null;
         var gs = g.GroupSize;
         var groups = (g.N + gs - 1) / gs;
         var inner = groups < 2;
@@ -169,7 +267,7 @@ internal static class Conv
                 else
                 {
                     col = BufferPool.Rent<T>(g.Ckk * ld);
-                    Im2Col<T>(x.AsSpan(n0 * g.C * g.Hw, g.C * g.Hw), g, col, ld, 0);
+                    Im2Col<T>(x.AsSpan(n0 * g.C * g.Hw, g.C * g.Hw), g, col, ld, 0, map);
                     colSpan = col.AsSpan(0, g.Ckk * ld);
                 }
                 Gemm.Run(false, false, g.O, g.Ohw, g.Ckk, T.One, w, g.Ckk, colSpan, ld, T.Zero, y.AsSpan(n0 * g.O * g.Ohw, g.O * g.Ohw), g.Ohw, inner);
@@ -183,7 +281,7 @@ internal static class Conv
             var outBuf = BufferPool.Rent<T>(g.O * ld);
             for (var i = 0; i < cnt; i++)
             {
-                Im2Col<T>(x.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), g, cols, ld, i * g.Ohw);
+                Im2Col<T>(x.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), g, cols, ld, i * g.Ohw, map);
             }
             Gemm.Run(false, false, g.O, ld, g.Ckk, T.One, w, g.Ckk, cols.AsSpan(0, g.Ckk * ld), ld, T.Zero, outBuf.AsSpan(0, g.O * ld), ld, inner);
             // (O, cnt, OHW) -> (cnt, O, OHW)
@@ -203,6 +301,12 @@ internal static class Conv
     /// forward pass of a transposed convolution. gy (N,O,OH,OW), w (O,C,KH,KW), gx (N,C,H,W).</summary>
     public static void BackwardData<T>(T[] gy, T[] w, T[] gx, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric)
+        {
+            ConvPacked.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
+            return;
+        }
+        var map = UseMap(g) ? BuildMap(g) : null;
         var gs = g.GroupSize;
         var groups = (g.N + gs - 1) / gs;
         var inner = groups < 2;
@@ -238,7 +342,7 @@ internal static class Conv
             Gemm.Run(true, false, g.Ckk, ld, g.O, T.One, w, g.Ckk, gySpan, ld, T.Zero, cols.AsSpan(0, g.Ckk * ld), ld, inner);
             for (var i = 0; i < cnt; i++)
             {
-                Col2Im<T>(cols, ld, i * g.Ohw, g, gx.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw));
+                Col2Im<T>(cols, ld, i * g.Ohw, g, gx.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), map);
             }
             BufferPool.Return(cols);
             if (gyBuf is not null)
@@ -253,6 +357,12 @@ internal static class Conv
     /// C*KH*KW side as the GEMM's rows the micro-tiles are full, which measured 1.2-1.7x faster.</summary>
     public static void BackwardWeight<T>(T[] x, T[] gy, T[] gw, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric)
+        {
+            ConvPacked.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
+            return;
+        }
+        var map = UseMap(g) ? BuildMap(g) : null;
         var gs = g.GroupSize;
         var groups = (g.N + gs - 1) / gs;
         var chunks = Math.Min(groups, WeightGradChunks);
@@ -275,7 +385,7 @@ internal static class Conv
                 var gyBuf = BufferPool.Rent<T>(g.O * ld);
                 for (var i = 0; i < cnt; i++)
                 {
-                    Im2Col<T>(x.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), g, cols, ld, i * g.Ohw);
+                    Im2Col<T>(x.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), g, cols, ld, i * g.Ohw, map);
                 }
                 for (var o = 0; o < g.O; o++)
                 {

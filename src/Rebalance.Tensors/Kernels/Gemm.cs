@@ -193,6 +193,95 @@ internal static unsafe class Gemm
         }
     }
 
+    // ---- prepacked operands ---------------------------------------------------------------------
+    // Packed A: for each KC block of k (starting at pc), the rows padded to a multiple of MR in panels of
+    // MR rows: element (i, p) at mPad * pc + (i / MR) * MR * kc + (p - pc) * MR + i % MR.
+    // Packed B: for each KC block, the columns padded to a multiple of NR in panels of NR columns:
+    // element (p, j) at nPad * pc + (j / NR) * NR * kc + (p - pc) * NR + j % NR.
+    // Callers that can produce an operand straight in this layout (convolution's im2col) skip a pass.
+
+    /// <summary>Block size of k in the packed layouts.</summary>
+    public const int KBlock = Kc;
+
+    /// <summary>The micro-tile of the float32 kernel in use.</summary>
+    public static (int Mr, int Nr) Tile => TileOf(Kernel);
+
+    /// <summary>Rounds up to a multiple of the tile size.</summary>
+    public static int Pad(int extent, int tile) => (extent + tile - 1) / tile * tile;
+
+    /// <summary>Packs all of op(A) (m x k) into the packed-A layout (length Pad(m, Mr) * k).</summary>
+    public static void PackAFull(bool transA, float* a, int lda, int m, int k, float* dst)
+    {
+        var mr = Tile.Mr;
+        var mPad = Pad(m, mr);
+        for (var pc = 0; pc < k; pc += Kc)
+        {
+            PackA(transA, a, lda, 0, m, pc, Math.Min(Kc, k - pc), mr, dst + ((long)mPad * pc));
+        }
+    }
+
+    /// <summary>Packs all of op(B) (k x n) into the packed-B layout (length k * Pad(n, Nr)).</summary>
+    public static void PackBFull(bool transB, float* b, int ldb, int k, int n, float* dst)
+    {
+        var nr = Tile.Nr;
+        var nPad = Pad(n, nr);
+        for (var pc = 0; pc < k; pc += Kc)
+        {
+            PackB(transB, b, ldb, pc, Math.Min(Kc, k - pc), 0, n, nr, dst + ((long)nPad * pc));
+        }
+    }
+
+    /// <summary>C = alpha * A * B + beta * C from prepacked operands, on the calling thread.</summary>
+    public static void SgemmPacked(int m, int n, int k, float alpha, float* packedA, float* packedB, float beta, float* c, int ldc)
+    {
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+        if (k == 0)
+        {
+            ScaleC(new Span<float>(c, ((m - 1) * ldc) + n), m, n, ldc, beta);
+            return;
+        }
+        var kernel = Kernel;
+        var (mr, nr) = TileOf(kernel);
+        var mPad = Pad(m, mr);
+        var nPad = Pad(n, nr);
+        var tile = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
+        for (var pc = 0; pc < k; pc += Kc)
+        {
+            var kc = Math.Min(Kc, k - pc);
+            var betaBlock = pc == 0 ? beta : 1f;
+            var aBlock = packedA + ((long)mPad * pc);
+            var bBlock = packedB + ((long)nPad * pc);
+            for (var jr = 0; jr < n; jr += nr)
+            {
+                var nrb = Math.Min(nr, n - jr);
+                var bPanel = bBlock + ((long)jr * kc);
+                for (var ir = 0; ir < m; ir += mr)
+                {
+                    var mrb = Math.Min(mr, m - ir);
+                    var cTile = c + ((long)ir * ldc) + jr;
+                    var direct = mrb == mr && nrb == nr && (betaBlock == 0f || betaBlock == 1f);
+                    var target = direct ? cTile : tile;
+                    var ldt = direct ? ldc : nr;
+                    var accumulate = direct && betaBlock == 1f;
+                    var aPanel = aBlock + ((long)ir * kc);
+                    switch (kernel)
+                    {
+                        case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+                        case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+                        default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+                    }
+                    if (!direct)
+                    {
+                        BlendTile(tile, nr, cTile, ldc, betaBlock, mrb, nrb);
+                    }
+                }
+            }
+        }
+    }
+
     private static float[] Scratch(ref float[]? slot, int length)
     {
         if (slot is null || slot.Length < length)
