@@ -21,6 +21,10 @@ public class ConvKernelTests
         [17, 3, 4, 4, 2, 2, 2, 1, 1, 0, 0, 1, 1],
         [3, 20, 9, 9, 13, 4, 4, 1, 1, 2, 2, 1, 1],   // C*KH*KW = 320 > one k-block of the GEMM
         [2, 3, 40, 40, 5, 3, 3, 1, 1, 1, 1, 1, 1],   // one image per group, long rows
+        [3, 8, 14, 14, 9, 5, 5, 1, 1, 2, 2, 1, 1],   // direct kernel: 9 output channels (partial block of 8)
+        [2, 3, 13, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1],   // direct kernel: odd output height
+        [2, 2, 10, 14, 3, 3, 2, 1, 1, 0, 1, 1, 1],   // direct kernel: uneven kernel and padding
+        [1, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1],   // direct kernel: the cnn28 first layer
     ];
 
     private static ConvGeometry Geometry(int[] s)
@@ -30,26 +34,30 @@ public class ConvKernelTests
         return new ConvGeometry(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], oh, ow);
     }
 
-    public static TheoryData<string, bool> Paths()
+    // (GEMM kernel, path): "fast" takes the direct kernel where it applies and packed im2col elsewhere,
+    // "im2col" never the direct kernel, "generic" the typed im2col path that float64 uses.
+    public static TheoryData<string, string> Paths()
     {
-        var data = new TheoryData<string, bool>();
+        var data = new TheoryData<string, string>();
         foreach (var k in Enum.GetValues<GemmKernel>())
         {
             if (k <= Gemm.ActiveKernel)
             {
-                data.Add(k.ToString(), false);
+                data.Add(k.ToString(), "fast");
             }
         }
-        data.Add(Gemm.ActiveKernel.ToString(), true);
+        data.Add(Gemm.ActiveKernel.ToString(), "im2col");
+        data.Add(Gemm.ActiveKernel.ToString(), "generic");
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Paths))]
-    public void AllThreeDirectionsMatchDirectLoops(string kernel, bool generic)
+    public void AllThreeDirectionsMatchDirectLoops(string kernel, string path)
     {
         Gemm.ForcedKernel = Enum.Parse<GemmKernel>(kernel);
-        Conv.ForceGeneric = generic;
+        Conv.ForceGeneric = path == "generic";
+        Conv.ForceIm2Col = path == "im2col";
         try
         {
             CheckAllShapes();
@@ -58,6 +66,17 @@ public class ConvKernelTests
         {
             Gemm.ForcedKernel = null;
             Conv.ForceGeneric = false;
+            Conv.ForceIm2Col = false;
+        }
+    }
+
+    [Fact]
+    public void DirectKernelCoversTheStrideOneTestShapes()
+    {
+        // Guards the test above: on AVX-512 machines some shapes must actually take the direct path.
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            Assert.Contains(Shapes, s => ConvDirect.Applies(Geometry(s)));
         }
     }
 

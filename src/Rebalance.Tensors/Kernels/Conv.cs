@@ -34,6 +34,9 @@ internal static class Conv
     /// <summary>Tests route float32 through the generic path too, to check it against the reference.</summary>
     internal static bool ForceGeneric { get; set; }
 
+    /// <summary>Tests and benchmarks switch the direct stride-1 kernel off to compare it with im2col.</summary>
+    internal static bool ForceIm2Col { get; set; }
+
     /// <summary>Range [lo, hi) of output columns ow whose input column ow * stride + offset lies in [0, width).</summary>
     private static (int Lo, int Hi) ValidRange(int offset, int stride, int width, int outWidth)
     {
@@ -241,6 +244,11 @@ internal static class Conv
     /// <summary>y = conv(x, w); x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW).</summary>
     public static void Forward<T>(T[] x, T[] w, T[] y, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
+        {
+            ConvDirect.Forward((float[])(object)x, (float[])(object)w, (float[])(object)y, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric)
         {
             ConvPacked.Forward((float[])(object)x, (float[])(object)w, (float[])(object)y, g);
@@ -301,6 +309,11 @@ internal static class Conv
     /// forward pass of a transposed convolution. gy (N,O,OH,OW), w (O,C,KH,KW), gx (N,C,H,W).</summary>
     public static void BackwardData<T>(T[] gy, T[] w, T[] gx, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
+        {
+            ConvDirect.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric)
         {
             ConvPacked.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
