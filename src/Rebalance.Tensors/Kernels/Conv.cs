@@ -370,6 +370,11 @@ internal static class Conv
     /// C*KH*KW side as the GEMM's rows the micro-tiles are full, which measured 1.2-1.7x faster.</summary>
     public static void BackwardWeight<T>(T[] x, T[] gy, T[] gw, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
+        {
+            ConvDirect.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric)
         {
             ConvPacked.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);

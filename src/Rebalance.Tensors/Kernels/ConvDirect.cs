@@ -119,6 +119,177 @@ internal static unsafe class ConvDirect
         });
     }
 
+    private const int WeightGradChunks = 8;
+    private const int Batch = 4;
+
+    /// <summary>
+    /// gw = sum over images and output positions of gy[n, o, r, q] * x[n, c, r + i - ph, q + j - pw], for
+    /// stride 1 and dilation 1. The register tile is 4 output channels x 4 kernel taps; each step over an
+    /// output row loads 4 gradient vectors and 4 shifted input vectors for 16 FMAs. Lanes hold partial sums
+    /// per output column; they are kept as vectors per chunk of images, the chunks added in order and the
+    /// lanes summed in order at the end, so the result is the same for any thread count.
+    /// </summary>
+    public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    {
+        const int oTile = 4, tTile = 4;
+        var kk = g.KH * g.KW;
+        var tapGroups = (kk + tTile - 1) / tTile;
+        var oBlocks = (g.O + oTile - 1) / oTile;
+        var vecs = (g.OW + Lanes - 1) / Lanes;
+        var pW = Math.Max(g.W + (2 * g.PW), (vecs * Lanes) + g.KW - 1);
+        var pH = Math.Max(g.H + (2 * g.PH), g.OH + g.KH);
+        var planeP = pH * pW;
+        var gyStride = vecs * Lanes;
+        var tileFloats = oTile * tTile * Lanes;
+        var accSize = oBlocks * g.C * tapGroups * tileFloats;
+        var chunks = Math.Min(g.N, WeightGradChunks);
+        if (chunks == 0)
+        {
+            gw.AsSpan(0, g.O * g.Ckk).Clear();
+            return;
+        }
+        var partials = new float[chunks][];
+        CpuParallel.ForEach(chunks, ci =>
+        {
+            var n0 = (int)((long)g.N * ci / chunks);
+            var n1 = (int)((long)g.N * (ci + 1) / chunks);
+            var acc = BufferPool.Rent<float>(accSize);
+            acc.AsSpan(0, accSize).Clear();
+            partials[ci] = acc;
+            // Images are taken Batch at a time so each tile's accumulators stay in registers over many rows.
+            var xImage = g.C * planeP;
+            var gyImage = oBlocks * oTile * g.OH * gyStride;
+            var pad = BufferPool.Rent<float>((Batch * xImage) + Lanes);
+            var gyPad = BufferPool.Rent<float>(Batch * gyImage);
+            pad.AsSpan(0, (Batch * xImage) + Lanes).Clear();
+            gyPad.AsSpan(0, Batch * gyImage).Clear();
+            var taps = stackalloc int[tapGroups * tTile];
+            for (var t = 0; t < tapGroups * tTile; t++)
+            {
+                // Taps past KH*KW repeat tap 0; their sums are discarded.
+                var tt = t < kk ? t : 0;
+                taps[t] = ((tt / g.KW) * pW) + (tt % g.KW);
+            }
+            for (var b0 = n0; b0 < n1; b0 += Batch)
+            {
+                var count = Math.Min(Batch, n1 - b0);
+                for (var bi = 0; bi < count; bi++)
+                {
+                    var img = b0 + bi;
+                    for (var ch = 0; ch < g.C; ch++)
+                    {
+                        for (var r = 0; r < g.H; r++)
+                        {
+                            x.AsSpan((((img * g.C) + ch) * g.Hw) + (r * g.W), g.W).CopyTo(pad.AsSpan((bi * xImage) + (ch * planeP) + ((r + g.PH) * pW) + g.PW, g.W));
+                        }
+                    }
+                    for (var o = 0; o < g.O; o++)
+                    {
+                        for (var r = 0; r < g.OH; r++)
+                        {
+                            gy.AsSpan((((img * g.O) + o) * g.Ohw) + (r * g.OW), g.OW).CopyTo(gyPad.AsSpan((bi * gyImage) + (((o * g.OH) + r) * gyStride), g.OW));
+                        }
+                    }
+                }
+                fixed (float* px = pad, pg = gyPad, pa = acc)
+                {
+                    for (var ob = 0; ob < oBlocks; ob++)
+                    {
+                        var gyBlock = pg + ((long)ob * oTile * g.OH * gyStride);
+                        for (var ch = 0; ch < g.C; ch++)
+                        {
+                            var xc = px + ((long)ch * planeP);
+                            for (var tg = 0; tg < tapGroups; tg++)
+                            {
+                                var tile = pa + ((((long)((ob * g.C) + ch) * tapGroups) + tg) * tileFloats);
+                                WeightTile(gyBlock, g.OH * gyStride, gyStride, gyImage, xc, pW, xImage, taps + (tg * tTile), g.OH, vecs, count, tile);
+                            }
+                        }
+                    }
+                }
+            }
+            BufferPool.Return(pad);
+            BufferPool.Return(gyPad);
+        });
+        var total = partials[0].AsSpan(0, accSize);
+        for (var ci = 1; ci < chunks; ci++)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(total, partials[ci].AsSpan(0, accSize), total);
+        }
+        for (var ob = 0; ob < oBlocks; ob++)
+        {
+            for (var ch = 0; ch < g.C; ch++)
+            {
+                for (var tg = 0; tg < tapGroups; tg++)
+                {
+                    var tile = ((((ob * g.C) + ch) * tapGroups) + tg) * tileFloats;
+                    for (var oo = 0; oo < oTile; oo++)
+                    {
+                        var o = (ob * oTile) + oo;
+                        for (var tt = 0; tt < tTile; tt++)
+                        {
+                            var t = (tg * tTile) + tt;
+                            if (o >= g.O || t >= kk)
+                            {
+                                continue;
+                            }
+                            var lanes = total.Slice(tile + (((oo * tTile) + tt) * Lanes), Lanes);
+                            var sum = 0f;
+                            for (var l = 0; l < Lanes; l++)
+                            {
+                                sum += lanes[l];
+                            }
+                            gw[(((o * g.C) + ch) * kk) + t] = sum;
+                        }
+                    }
+                }
+            }
+        }
+        foreach (var part in partials)
+        {
+            BufferPool.Return(part);
+        }
+    }
+
+    // acc[o][t] (16 lanes each) += sum over rows r and vectors v of gy[o, r, v] * x[r + tap_t, v]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightTile(float* gy, int gyPlane, int gyStride, int gyImage, float* x, int pW, int xImage, int* taps, int oh, int vecs, int images, float* acc)
+    {
+        var a00 = Vector512.Load(acc); var a01 = Vector512.Load(acc + 16); var a02 = Vector512.Load(acc + 32); var a03 = Vector512.Load(acc + 48);
+        var a10 = Vector512.Load(acc + 64); var a11 = Vector512.Load(acc + 80); var a12 = Vector512.Load(acc + 96); var a13 = Vector512.Load(acc + 112);
+        var a20 = Vector512.Load(acc + 128); var a21 = Vector512.Load(acc + 144); var a22 = Vector512.Load(acc + 160); var a23 = Vector512.Load(acc + 176);
+        var a30 = Vector512.Load(acc + 192); var a31 = Vector512.Load(acc + 208); var a32 = Vector512.Load(acc + 224); var a33 = Vector512.Load(acc + 240);
+        int t0 = taps[0], t1 = taps[1], t2 = taps[2], t3 = taps[3];
+        for (var step = 0; step < images * oh; step++)
+        {
+            var img = step / oh;
+            var r = step - (img * oh);
+            var grow = gy + ((long)img * gyImage) + (r * gyStride);
+            var xrow = x + ((long)img * xImage) + (r * pW);
+            for (var v = 0; v < vecs; v++)
+            {
+                var gp = grow + (v * Lanes);
+                var g0 = Vector512.Load(gp);
+                var g1 = Vector512.Load(gp + gyPlane);
+                var g2 = Vector512.Load(gp + (2 * gyPlane));
+                var g3 = Vector512.Load(gp + (3 * gyPlane));
+                var xp = xrow + (v * Lanes);
+                var x0 = Vector512.Load(xp + t0);
+                var x1 = Vector512.Load(xp + t1);
+                var x2 = Vector512.Load(xp + t2);
+                var x3 = Vector512.Load(xp + t3);
+                a00 = Avx512F.FusedMultiplyAdd(g0, x0, a00); a01 = Avx512F.FusedMultiplyAdd(g0, x1, a01); a02 = Avx512F.FusedMultiplyAdd(g0, x2, a02); a03 = Avx512F.FusedMultiplyAdd(g0, x3, a03);
+                a10 = Avx512F.FusedMultiplyAdd(g1, x0, a10); a11 = Avx512F.FusedMultiplyAdd(g1, x1, a11); a12 = Avx512F.FusedMultiplyAdd(g1, x2, a12); a13 = Avx512F.FusedMultiplyAdd(g1, x3, a13);
+                a20 = Avx512F.FusedMultiplyAdd(g2, x0, a20); a21 = Avx512F.FusedMultiplyAdd(g2, x1, a21); a22 = Avx512F.FusedMultiplyAdd(g2, x2, a22); a23 = Avx512F.FusedMultiplyAdd(g2, x3, a23);
+                a30 = Avx512F.FusedMultiplyAdd(g3, x0, a30); a31 = Avx512F.FusedMultiplyAdd(g3, x1, a31); a32 = Avx512F.FusedMultiplyAdd(g3, x2, a32); a33 = Avx512F.FusedMultiplyAdd(g3, x3, a33);
+            }
+        }
+        a00.Store(acc); a01.Store(acc + 16); a02.Store(acc + 32); a03.Store(acc + 48);
+        a10.Store(acc + 64); a11.Store(acc + 80); a12.Store(acc + 96); a13.Store(acc + 112);
+        a20.Store(acc + 128); a21.Store(acc + 144); a22.Store(acc + 160); a23.Store(acc + 176);
+        a30.Store(acc + 192); a31.Store(acc + 208); a32.Store(acc + 224); a33.Store(acc + 240);
+    }
+
     // tile[row * 8 + o][0..16) = sum over (ch, i, j) of wb[ch, i, j, o] * src[ch, row + i, j..j+16)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile(float* src, int pW, int planeP, int c, int kh, int kw, float* wb, float* tile)
