@@ -108,8 +108,9 @@ internal static unsafe class ConvPacked
         var (mr, nr) = Gemm.Tile;
         var map = Conv.BuildMap(g);
         var gs = g.GroupSize;
-        var groups = (g.N + gs - 1) / gs;
-        var chunks = Math.Min(groups, WeightGradChunks);
+        // A fixed number of chunks, each an equal slice of the images (so threads get equal work), each
+        // slice taken in groups of at most gs images. Fixed by the shape alone, never by the thread count.
+        var chunks = Math.Min(g.N, WeightGradChunks);
         var wsize = g.O * g.Ckk;
         if (chunks == 0)
         {
@@ -119,15 +120,14 @@ internal static unsafe class ConvPacked
         var partials = new float[chunks][];
         CpuParallel.ForEach(chunks, ci =>
         {
-            var g0 = (int)((long)groups * ci / chunks);
-            var g1 = (int)((long)groups * (ci + 1) / chunks);
+            var s0 = (int)((long)g.N * ci / chunks);
+            var s1 = (int)((long)g.N * (ci + 1) / chunks);
             var acc = BufferPool.Rent<float>(wsize); // (C*KH*KW, O); fully written by the first GEMM (beta 0)
             partials[ci] = acc;
             var first = true;
-            for (var gi = g0; gi < g1; gi++)
+            for (var n0 = s0; n0 < s1; n0 += gs)
             {
-                var n0 = gi * gs;
-                var cnt = Math.Min(gs, g.N - n0);
+                var cnt = Math.Min(gs, s1 - n0);
                 var ld = cnt * g.Ohw;
                 var packedCol = BufferPool.Rent<float>(Gemm.Pad(g.Ckk, mr) * ld);
                 var packedGyT = BufferPool.Rent<float>(ld * Gemm.Pad(g.O, nr));
