@@ -241,6 +241,32 @@ internal static class Conv
         }
     }
 
+    /// <summary>Copies a group's GEMM output (O, cnt, OHW) into images n0.. of y (N, O, OH, OW).</summary>
+    public static void GroupToNchw<T>(ReadOnlySpan<T> group, Span<T> y, in ConvGeometry g, int n0, int cnt)
+    {
+        var ld = cnt * g.Ohw;
+        for (var o = 0; o < g.O; o++)
+        {
+            for (var i = 0; i < cnt; i++)
+            {
+                group.Slice((o * ld) + (i * g.Ohw), g.Ohw).CopyTo(y.Slice((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw));
+            }
+        }
+    }
+
+    /// <summary>Copies images n0.. of gy (N, O, OH, OW) into the group layout (O, cnt, OHW).</summary>
+    public static void NchwToGroup<T>(ReadOnlySpan<T> gy, Span<T> group, in ConvGeometry g, int n0, int cnt)
+    {
+        var ld = cnt * g.Ohw;
+        for (var o = 0; o < g.O; o++)
+        {
+            for (var i = 0; i < cnt; i++)
+            {
+                gy.Slice((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw).CopyTo(group.Slice((o * ld) + (i * g.Ohw), g.Ohw));
+            }
+        }
+    }
+
     /// <summary>y = conv(x, w); x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW).</summary>
     public static void Forward<T>(T[] x, T[] w, T[] y, ConvGeometry g) where T : unmanaged, INumber<T>
     {
@@ -292,14 +318,7 @@ internal static class Conv
                 Im2Col<T>(x.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), g, cols, ld, i * g.Ohw, map);
             }
             Gemm.Run(false, false, g.O, ld, g.Ckk, T.One, w, g.Ckk, cols.AsSpan(0, g.Ckk * ld), ld, T.Zero, outBuf.AsSpan(0, g.O * ld), ld, inner);
-            // (O, cnt, OHW) -> (cnt, O, OHW)
-            for (var o = 0; o < g.O; o++)
-            {
-                for (var i = 0; i < cnt; i++)
-                {
-                    outBuf.AsSpan((o * ld) + (i * g.Ohw), g.Ohw).CopyTo(y.AsSpan((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw));
-                }
-            }
+            GroupToNchw<T>(outBuf, y, g, n0, cnt);
             BufferPool.Return(cols);
             BufferPool.Return(outBuf);
         });
@@ -337,13 +356,7 @@ internal static class Conv
             else
             {
                 gyBuf = BufferPool.Rent<T>(g.O * ld);
-                for (var o = 0; o < g.O; o++)
-                {
-                    for (var i = 0; i < cnt; i++)
-                    {
-                        gy.AsSpan((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw).CopyTo(gyBuf.AsSpan((o * ld) + (i * g.Ohw), g.Ohw));
-                    }
-                }
+                NchwToGroup<T>(gy, gyBuf, g, n0, cnt);
                 gySpan = gyBuf.AsSpan(0, g.O * ld);
             }
             if (cnt == 1 && g.IsPointwise)
@@ -405,13 +418,7 @@ internal static class Conv
                 {
                     Im2Col<T>(x.AsSpan((n0 + i) * g.C * g.Hw, g.C * g.Hw), g, cols, ld, i * g.Ohw, map);
                 }
-                for (var o = 0; o < g.O; o++)
-                {
-                    for (var i = 0; i < cnt; i++)
-                    {
-                        gy.AsSpan((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw).CopyTo(gyBuf.AsSpan((o * ld) + (i * g.Ohw), g.Ohw));
-                    }
-                }
+                NchwToGroup<T>(gy, gyBuf, g, n0, cnt);
                 Gemm.Run(false, true, g.Ckk, g.O, ld, T.One, cols.AsSpan(0, g.Ckk * ld), ld, gyBuf.AsSpan(0, g.O * ld), ld, first ? T.Zero : T.One, acc.AsSpan(0, wsize), g.O, inner);
                 first = false;
                 BufferPool.Return(cols);

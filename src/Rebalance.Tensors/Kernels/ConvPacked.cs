@@ -54,14 +54,7 @@ internal static unsafe class ConvPacked
             }
             if (outBuf is not null)
             {
-                // (O, cnt, OHW) -> (cnt, O, OHW)
-                for (var o = 0; o < g.O; o++)
-                {
-                    for (var i = 0; i < cnt; i++)
-                    {
-                        outBuf.AsSpan((o * ld) + (i * g.Ohw), g.Ohw).CopyTo(y.AsSpan((((n0 + i) * g.O) + o) * g.Ohw, g.Ohw));
-                    }
-                }
+                Conv.GroupToNchw<float>(outBuf, y, g, n0, cnt);
                 BufferPool.Return(outBuf);
             }
             BufferPool.Return(packedCol);

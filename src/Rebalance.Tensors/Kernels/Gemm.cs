@@ -155,28 +155,36 @@ internal static unsafe class Gemm
                             for (var ir = 0; ir < mcb; ir += mr)
                             {
                                 var mrb = Math.Min(mr, mcb - ir);
-                                var aPanel = pA + (ir * kc);
                                 var cTile = c + ((long)(ic + ir) * ldc) + jc + jr;
-                                // Full tiles with beta 0 or 1 go straight to C; the rest through the scratch tile.
-                                var direct = mrb == mr && nrb == nr && (betaBlock == 0f || betaBlock == 1f);
-                                var target = direct ? cTile : tile;
-                                var ldt = direct ? ldc : nr;
-                                var accumulate = direct && betaBlock == 1f;
-                                switch (kernel)
-                                {
-                                    case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
-                                    case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
-                                    default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
-                                }
-                                if (!direct)
-                                {
-                                    BlendTile(tile, nr, cTile, ldc, betaBlock, mrb, nrb);
-                                }
+                                RunTile(kernel, kc, pA + (ir * kc), bPanel, cTile, ldc, alpha, betaBlock, mrb, nrb, tile);
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// One mr x nr tile of C (mr, nr at most the kernel's tile). Full tiles with beta 0 or 1 go straight to
+    /// C; partial tiles and other betas go through the scratch tile and are blended in.
+    /// </summary>
+    private static void RunTile(GemmKernel kernel, int kc, float* aPanel, float* bPanel, float* cTile, int ldc, float alpha, float beta, int mrb, int nrb, float* scratch)
+    {
+        var (mr, nr) = TileOf(kernel);
+        var direct = mrb == mr && nrb == nr && (beta == 0f || beta == 1f);
+        var target = direct ? cTile : scratch;
+        var ldt = direct ? ldc : nr;
+        var accumulate = direct && beta == 1f;
+        switch (kernel)
+        {
+            case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+            case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+            default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
+        }
+        if (!direct)
+        {
+            BlendTile(scratch, nr, cTile, ldc, beta, mrb, nrb);
         }
     }
 
@@ -261,22 +269,7 @@ internal static unsafe class Gemm
                 for (var ir = 0; ir < m; ir += mr)
                 {
                     var mrb = Math.Min(mr, m - ir);
-                    var cTile = c + ((long)ir * ldc) + jr;
-                    var direct = mrb == mr && nrb == nr && (betaBlock == 0f || betaBlock == 1f);
-                    var target = direct ? cTile : tile;
-                    var ldt = direct ? ldc : nr;
-                    var accumulate = direct && betaBlock == 1f;
-                    var aPanel = aBlock + ((long)ir * kc);
-                    switch (kernel)
-                    {
-                        case GemmKernel.Avx512: GemmMicroKernels.Kernel512(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
-                        case GemmKernel.Avx2: GemmMicroKernels.Kernel256(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
-                        default: GemmMicroKernels.KernelScalar(kc, aPanel, bPanel, target, ldt, alpha, accumulate); break;
-                    }
-                    if (!direct)
-                    {
-                        BlendTile(tile, nr, cTile, ldc, betaBlock, mrb, nrb);
-                    }
+                    RunTile(kernel, kc, aBlock + ((long)ir * kc), bPanel, c + ((long)ir * ldc) + jr, ldc, alpha, betaBlock, mrb, nrb, tile);
                 }
             }
         }
