@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Rebalance.Data;
+using Spectre.Console;
+
+namespace Rebalance.Cli;
+
+/// <summary>The <c>rebalance</c> command. Errors a user can fix print as one line and exit with code 1.</summary>
+public static class Program
+{
+    /// <summary>Entry point.</summary>
+    public static int Main(string[] args)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            // Logs and pipes: no wrapping of long lines (paths) at the default 80 columns.
+            AnsiConsole.Profile.Width = 240;
+        }
+        return Run(args, AnsiConsole.Console);
+    }
+
+    /// <summary>Runs the command line against a console (tests pass a recording one).</summary>
+    public static int Run(string[] args, IAnsiConsole console)
+    {
+        var root = new RootCommand("Rebalance: fix class imbalance in image classification with generative models and classic samplers.");
+        root.Subcommands.Add(DataCommands.Build(console));
+        var parse = root.Parse(args);
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is DataException or ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            console.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return 1;
+        }
+    }
+}
