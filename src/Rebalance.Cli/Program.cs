@@ -15,11 +15,11 @@ public static class Program
             // Logs and pipes: no wrapping of long lines (paths) at the default 80 columns.
             AnsiConsole.Profile.Width = 240;
         }
-        return Run(args, AnsiConsole.Console);
+        return Run(args, AnsiConsole.Console, Console.Error);
     }
 
-    /// <summary>Runs the command line against a console (tests pass a recording one).</summary>
-    public static int Run(string[] args, IAnsiConsole console)
+    /// <summary>Runs the command line against a console and an error writer (tests pass recording ones).</summary>
+    public static int Run(string[] args, IAnsiConsole console, TextWriter error)
     {
         var root = new RootCommand("Rebalance: fix class imbalance in image classification with generative models and classic samplers.");
         root.Subcommands.Add(DataCommands.Build(console));
@@ -30,7 +30,7 @@ public static class Program
         }
         catch (Exception e) when (e is DataException or ArgumentException or IOException or UnauthorizedAccessException)
         {
-            console.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 1;
         }
     }
