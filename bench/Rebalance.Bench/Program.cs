@@ -7,7 +7,7 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [--json] [--no-peer] [--seconds S]
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [data] [--json] [--no-peer] [--seconds S]
 /// With no suite named, all run. Ratio = PyTorch time / our time (above 1 means we are faster).
 /// </summary>
 internal static class Program
@@ -24,7 +24,7 @@ internal static class Program
             return 2;
         }
         var suites = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (si < 0 || i != si + 1)).ToList();
-        var known = new[] { "gemm", "conv" };
+        var known = new[] { "gemm", "conv", "data" };
         foreach (var s in suites)
         {
             if (!known.Contains(s))
@@ -47,12 +47,17 @@ internal static class Program
         {
             workloads.AddRange(OpWorkloads.Convs());
         }
+        if (suites.Contains("data"))
+        {
+            workloads.AddRange(DataWorkloads.All());
+        }
 
         if (!json)
         {
             Console.WriteLine($"Rebalance bench: {Environment.ProcessorCount} cores, engine threads {Engine.NumThreads}, kernels {Engine.InstructionSet}, .NET {Environment.Version}");
         }
-        var peer = noPeer ? [] : Peer.Run("torch_ops.py", new JsonArray([.. workloads.Select(w => w.PeerSpec)]), seconds);
+        var peerSpecs = workloads.Where(w => w.PeerSpec is not null).Select(w => (JsonNode)w.PeerSpec!).ToArray();
+        var peer = noPeer || peerSpecs.Length == 0 ? [] : Peer.Run("torch_ops.py", new JsonArray(peerSpecs), seconds);
         if (!json && !noPeer && Peer.Unavailable is { } why)
         {
             Console.WriteLine($"PyTorch peer unavailable: {why}");
@@ -66,7 +71,7 @@ internal static class Program
             var ours = Timing.BestSecondsPerIter(w.Setup(), seconds);
             double? theirs = peer.TryGetValue(w.Name, out var t) ? t : null;
             var ratio = theirs / ours;
-            var gflops = w.Flops / ours / 1e9;
+            double? gflops = w.Flops > 0 ? w.Flops / ours / 1e9 : null;
             if (json)
             {
                 var o = new JsonObject
@@ -75,13 +80,13 @@ internal static class Program
                     ["seconds_per_iter"] = ours,
                     ["peer_seconds_per_iter"] = theirs,
                     ["ratio"] = ratio,
-                    ["gflops"] = Math.Round(gflops, 2),
+                    ["gflops"] = gflops is { } gf ? Math.Round(gf, 2) : null,
                 };
                 Console.WriteLine(o.ToJsonString());
             }
             else
             {
-                Console.WriteLine($"{w.Name,-28} {ours * 1e3,10:F3} {(theirs is { } th ? (th * 1e3).ToString("F3", CultureInfo.InvariantCulture) : "-"),10} {(ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-"),7} {gflops,13:F1}");
+                Console.WriteLine($"{w.Name,-28} {ours * 1e3,10:F3} {(theirs is { } th ? (th * 1e3).ToString("F3", CultureInfo.InvariantCulture) : "-"),10} {(ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-"),7} {(gflops is { } gf ? gf.ToString("F1", CultureInfo.InvariantCulture) : "-"),13}");
             }
         }
         return 0;
@@ -89,4 +94,4 @@ internal static class Program
 }
 
 /// <summary>One timed unit: a factory for the step closure, its FLOP count, and the peer's description of the same work.</summary>
-internal sealed record Workload(string Name, double Flops, JsonObject PeerSpec, Func<Action> Setup);
+internal sealed record Workload(string Name, double Flops, JsonObject? PeerSpec, Func<Action> Setup);

@@ -18,6 +18,14 @@ public static class Program
         return Run(args, AnsiConsole.Console, Console.Error);
     }
 
+    /// <summary>The exception to report as a one-line error, or null for a bug (which keeps its stack trace).</summary>
+    private static Exception? UserError(Exception e) => e switch
+    {
+        AggregateException { InnerExceptions.Count: > 0 } a => UserError(a.InnerExceptions[0]),
+        DataException or ArgumentException or IOException or UnauthorizedAccessException => e,
+        _ => null,
+    };
+
     /// <summary>Runs the command line against a console and an error writer (tests pass recording ones).</summary>
     public static int Run(string[] args, IAnsiConsole console, TextWriter error)
     {
@@ -28,9 +36,9 @@ public static class Program
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is DataException or ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (UserError(e) is { } user)
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {user.Message}");
             return 1;
         }
     }

@@ -58,7 +58,7 @@ public static class ImageFolder
             files.AddRange(pngs.Select(f => (f, c)));
         }
         var images = new PngImage[files.Count];
-        Parallel.For(0, files.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => images[i] = Png.Read(files[i].Path));
+        ForEach(files.Count, i => images[i] = Png.Read(files[i].Path));
         var first = images[0];
         for (var i = 1; i < images.Length; i++)
         {
@@ -99,11 +99,25 @@ public static class ImageFolder
         {
             Directory.CreateDirectory(Path.Combine(dir, f));
         }
-        Parallel.For(0, data.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        ForEach(data.Count, i =>
         {
             var file = Path.Combine(dir, folderNames[data.Label(i)], (data.IsSynthetic(i) ? "syn-" : "") + i.ToString("D6", CultureInfo.InvariantCulture) + ".png");
             Png.WritePlanar(file, data.Channels, data.Height, data.Width, data.Image(i), durable: false);
         });
+    }
+
+    /// <summary>Parallel loop over files that reports the first file's own error (ordered by index), not an AggregateException.</summary>
+    private static void ForEach(int count, Action<int> body)
+    {
+        try
+        {
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            var first = e.InnerExceptions.OfType<DataException>().FirstOrDefault() ?? e.InnerExceptions[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
     }
 
     /// <summary>A class name usable as a folder name on every platform (keeps letters, digits, - _ . and space).</summary>
