@@ -27,16 +27,23 @@ internal static class DataCommands
         Description = $"A known dataset ({string.Join(", ", DatasetCatalog.Names)}, fetched on first use) or a folder: PNG class folders, train/ + valid/ (or test/), CIFAR binary batches, or IDX files.",
     };
 
-    private static Option<string> ProtocolOption(bool required) => new("--protocol", "-p")
+    private static Option<string> ProtocolOption(bool required)
     {
-        Description = "Imbalance protocol for the training split: none, ir100, mnist5-99, fmnist-lt, counts:N,N,..., drop:CLASSES:FRACTION, long-tail:RATIO, step:CLASSES:RATIO, single-class:CLASS:FRACTION.",
-        Required = required,
-        DefaultValueFactory = _ => "none",
-    };
+        var option = new Option<string>("--protocol", "-p")
+        {
+            Description = "Imbalance protocol for the training split: none, ir100, mnist5-99, fmnist-lt, counts:N,N,..., drop:CLASSES:FRACTION, long-tail:RATIO, step:CLASSES:RATIO, single-class:CLASS:FRACTION.",
+            Required = required,
+        };
+        if (!required)
+        {
+            option.DefaultValueFactory = _ => "none";
+        }
+        return option;
+    }
 
     private static Option<ulong> SeedOption() => new("--seed", "-s")
     {
-        Description = "Seed of the protocol's random choice of images (default 0).",
+        Description = "Seed of the protocol's random choice of images.",
         DefaultValueFactory = _ => 0UL,
     };
 
@@ -149,8 +156,8 @@ internal static class DataCommands
         var protocol = ProtocolOption(required: false);
         var seed = SeedOption();
         var output = new Option<string>("--out", "-o") { Description = "PNG file to write.", Required = true };
-        var perClass = new Option<int>("--per-class", "-k") { Description = "Images per class (one row per class; default 10).", DefaultValueFactory = _ => 10 };
-        var split = new Option<string>("--split") { Description = "train (after the protocol) or test (default train).", DefaultValueFactory = _ => "train" };
+        var perClass = new Option<int>("--per-class", "-k") { Description = "Images per class (one row per class).", DefaultValueFactory = _ => 10 };
+        var split = new Option<string>("--split") { Description = "train (after the protocol) or test.", DefaultValueFactory = _ => "train" };
         split.AcceptOnlyFromAmong("train", "test");
         var cmd = new Command("grid", "Write a sample grid PNG: one row per class.");
         cmd.Arguments.Add(ds);
