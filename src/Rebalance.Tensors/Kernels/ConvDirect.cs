@@ -260,28 +260,31 @@ internal static unsafe class ConvDirect
         var a20 = Vector512.Load(acc + 128); var a21 = Vector512.Load(acc + 144); var a22 = Vector512.Load(acc + 160); var a23 = Vector512.Load(acc + 176);
         var a30 = Vector512.Load(acc + 192); var a31 = Vector512.Load(acc + 208); var a32 = Vector512.Load(acc + 224); var a33 = Vector512.Load(acc + 240);
         int t0 = taps[0], t1 = taps[1], t2 = taps[2], t3 = taps[3];
-        for (var step = 0; step < images * oh; step++)
+        for (var img = 0; img < images; img++)
         {
-            var img = step / oh;
-            var r = step - (img * oh);
-            var grow = gy + ((long)img * gyImage) + (r * gyStride);
-            var xrow = x + ((long)img * xImage) + (r * pW);
-            for (var v = 0; v < vecs; v++)
+            var gyImg = gy + ((long)img * gyImage);
+            var xImg = x + ((long)img * xImage);
+            for (var r = 0; r < oh; r++)
             {
-                var gp = grow + (v * Lanes);
-                var g0 = Vector512.Load(gp);
-                var g1 = Vector512.Load(gp + gyPlane);
-                var g2 = Vector512.Load(gp + (2 * gyPlane));
-                var g3 = Vector512.Load(gp + (3 * gyPlane));
-                var xp = xrow + (v * Lanes);
-                var x0 = Vector512.Load(xp + t0);
-                var x1 = Vector512.Load(xp + t1);
-                var x2 = Vector512.Load(xp + t2);
-                var x3 = Vector512.Load(xp + t3);
-                a00 = Avx512F.FusedMultiplyAdd(g0, x0, a00); a01 = Avx512F.FusedMultiplyAdd(g0, x1, a01); a02 = Avx512F.FusedMultiplyAdd(g0, x2, a02); a03 = Avx512F.FusedMultiplyAdd(g0, x3, a03);
-                a10 = Avx512F.FusedMultiplyAdd(g1, x0, a10); a11 = Avx512F.FusedMultiplyAdd(g1, x1, a11); a12 = Avx512F.FusedMultiplyAdd(g1, x2, a12); a13 = Avx512F.FusedMultiplyAdd(g1, x3, a13);
-                a20 = Avx512F.FusedMultiplyAdd(g2, x0, a20); a21 = Avx512F.FusedMultiplyAdd(g2, x1, a21); a22 = Avx512F.FusedMultiplyAdd(g2, x2, a22); a23 = Avx512F.FusedMultiplyAdd(g2, x3, a23);
-                a30 = Avx512F.FusedMultiplyAdd(g3, x0, a30); a31 = Avx512F.FusedMultiplyAdd(g3, x1, a31); a32 = Avx512F.FusedMultiplyAdd(g3, x2, a32); a33 = Avx512F.FusedMultiplyAdd(g3, x3, a33);
+                var grow = gyImg + (r * gyStride);
+                var xrow = xImg + (r * pW);
+                for (var v = 0; v < vecs; v++)
+                {
+                    var gp = grow + (v * Lanes);
+                    var g0 = Vector512.Load(gp);
+                    var g1 = Vector512.Load(gp + gyPlane);
+                    var g2 = Vector512.Load(gp + (2 * gyPlane));
+                    var g3 = Vector512.Load(gp + (3 * gyPlane));
+                    var xp = xrow + (v * Lanes);
+                    var x0 = Vector512.Load(xp + t0);
+                    var x1 = Vector512.Load(xp + t1);
+                    var x2 = Vector512.Load(xp + t2);
+                    var x3 = Vector512.Load(xp + t3);
+                    a00 = Avx512F.FusedMultiplyAdd(g0, x0, a00); a01 = Avx512F.FusedMultiplyAdd(g0, x1, a01); a02 = Avx512F.FusedMultiplyAdd(g0, x2, a02); a03 = Avx512F.FusedMultiplyAdd(g0, x3, a03);
+                    a10 = Avx512F.FusedMultiplyAdd(g1, x0, a10); a11 = Avx512F.FusedMultiplyAdd(g1, x1, a11); a12 = Avx512F.FusedMultiplyAdd(g1, x2, a12); a13 = Avx512F.FusedMultiplyAdd(g1, x3, a13);
+                    a20 = Avx512F.FusedMultiplyAdd(g2, x0, a20); a21 = Avx512F.FusedMultiplyAdd(g2, x1, a21); a22 = Avx512F.FusedMultiplyAdd(g2, x2, a22); a23 = Avx512F.FusedMultiplyAdd(g2, x3, a23);
+                    a30 = Avx512F.FusedMultiplyAdd(g3, x0, a30); a31 = Avx512F.FusedMultiplyAdd(g3, x1, a31); a32 = Avx512F.FusedMultiplyAdd(g3, x2, a32); a33 = Avx512F.FusedMultiplyAdd(g3, x3, a33);
+                }
             }
         }
         a00.Store(acc); a01.Store(acc + 16); a02.Store(acc + 32); a03.Store(acc + 48);
