@@ -25,6 +25,10 @@ public class ConvKernelTests
         [2, 3, 13, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1],   // direct kernel: odd output height
         [2, 2, 10, 14, 3, 3, 2, 1, 1, 0, 1, 1, 1],   // direct kernel: uneven kernel and padding
         [1, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1],   // direct kernel: the cnn28 first layer
+        [3, 1, 12, 12, 16, 4, 4, 2, 2, 1, 1, 1, 1],  // few input channels: a DCGAN first layer
+        [2, 3, 9, 7, 32, 3, 3, 1, 2, 1, 0, 1, 1],    // few input channels: RGB, mixed strides
+        [2, 2, 10, 10, 48, 3, 3, 2, 2, 1, 1, 2, 2],  // few input channels: dilation 2
+        [1, 1, 8, 8, 80, 2, 2, 2, 2, 0, 0, 1, 1],    // few input channels: 80 = one full and one partial block of 64
     ];
 
     private static ConvGeometry Geometry(int[] s)
@@ -71,12 +75,13 @@ public class ConvKernelTests
     }
 
     [Fact]
-    public void DirectKernelCoversTheStrideOneTestShapes()
+    public void SpecialisedKernelsAreCoveredByTheTestShapes()
     {
-        // Guards the test above: on AVX-512 machines some shapes must actually take the direct path.
+        // Guards the test above: on AVX-512 machines some shapes must actually take each special path.
         if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
         {
             Assert.Contains(Shapes, s => ConvDirect.Applies(Geometry(s)));
+            Assert.Contains(Shapes, s => ConvFewChannels.Applies(Geometry(s)));
         }
     }
 

@@ -328,6 +328,11 @@ internal static class Conv
     /// forward pass of a transposed convolution. gy (N,O,OH,OW), w (O,C,KH,KW), gx (N,C,H,W).</summary>
     public static void BackwardData<T>(T[] gy, T[] w, T[] gx, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvFewChannels.Applies(g))
+        {
+            ConvFewChannels.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
         {
             ConvDirect.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
@@ -383,6 +388,11 @@ internal static class Conv
     /// C*KH*KW side as the GEMM's rows the micro-tiles are full, which measured 1.2-1.7x faster.</summary>
     public static void BackwardWeight<T>(T[] x, T[] gy, T[] gw, ConvGeometry g) where T : unmanaged, INumber<T>
     {
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvFewChannels.Applies(g))
+        {
+            ConvFewChannels.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
         {
             ConvDirect.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
