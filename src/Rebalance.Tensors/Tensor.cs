@@ -233,9 +233,6 @@ public sealed partial class Tensor
         return r;
     }
 
-    /// <summary>The elements as float64: the storage itself for a float64 tensor (do not modify), else a copy.</summary>
-    internal double[] ToDoubleArrayNoCopyIfDouble() => DType == DType.Float64 ? Array<double>() : ToDoubleArray();
-
     /// <summary>A float64 copy of the elements.</summary>
     public double[] ToDoubleArray()
     {

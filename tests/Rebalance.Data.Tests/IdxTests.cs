@@ -68,6 +68,14 @@ public class IdxTests
     }
 
     [Fact]
+    public void MissingFilesAreNamed()
+    {
+        var path = Path.Combine(TestData.TempDir(), "nope-idx1-ubyte");
+        Assert.Contains(path + ": cannot read", Assert.Throws<DataException>(() => Idx.Read(path)).Message);
+        Assert.Contains(path + ": cannot read", Assert.Throws<DataException>(() => Png.Read(path)).Message);
+    }
+
+    [Fact]
     public void LabelsMustMatchImages()
     {
         var dir = TestData.TempDir();

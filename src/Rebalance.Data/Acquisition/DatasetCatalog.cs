@@ -119,7 +119,7 @@ public static class DatasetCatalog
         foreach (var f in s_idxFiles)
         {
             var src = File.Exists(Path.Combine(FashionMnistSource, f + ".gz")) ? Path.Combine(FashionMnistSource, f + ".gz") : Path.Combine(FashionMnistSource, f);
-            AtomicFile.Write(Path.Combine(dir, Path.GetFileName(src)), File.ReadAllBytes(src));
+            AtomicFile.Write(Path.Combine(dir, Path.GetFileName(src)), DataFiles.ReadAllBytes(src));
         }
         log?.Invoke($"fashion-mnist: copied from {FashionMnistSource} to {dir}");
     }

@@ -43,15 +43,7 @@ public static class Cifar
         var labels = new List<int>();
         foreach (var f in files)
         {
-            byte[] raw;
-            try
-            {
-                raw = File.ReadAllBytes(f);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new DataException($"{f}: cannot read ({e.Message})", e);
-            }
+            var raw = DataFiles.ReadAllBytes(f);
             if (raw.Length == 0 || raw.Length % record != 0)
             {
                 throw new DataFormatException(f, $"{raw.Length} bytes is not a whole number of {record}-byte records");

@@ -13,16 +13,7 @@ public static class Idx
     /// <summary>Reads an IDX file of unsigned bytes: its dimensions and data.</summary>
     public static (int[] Dims, byte[] Data) Read(string path)
     {
-        byte[] raw;
-        try
-        {
-            raw = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DataException($"{path}: cannot read ({e.Message})", e);
-        }
-        return Parse(raw, path);
+        return Parse(DataFiles.ReadAllBytes(path), path);
     }
 
     /// <summary>Parses IDX bytes (plain or gzip); <paramref name="path"/> names the source in errors.</summary>

@@ -52,16 +52,7 @@ public static class Png
     /// <summary>Reads and decodes a PNG file.</summary>
     public static PngImage Read(string path)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DataException($"{path}: cannot read ({e.Message})", e);
-        }
-        return Decode(bytes, path);
+        return Decode(DataFiles.ReadAllBytes(path), path);
     }
 
     /// <summary>Decodes PNG bytes; <paramref name="source"/> names them in errors.</summary>

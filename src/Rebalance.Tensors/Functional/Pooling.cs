@@ -14,9 +14,23 @@ public static partial class Functional
             throw new ArgumentException($"{op}: padding {padding} must be at most half the kernel size {kernelSize}");
         }
         var index = new int[n * c * oh * ow];
-        var src = x.ToDoubleArrayNoCopyIfDouble();
+        if (x.DType == DType.Float32)
+        {
+            MaxIndices(x.Array<float>(), n * c, h, w, oh, ow, kernelSize, s, padding, index);
+        }
+        else
+        {
+            MaxIndices(x.Array<double>(), n * c, h, w, oh, ow, kernelSize, s, padding, index);
+        }
+        return Tensor.Take(x, index, [n, c, oh, ow]);
+    }
+
+    // index[plane, i, j] = flat index of the first maximum of its window (the first NaN, if any).
+    private static void MaxIndices<T>(T[] src, int planes, int h, int w, int oh, int ow, int k, int s, int padding, int[] index)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
         var p = 0;
-        for (var plane = 0; plane < n * c; plane++)
+        for (var plane = 0; plane < planes; plane++)
         {
             var baseIx = plane * h * w;
             for (var i = 0; i < oh; i++)
@@ -24,15 +38,15 @@ public static partial class Functional
                 for (var j = 0; j < ow; j++)
                 {
                     var best = -1;
-                    var bestV = double.NegativeInfinity;
-                    for (var ki = 0; ki < kernelSize; ki++)
+                    var bestV = T.NegativeInfinity;
+                    for (var ki = 0; ki < k; ki++)
                     {
                         var ih = (i * s) - padding + ki;
                         if ((uint)ih >= (uint)h)
                         {
                             continue;
                         }
-                        for (var kj = 0; kj < kernelSize; kj++)
+                        for (var kj = 0; kj < k; kj++)
                         {
                             var iw = (j * s) - padding + kj;
                             if ((uint)iw >= (uint)w)
@@ -41,7 +55,7 @@ public static partial class Functional
                             }
                             var ix = baseIx + (ih * w) + iw;
                             var v = src[ix];
-                            if (best < 0 || v > bestV || (double.IsNaN(v) && !double.IsNaN(bestV)))
+                            if (best < 0 || v > bestV || (T.IsNaN(v) && !T.IsNaN(bestV)))
                             {
                                 best = ix;
                                 bestV = v;
@@ -52,7 +66,6 @@ public static partial class Functional
                 }
             }
         }
-        return Tensor.Take(x, index, [n, c, oh, ow]);
     }
 
     /// <summary>Average pooling over kernel x kernel windows; zero padding counts toward the divisor, as PyTorch's default.</summary>
