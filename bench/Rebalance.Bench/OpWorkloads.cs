@@ -59,8 +59,11 @@ internal static class OpWorkloads
                     var gy = gen.Uniform([l.N, l.Transposed ? l.Cout : l.Cout, oh, ow]);
                     return () =>
                     {
-                        x.ZeroGrad();
-                        w.ZeroGrad();
+                        // Gradients are zeroed in place and intermediate storage is reused, as a training
+                        // loop does (PyTorch's caching allocator does the same for the peer).
+                        x.Grad?.Zero_();
+                        w.Grad?.Zero_();
+                        using var scope = TensorScope.Begin();
                         var y = l.Transposed ? Functional.ConvTranspose2d(x, w, null, l.S, l.P) : Functional.Conv2d(x, w, null, l.S, l.P);
                         y.Backward(gy);
                     };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Text;
 
@@ -15,16 +16,48 @@ public sealed partial class Tensor
     private readonly int[] _shape;
     private bool _requiresGrad;
 
+    private Array? _data;
+    private readonly Tensor? _base;
+
+    /// <summary>A tensor owning <paramref name="data"/>; it belongs to the current <see cref="TensorScope"/>, if any.</summary>
     internal Tensor(Array data, int[] shape, DType dtype)
     {
         _shape = shape;
-        Data = data;
+        _data = data;
         DType = dtype;
+        Numel = ShapeUtil.Numel(shape);
+        TensorScope.Current?.Adopt(this);
+    }
+
+    /// <summary>A view sharing the storage of <paramref name="of"/> (same number of elements).</summary>
+    internal Tensor(Tensor of, int[] shape)
+    {
+        _shape = shape;
+        _base = of.StorageOwner;
+        DType = of.DType;
         Numel = ShapeUtil.Numel(shape);
     }
 
     /// <summary>The storage (float[], double[] or int[]); may be longer than <see cref="Numel"/>.</summary>
-    internal Array Data { get; }
+    internal Array Data => _base is null ? (_data ?? throw Released()) : _base.Data;
+
+    /// <summary>The tensor that owns this tensor's storage (itself unless it is a view).</summary>
+    internal Tensor StorageOwner => _base ?? this;
+
+    /// <summary>The scope that will release this tensor's storage (owners only).</summary>
+    internal TensorScope? Scope { get; set; }
+
+    /// <summary>True once the scope that owned the storage has ended.</summary>
+    public bool IsReleased => StorageOwner._data is null;
+
+    internal Array? Release()
+    {
+        var d = _data;
+        _data = null;
+        return d;
+    }
+
+    private InvalidOperationException Released() => new($"tensor of shape {ShapeUtil.Format(_shape)} was used after the TensorScope that owned it ended; keep it with scope.Keep(t), copy what you need before the scope ends, or create it outside the scope");
 
     /// <summary>Element type.</summary>
     public DType DType { get; }
@@ -292,15 +325,74 @@ public sealed partial class Tensor
     /// </summary>
     public void CopyFrom_(Tensor source)
     {
-        if (!ShapeUtil.SameShape(_shape, source._shape) || DType != source.DType)
-        {
-            throw new ArgumentException($"copy_: source {source.DType.Name()} {ShapeUtil.Format(source._shape)} does not match {DType.Name()} {ShapeUtil.Format(_shape)}");
-        }
-        if (GradMode.IsEnabled && (_requiresGrad || source._requiresGrad))
-        {
-            throw new InvalidOperationException("copy_: in-place update of a tensor that takes part in autograd; do it inside GradMode.NoGrad()");
-        }
+        CheckInPlace("copy_", source);
         System.Array.Copy(source.Data, Data, Numel);
+    }
+
+    /// <summary>Fills this tensor with one value in place (not recorded; see <see cref="CopyFrom_"/>).</summary>
+    public Tensor Fill_(double value)
+    {
+        CheckInPlace("fill_", null);
+        switch (DType)
+        {
+            case DType.Float32: Span<float>().Fill((float)value); break;
+            case DType.Float64: Span<double>().Fill(value); break;
+            default: Span<int>().Fill(checked((int)value)); break;
+        }
+        return this;
+    }
+
+    /// <summary>Sets every element to zero in place.</summary>
+    public Tensor Zero_() => Fill_(0);
+
+    /// <summary>this += alpha * other, in place (same shape and dtype; not recorded).</summary>
+    public Tensor Add_(Tensor other, double alpha = 1)
+    {
+        CheckInPlace("add_", other);
+        switch (DType)
+        {
+            case DType.Float32:
+                if (alpha == 1)
+                {
+                    TensorPrimitives.Add(Span<float>(), other.Span<float>(), Span<float>());
+                }
+                else
+                {
+                    TensorPrimitives.MultiplyAdd(other.Span<float>(), (float)alpha, Span<float>(), Span<float>());
+                }
+                break;
+            case DType.Float64:
+                TensorPrimitives.MultiplyAdd(other.Span<double>(), alpha, Span<double>(), Span<double>());
+                break;
+            default:
+                throw new ArgumentException($"add_: expected a floating-point tensor, got {DType.Name()}");
+        }
+        return this;
+    }
+
+    /// <summary>this *= factor, in place (not recorded).</summary>
+    public Tensor Mul_(double factor)
+    {
+        CheckInPlace("mul_", null);
+        switch (DType)
+        {
+            case DType.Float32: TensorPrimitives.Multiply(Span<float>(), (float)factor, Span<float>()); break;
+            case DType.Float64: TensorPrimitives.Multiply(Span<double>(), factor, Span<double>()); break;
+            default: throw new ArgumentException($"mul_: expected a floating-point tensor, got {DType.Name()}");
+        }
+        return this;
+    }
+
+    private void CheckInPlace(string op, Tensor? source)
+    {
+        if (source is not null && (!ShapeUtil.SameShape(_shape, source._shape) || DType != source.DType))
+        {
+            throw new ArgumentException($"{op}: source {source.DType.Name()} {ShapeUtil.Format(source._shape)} does not match {DType.Name()} {ShapeUtil.Format(_shape)}");
+        }
+        if (GradMode.IsEnabled && (_requiresGrad || (source?._requiresGrad ?? false)))
+        {
+            throw new InvalidOperationException($"{op}: in-place update of a tensor that takes part in autograd; do it inside GradMode.NoGrad()");
+        }
     }
 
     /// <summary>A new tensor with the same values; gradients flow through it.</summary>
@@ -313,7 +405,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>The same storage, cut from the graph (no gradient flows back through it).</summary>
-    public Tensor Detach() => new(Data, _shape, DType);
+    public Tensor Detach() => new(this, _shape);
 
     // ---- autograd plumbing --------------------------------------------------------------------
 

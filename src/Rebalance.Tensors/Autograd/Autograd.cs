@@ -46,17 +46,26 @@ public static class Autograd
         {
             if (t.IsLeaf && t.RequiresGrad)
             {
-                var add = createGraph ? g : g.Detach();
-                if (t.Grad is null)
+                if (createGraph)
                 {
-                    t.Grad = add;
+                    using (GradMode.EnableGrad())
+                    {
+                        t.Grad = t.Grad is null ? g : t.Grad + g;
+                    }
+                }
+                else if (t.Grad is null || t.Grad.GradFn is not null || t.Grad.IsReleased || t.Grad.RequiresGrad)
+                {
+                    // A leaf's gradient outlives any TensorScope the backward pass ran in.
+                    using (TensorScope.Suppress())
+                    {
+                        var fresh = Tensor.Empty(g.Shape, g.DType);
+                        fresh.CopyFrom_(g.Detach());
+                        t.Grad = fresh;
+                    }
                 }
                 else
                 {
-                    using (createGraph ? GradMode.EnableGrad() : GradMode.NoGrad())
-                    {
-                        t.Grad = t.Grad + add;
-                    }
+                    t.Grad.Add_(g.Detach());
                 }
             }
         }

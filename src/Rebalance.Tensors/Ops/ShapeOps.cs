@@ -43,7 +43,7 @@ public sealed partial class Tensor
         {
             throw new ArgumentException($"reshape: cannot reshape {ShapeUtil.Format(_shape)} ({Numel} elements) into {ShapeUtil.Format(shape)}");
         }
-        var y = new Tensor(Data, s, DType);
+        var y = new Tensor(this, s);
         var from = _shape;
         Record(y, "ReshapeBackward", [this], g => [g.Reshape(from)]);
         return y;
