@@ -70,4 +70,36 @@ internal static class OpWorkloads
                 });
         }
     }
+
+    /// <summary>Each reference layer's three kernels timed apart (ours only): where a layer's time goes.</summary>
+    public static IEnumerable<Workload> ConvParts()
+    {
+        foreach (var l in Layers)
+        {
+            var oh = l.Transposed ? ((l.H - 1) * l.S) - (2 * l.P) + l.K : ((l.H + (2 * l.P) - l.K) / l.S) + 1;
+            var ow = l.Transposed ? ((l.W - 1) * l.S) - (2 * l.P) + l.K : ((l.W + (2 * l.P) - l.K) / l.S) + 1;
+            // A transposed convolution runs the kernels of the convolution it is the adjoint of.
+            var g = l.Transposed
+                ? new ConvGeometry(l.N, l.Cout, oh, ow, l.Cin, l.K, l.K, l.S, l.S, l.P, l.P, 1, 1, l.H, l.W)
+                : new ConvGeometry(l.N, l.Cin, l.H, l.W, l.Cout, l.K, l.K, l.S, l.S, l.P, l.P, 1, 1, oh, ow);
+            var flops = 2.0 * g.N * g.O * g.Ohw * g.Ckk;
+            var parts = new (string Part, Action<float[], float[], float[]> Run)[]
+            {
+                ("fwd", (x, w, y) => Conv.Forward(x, w, y, g)),
+                ("dgrad", (x, w, y) => Conv.BackwardData(y, w, x, g)),
+                ("wgrad", (x, w, y) => Conv.BackwardWeight(x, y, w, g)),
+            };
+            foreach (var (part, run) in parts)
+            {
+                yield return new Workload($"{l.Name} {part}", flops, null, () =>
+                {
+                    var gen = new Generator(0);
+                    var x = gen.Uniform([g.N * g.C * g.Hw]).ToFloatArray();
+                    var w = gen.Uniform([g.O * g.Ckk]).ToFloatArray();
+                    var y = gen.Uniform([g.N * g.O * g.Ohw]).ToFloatArray();
+                    return () => run(x, w, y);
+                });
+            }
+        }
+    }
 }

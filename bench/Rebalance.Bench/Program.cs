@@ -7,7 +7,7 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [data] [--json] [--no-peer] [--seconds S]
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [--json] [--no-peer] [--seconds S]
 /// With no suite named, all run. Ratio = PyTorch time / our time (above 1 means we are faster).
 /// </summary>
 internal static class Program
@@ -24,7 +24,7 @@ internal static class Program
             return 2;
         }
         var suites = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (si < 0 || i != si + 1)).ToList();
-        var known = new[] { "gemm", "conv", "data" };
+        var known = new[] { "gemm", "conv", "convparts", "data" };
         foreach (var s in suites)
         {
             if (!known.Contains(s))
@@ -35,7 +35,7 @@ internal static class Program
         }
         if (suites.Count == 0)
         {
-            suites.AddRange(known);
+            suites.AddRange(["gemm", "conv", "data"]);
         }
 
         var workloads = new List<Workload>();
@@ -46,6 +46,10 @@ internal static class Program
         if (suites.Contains("conv"))
         {
             workloads.AddRange(OpWorkloads.Convs());
+        }
+        if (suites.Contains("convparts"))
+        {
+            workloads.AddRange(OpWorkloads.ConvParts());
         }
         if (suites.Contains("data"))
         {

@@ -297,6 +297,61 @@ public sealed partial class Tensor
         return r;
     }
 
+    /// <summary>Bytes per element.</summary>
+    public int ElementSize => DType == DType.Float64 ? 8 : 4;
+
+    /// <summary>Writes the elements as little-endian bytes (Numel * ElementSize of them) into <paramref name="destination"/>.</summary>
+    public void WriteBytes(Span<byte> destination)
+    {
+        var n = Numel * ElementSize;
+        if (destination.Length < n)
+        {
+            throw new ArgumentException($"WriteBytes: {destination.Length} bytes cannot hold {n}");
+        }
+        var src = DType switch
+        {
+            DType.Float32 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(Span<float>()),
+            DType.Float64 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(Span<double>()),
+            _ => System.Runtime.InteropServices.MemoryMarshal.AsBytes(Span<int>()),
+        };
+        src.CopyTo(destination);
+        if (!BitConverter.IsLittleEndian)
+        {
+            ReverseEach(destination[..n], ElementSize);
+        }
+    }
+
+    /// <summary>A tensor read from little-endian bytes.</summary>
+    public static Tensor FromBytes(ReadOnlySpan<byte> source, DType dtype, int[] shape)
+    {
+        var t = Empty((int[])shape.Clone(), dtype);
+        var n = t.Numel * t.ElementSize;
+        if (source.Length != n)
+        {
+            throw new ArgumentException($"FromBytes: {source.Length} bytes do not make a {dtype.Name()} tensor of shape {ShapeUtil.Format(shape)} ({n} bytes)");
+        }
+        var dst = dtype switch
+        {
+            DType.Float32 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Span<float>()),
+            DType.Float64 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Span<double>()),
+            _ => System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.Span<int>()),
+        };
+        source.CopyTo(dst);
+        if (!BitConverter.IsLittleEndian)
+        {
+            ReverseEach(dst, t.ElementSize);
+        }
+        return t;
+    }
+
+    private static void ReverseEach(Span<byte> bytes, int size)
+    {
+        for (var i = 0; i + size <= bytes.Length; i += size)
+        {
+            bytes.Slice(i, size).Reverse();
+        }
+    }
+
     /// <summary>A copy converted to another dtype (differentiable between floating types).</summary>
     public Tensor To(DType dtype)
     {

@@ -23,6 +23,42 @@ public sealed class Generator
     /// <summary>The seed this generator started from.</summary>
     public ulong Seed { get; }
 
+    /// <summary>The full state as text (for checkpoints): restoring it with <see cref="SetState"/>
+    /// continues the sequence exactly where it was.</summary>
+    public string GetState()
+    {
+        var spare = _spareNormal is { } v ? BitConverter.DoubleToInt64Bits(v).ToString("x16", System.Globalization.CultureInfo.InvariantCulture) : "-";
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Seed:x16}:{_s0:x16}:{_s1:x16}:{_s2:x16}:{_s3:x16}:{spare}");
+    }
+
+    /// <summary>Restores a state produced by <see cref="GetState"/> (the seed must match).</summary>
+    public void SetState(string state)
+    {
+        var parts = state.Split(':');
+        var hex = System.Globalization.NumberStyles.AllowHexSpecifier;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (parts.Length != 6
+            || !ulong.TryParse(parts[0], hex, inv, out var seed)
+            || !ulong.TryParse(parts[1], hex, inv, out var s0)
+            || !ulong.TryParse(parts[2], hex, inv, out var s1)
+            || !ulong.TryParse(parts[3], hex, inv, out var s2)
+            || !ulong.TryParse(parts[4], hex, inv, out var s3)
+            || (parts[5] != "-" && !long.TryParse(parts[5], hex, inv, out _)))
+        {
+            throw new FormatException($"generator state '{state}' is not of the form seed:s0:s1:s2:s3:spare in hexadecimal");
+        }
+        if (seed != Seed)
+        {
+            throw new ArgumentException($"generator state belongs to seed {seed}, not {Seed}");
+        }
+        if ((s0 | s1 | s2 | s3) == 0)
+        {
+            throw new FormatException("generator state is all zero, which xoshiro256** cannot leave");
+        }
+        (_s0, _s1, _s2, _s3) = (s0, s1, s2, s3);
+        _spareNormal = parts[5] == "-" ? null : BitConverter.Int64BitsToDouble(long.Parse(parts[5], hex, inv));
+    }
+
     private static ulong SplitMix(ref ulong x)
     {
         var z = x += 0x9E3779B97F4A7C15UL;
