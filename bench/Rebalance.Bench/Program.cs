@@ -7,8 +7,9 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [--json] [--no-peer] [--seconds S]
-/// With no suite named, all run. Ratio = PyTorch time / our time (above 1 means we are faster).
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S]
+/// With nothing named, gemm, conv, data and the three training workloads run. Ratio = PyTorch time /
+/// our time (above 1 means we are faster).
 /// </summary>
 internal static class Program
 {
@@ -24,7 +25,7 @@ internal static class Program
             return 2;
         }
         var suites = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (si < 0 || i != si + 1)).ToList();
-        var known = new[] { "gemm", "conv", "convparts", "data" };
+        var known = new[] { "gemm", "conv", "convparts", "data", "dcgan28", "wgangp28", "cnn28" };
         foreach (var s in suites)
         {
             if (!known.Contains(s))
@@ -35,7 +36,7 @@ internal static class Program
         }
         if (suites.Count == 0)
         {
-            suites.AddRange(["gemm", "conv", "data"]);
+            suites.AddRange(["gemm", "conv", "data", .. TrainWorkloads.Names]);
         }
 
         var workloads = new List<Workload>();
@@ -56,6 +57,8 @@ internal static class Program
             workloads.AddRange(DataWorkloads.All());
         }
 
+        var training = TrainWorkloads.Names.Where(suites.Contains).ToList();
+
         if (!json)
         {
             Console.WriteLine($"Rebalance bench: {Environment.ProcessorCount} cores, engine threads {Engine.NumThreads}, kernels {Engine.InstructionSet}, .NET {Environment.Version}");
@@ -66,7 +69,7 @@ internal static class Program
         {
             Console.WriteLine($"PyTorch peer unavailable: {why}");
         }
-        if (!json)
+        if (!json && workloads.Count > 0)
         {
             Console.WriteLine($"{"workload",-28} {"ours ms",10} {"torch ms",10} {"ratio",7} {"ours GFLOP/s",13}");
         }
@@ -93,7 +96,73 @@ internal static class Program
                 Console.WriteLine($"{w.Name,-28} {ours * 1e3,10:F3} {(theirs is { } th ? (th * 1e3).ToString("F3", CultureInfo.InvariantCulture) : "-"),10} {(ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-"),7} {(gflops is { } gf ? gf.ToString("F1", CultureInfo.InvariantCulture) : "-"),13}");
             }
         }
+        if (training.Count > 0)
+        {
+            RunTraining(training, json, noPeer, seconds);
+        }
         return 0;
+    }
+
+    /// <summary>Training steps: samples per second against the peer, and managed bytes allocated per
+    /// step in steady state (after the warm-up, averaged over the timed steps).</summary>
+    private static void RunTraining(List<string> names, bool json, bool noPeer, double seconds)
+    {
+        var specs = new JsonArray([.. names.Select(n => (JsonNode)new JsonObject { ["name"] = n })]);
+        var peer = noPeer ? [] : Peer.Run("torch_train.py", specs, seconds);
+        if (!json)
+        {
+            if (!noPeer && Peer.Unavailable is { } why)
+            {
+                Console.WriteLine($"PyTorch peer unavailable: {why}");
+            }
+            Console.WriteLine();
+            Console.WriteLine($"{"training step",-14} {"samples/s",10} {"torch samples/s",16} {"ratio",7} {"alloc bytes/step",17}");
+        }
+        foreach (var name in names)
+        {
+            var step = TrainWorkloads.Setup(name)();
+            for (var i = 0; i < 3; i++)
+            {
+                step();
+            }
+            var steps = 5;
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = 0; i < steps; i++)
+            {
+                step();
+            }
+            var alloc = (GC.GetTotalAllocatedBytes(precise: true) - before) / steps;
+            if (Environment.GetEnvironmentVariable("REBALANCE_ALLOC_PROFILE") == "1")
+            {
+                using var profile = new AllocationProfile();
+                for (var i = 0; i < 20; i++)
+                {
+                    step();
+                }
+                Console.WriteLine($"{name}: sampled allocations by type");
+                profile.Print(20);
+            }
+            var ours = Timing.BestSecondsPerIter(step, seconds);
+            var batch = TrainWorkloads.BatchSize(name);
+            var sps = batch / ours;
+            double? peerSps = peer.TryGetValue(name, out var t) ? batch / t : null;
+            var ratio = sps / peerSps;
+            if (json)
+            {
+                Console.WriteLine(new JsonObject
+                {
+                    ["workload"] = name,
+                    ["samples_per_s"] = Math.Round(sps, 1),
+                    ["peer_samples_per_s"] = peerSps is { } p ? Math.Round(p, 1) : null,
+                    ["ratio"] = ratio is { } r ? Math.Round(r, 3) : null,
+                    ["alloc_bytes_per_step"] = alloc,
+                }.ToJsonString());
+            }
+            else
+            {
+                Console.WriteLine($"{name,-14} {sps,10:F1} {(peerSps is { } p ? p.ToString("F1", CultureInfo.InvariantCulture) : "-"),16} {(ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-"),7} {alloc,17:N0}");
+            }
+        }
     }
 }
 

@@ -13,7 +13,8 @@ public static partial class Functional
         {
             throw new ArgumentException($"{op}: padding {padding} must be at most half the kernel size {kernelSize}");
         }
-        var index = new int[n * c * oh * ow];
+        // Index storage comes from the tensor pool (it lives as long as the graph, like the output).
+        var index = Tensor.Empty([n * c * oh * ow], DType.Int32).Array<int>();
         if (x.DType == DType.Float32)
         {
             MaxIndices(x.Array<float>(), n * c, h, w, oh, ow, kernelSize, s, padding, index);
@@ -107,7 +108,7 @@ public static partial class Functional
         }
         var (n, c, h, w) = (x.Size(0), x.Size(1), x.Size(2), x.Size(3));
         var (oh, ow) = (h * scaleFactor, w * scaleFactor);
-        var index = new int[n * c * oh * ow];
+        var index = Tensor.Empty([n * c * oh * ow], DType.Int32).Array<int>();
         var p = 0;
         for (var plane = 0; plane < n * c; plane++)
         {

@@ -53,7 +53,11 @@ internal static class Conv
     /// window lies in the padding. The map is the same for every channel and image, so small images
     /// (where per-row loop overhead would dominate) are unrolled through it as one flat gather.
     /// </summary>
-    public static int[] BuildMap(in ConvGeometry g)
+    public static int[] BuildMap(in ConvGeometry g) => s_maps.GetOrAdd(g with { N = 0 }, static key => BuildMapUncached(key));
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ConvGeometry, int[]> s_maps = new();
+
+    private static int[] BuildMapUncached(in ConvGeometry g)
     {
         var map = new int[g.KH * g.KW * g.Ohw];
         var q = 0;

@@ -37,11 +37,20 @@ internal static unsafe class ConvDirect
     private static double Utilisation(int width) => width / (double)(((width + Lanes - 1) / Lanes) * Lanes);
 
     /// <summary>y = conv(x, w) for stride 1, dilation 1.</summary>
-    public static void Forward(float[] x, float[] w, float[] y, ConvGeometry g) => Run(x, PackWeights(w, g.O, g.C, g.KH, g.KW, flip: false), y, g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW);
+    public static void Forward(float[] x, float[] w, float[] y, ConvGeometry g)
+    {
+        var packed = PackWeights(w, g.O, g.C, g.KH, g.KW, flip: false);
+        Run(x, packed, y, g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW);
+        BufferPool.Return(packed);
+    }
 
     /// <summary>gx = conv^T(gy, w) for stride 1, dilation 1: a convolution of gy with flipped, transposed weights and padding K-1-P.</summary>
-    public static void BackwardData(float[] gy, float[] w, float[] gx, ConvGeometry g) =>
-        Run(gy, PackWeights(w, g.O, g.C, g.KH, g.KW, flip: true), gx, g.N, g.O, g.OH, g.OW, g.C, g.KH, g.KW, g.KH - 1 - g.PH, g.KW - 1 - g.PW, g.H, g.W);
+    public static void BackwardData(float[] gy, float[] w, float[] gx, ConvGeometry g)
+    {
+        var packed = PackWeights(w, g.O, g.C, g.KH, g.KW, flip: true);
+        Run(gy, packed, gx, g.N, g.O, g.OH, g.OW, g.C, g.KH, g.KW, g.KH - 1 - g.PH, g.KW - 1 - g.PW, g.H, g.W);
+        BufferPool.Return(packed);
+    }
 
     /// <summary>
     /// Weights as [O / 8 blocks][C][KH][KW][8], zero-padded in the last block. With flip, the result is the
@@ -52,7 +61,8 @@ internal static unsafe class ConvDirect
         var outC = flip ? c : o;
         var inC = flip ? o : c;
         var blocks = (outC + Ob - 1) / Ob;
-        var packed = new float[blocks * inC * kh * kw * Ob];
+        var packed = BufferPool.Rent<float>(blocks * inC * kh * kw * Ob);
+        packed.AsSpan(0, blocks * inC * kh * kw * Ob).Clear();
         for (var oc = 0; oc < outC; oc++)
         {
             for (var ic = 0; ic < inC; ic++)

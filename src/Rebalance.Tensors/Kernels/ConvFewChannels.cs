@@ -32,20 +32,12 @@ internal static unsafe class ConvFewChannels
         }
     }
 
-    /// <summary>gx (N, C, H, W) = conv^T(gy, w).</summary>
-    public static void BackwardData(float[] gy, float[] w, float[] gx, ConvGeometry g)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ConvGeometry, (int[] Start, int[] TapOf, int[] PosOf)> s_dataTables = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ConvGeometry, int[]> s_weightTables = new();
+
+    /// <summary>For each input pixel, the (tap, output position) pairs that read it (depends on the shape only; cached).</summary>
+    private static (int[] Start, int[] TapOf, int[] PosOf) DataTables(ConvGeometry g)
     {
-        var kk = g.KH * g.KW;
-        // wT[c][t][o] = w[o][c][t]
-        var wT = new float[g.C * kk * g.O];
-        for (var o = 0; o < g.O; o++)
-        {
-            for (var r = 0; r < g.C * kk; r++)
-            {
-                wT[(r * g.O) + o] = w[(o * g.C * kk) + r];
-            }
-        }
-        // For each input pixel, the (tap, output position) pairs that read it.
         var start = new int[g.Hw + 1];
         var pairs = new List<(int Tap, int Pos)>();
         for (var h = 0; h < g.H; h++)
@@ -75,6 +67,53 @@ internal static unsafe class ConvFewChannels
         start[g.Hw] = pairs.Count;
         var tapOf = pairs.Select(p => p.Tap * g.O).ToArray();
         var posOf = pairs.Select(p => p.Pos * g.O).ToArray();
+        return (start, tapOf, posOf);
+    }
+
+    private static int[] WeightTable(ConvGeometry g)
+    {
+        var kk = g.KH * g.KW;
+        var taps = g.C * kk;
+        var stride = g.Hw + 1;
+        // off[pos][t]: offset of tap t of output position pos in the padded planes (channel c adds c * stride).
+        var off = new int[g.Ohw * taps];
+        for (var oh = 0; oh < g.OH; oh++)
+        {
+            for (var ow = 0; ow < g.OW; ow++)
+            {
+                var pos = (oh * g.OW) + ow;
+                for (var c = 0; c < g.C; c++)
+                {
+                    for (var i = 0; i < g.KH; i++)
+                    {
+                        for (var j = 0; j < g.KW; j++)
+                        {
+                            var ih = (oh * g.SH) - g.PH + (i * g.DH);
+                            var iw = (ow * g.SW) - g.PW + (j * g.DW);
+                            var inside = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W;
+                            off[(pos * taps) + (c * kk) + (i * g.KW) + j] = (c * stride) + (inside ? (ih * g.W) + iw : g.Hw);
+                        }
+                    }
+                }
+            }
+        }
+        return off;
+    }
+
+    /// <summary>gx (N, C, H, W) = conv^T(gy, w).</summary>
+    public static void BackwardData(float[] gy, float[] w, float[] gx, ConvGeometry g)
+    {
+        var kk = g.KH * g.KW;
+        // wT[c][t][o] = w[o][c][t]
+        var wT = new float[g.C * kk * g.O];
+        for (var o = 0; o < g.O; o++)
+        {
+            for (var r = 0; r < g.C * kk; r++)
+            {
+                wT[(r * g.O) + o] = w[(o * g.C * kk) + r];
+            }
+        }
+        var (start, tapOf, posOf) = s_dataTables.GetOrAdd(g with { N = 0 }, static key => DataTables(key));
         var vecs = g.O / Lanes;
         CpuParallel.ForEach(g.N, img =>
         {
@@ -127,28 +166,7 @@ internal static unsafe class ConvFewChannels
         var kk = g.KH * g.KW;
         var taps = g.C * kk;
         var stride = g.Hw + 1; // a zero slot after each plane for padding taps
-        // off[pos][t]: offset of tap t of output position pos in the padded planes (channel c adds c * stride).
-        var off = new int[g.Ohw * taps];
-        for (var oh = 0; oh < g.OH; oh++)
-        {
-            for (var ow = 0; ow < g.OW; ow++)
-            {
-                var pos = (oh * g.OW) + ow;
-                for (var c = 0; c < g.C; c++)
-                {
-                    for (var i = 0; i < g.KH; i++)
-                    {
-                        for (var j = 0; j < g.KW; j++)
-                        {
-                            var ih = (oh * g.SH) - g.PH + (i * g.DH);
-                            var iw = (ow * g.SW) - g.PW + (j * g.DW);
-                            var inside = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W;
-                            off[(pos * taps) + (c * kk) + (i * g.KW) + j] = (c * stride) + (inside ? (ih * g.W) + iw : g.Hw);
-                        }
-                    }
-                }
-            }
-        }
+        var off = s_weightTables.GetOrAdd(g with { N = 0 }, static key => WeightTable(key));
         var tapGroups = (taps + 3) / 4;
         var oBlocks = (g.O + 63) / 64; // 4 vectors of 16 channels per block
         var tile = 4 * 4 * Lanes;
