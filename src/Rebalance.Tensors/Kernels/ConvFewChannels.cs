@@ -182,7 +182,8 @@ internal static unsafe class ConvFewChannels
         {
             var n0 = (int)((long)g.N * ci / chunks);
             var n1 = (int)((long)g.N * (ci + 1) / chunks);
-            var acc = new float[accSize];
+            var acc = BufferPool.Rent<float>(accSize);
+            acc.AsSpan(0, accSize).Clear();
             partials[ci] = acc;
             var gyT = BufferPool.Rent<float>((g.Ohw * g.O) + (64 * Lanes));
             var pad = BufferPool.Rent<float>(g.C * stride);
@@ -210,10 +211,10 @@ internal static unsafe class ConvFewChannels
             BufferPool.Return(gyT);
             BufferPool.Return(pad);
         });
-        var total = partials[0];
+        var total = partials[0].AsSpan(0, accSize);
         for (var ci = 1; ci < chunks; ci++)
         {
-            System.Numerics.Tensors.TensorPrimitives.Add(total, partials[ci], total);
+            System.Numerics.Tensors.TensorPrimitives.Add(total, partials[ci].AsSpan(0, accSize), total);
         }
         for (var tg = 0; tg < tapGroups; tg++)
         {
@@ -232,6 +233,10 @@ internal static unsafe class ConvFewChannels
                     }
                 }
             }
+        }
+        foreach (var part in partials)
+        {
+            BufferPool.Return(part);
         }
     }
 
