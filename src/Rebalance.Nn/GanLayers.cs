@@ -35,8 +35,8 @@ public static class SpectralNorm
         public Tensor Compute(Module owner)
         {
             var orig = owner.GetParameter(name + "_orig")!;
-            var u = owner.NamedBuffers(recurse: false).First(b => b.Name == name + "_u").Value;
-            var v = owner.NamedBuffers(recurse: false).First(b => b.Name == name + "_v").Value;
+            var u = owner.GetBuffer(name + "_u")!;
+            var v = owner.GetBuffer(name + "_v")!;
             return NnFunctional.SpectralNormalize(orig, u, v, powerIterations, owner.Training, dim, eps);
         }
     }

@@ -171,12 +171,12 @@ public abstract class BatchNormBase : Module
         }
         var rm = Buffer("running_mean");
         var rv = Buffer("running_var");
-        var useBatch = Training || rm is null;
         if (Training && Buffer("num_batches_tracked") is { } n)
         {
             n.Fill_(n.Item() + 1);
         }
-        return F.BatchNorm(x, useBatch && !Training ? null : rm, useBatch && !Training ? null : rv, OptionalParam("weight"), OptionalParam("bias"), useBatch, Momentum, Eps);
+        // Without running statistics, evaluation normalises with the batch's own, as PyTorch does.
+        return F.BatchNorm(x, rm, rv, OptionalParam("weight"), OptionalParam("bias"), Training || rm is null, Momentum, Eps);
     }
 
     /// <inheritdoc />

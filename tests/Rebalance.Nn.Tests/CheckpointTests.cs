@@ -132,6 +132,37 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ReadsHalfPrecisionAndWideIntegerTensors()
+    {
+        // F16 1.5 = 0x3E00, BF16 -2.0 = 0xC000, I64 -7 and 2^40 (out of int32 range in the second file).
+        var data = new byte[2 + 2 + 8];
+        BinaryPrimitives.WriteUInt16LittleEndian(data, 0x3E00);
+        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(2), 0xC000);
+        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(4), -7);
+        var file = WithHeader("{\"h\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[2,4]},\"i\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[4,12]}}", data.Length);
+        data.CopyTo(file, file.Length - data.Length);
+        var (t, _) = SafeTensors.Parse(file, "mixed");
+        Assert.Equal(1.5, t["h"].Item());
+        Assert.Equal(-2.0, t["b"].Item());
+        Assert.Equal(DType.Int32, t["i"].DType);
+        Assert.Empty(t["i"].Shape);
+        Assert.Equal(-7.0, t["i"].Item());
+        BinaryPrimitives.WriteInt64LittleEndian(file.AsSpan(file.Length - 8), 1L << 40);
+        Assert.Contains("outside the int32 range", Assert.Throws<CheckpointException>(() => SafeTensors.Parse(file, "mixed")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BadGeneratorStateIsRefused()
+    {
+        var g = new Generator(3);
+        Assert.Throws<FormatException>(() => g.SetState("not a state"));
+        Assert.Throws<ArgumentException>(() => g.SetState(new Generator(4).GetState()));
+        var c = new Checkpoint();
+        c.Metadata["rng.data"] = "0:0:0:0:0:-";
+        Assert.Contains("generator 'data'", Assert.Throws<CheckpointException>(() => c.LoadGenerator(new Generator(0), "data")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadFilesGiveClearErrors()
     {
         var good = File.ReadAllBytes(WriteValid());
