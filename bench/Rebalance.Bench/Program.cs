@@ -7,9 +7,10 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S]
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--profile]
 /// With nothing named, gemm, conv, data and the three training workloads run. Ratio = PyTorch time /
-/// our time (above 1 means we are faster).
+/// our time (above 1 means we are faster). With --profile, each training workload also prints the
+/// time per op of its step (averaged over 20 steps).
 /// </summary>
 internal static class Program
 {
@@ -17,6 +18,7 @@ internal static class Program
     {
         var json = args.Contains("--json");
         var noPeer = args.Contains("--no-peer");
+        var profile = args.Contains("--profile");
         var seconds = 1.0;
         var si = Array.IndexOf(args, "--seconds");
         if (si >= 0 && (si + 1 >= args.Length || !double.TryParse(args[si + 1], CultureInfo.InvariantCulture, out seconds) || seconds <= 0))
@@ -98,14 +100,14 @@ internal static class Program
         }
         if (training.Count > 0)
         {
-            RunTraining(training, json, noPeer, seconds);
+            RunTraining(training, json, noPeer, seconds, profile);
         }
         return 0;
     }
 
     /// <summary>Training steps: samples per second against the peer, and managed bytes allocated per
     /// step in steady state (after the warm-up, averaged over the timed steps).</summary>
-    private static void RunTraining(List<string> names, bool json, bool noPeer, double seconds)
+    private static void RunTraining(List<string> names, bool json, bool noPeer, double seconds, bool profile)
     {
         var specs = new JsonArray([.. names.Select(n => (JsonNode)new JsonObject { ["name"] = n })]);
         var peer = noPeer ? [] : Peer.Run("torch_train.py", specs, seconds);
@@ -121,11 +123,11 @@ internal static class Program
         foreach (var name in names)
         {
             var step = TrainWorkloads.Setup(name)();
-            for (var i = 0; i < 3; i++)
+            for (var i = 0; i < 5; i++)
             {
                 step();
             }
-            var steps = 5;
+            var steps = 10;
             var before = GC.GetTotalAllocatedBytes(precise: true);
             for (var i = 0; i < steps; i++)
             {
@@ -134,13 +136,23 @@ internal static class Program
             var alloc = (GC.GetTotalAllocatedBytes(precise: true) - before) / steps;
             if (Environment.GetEnvironmentVariable("REBALANCE_ALLOC_PROFILE") == "1")
             {
-                using var profile = new AllocationProfile();
+                using var allocations = new AllocationProfile();
                 for (var i = 0; i < 20; i++)
                 {
                     step();
                 }
                 Console.WriteLine($"{name}: sampled allocations by type");
-                profile.Print(20);
+                allocations.Print(20);
+            }
+            if (profile)
+            {
+                using var ops = OpProfile.Start();
+                for (var i = 0; i < 20; i++)
+                {
+                    step();
+                }
+                Console.WriteLine($"{name}: time per op, one step (mean of 20)");
+                Console.WriteLine(ops.Format(steps: 20));
             }
             var ours = Timing.BestSecondsPerIter(step, seconds);
             var batch = TrainWorkloads.BatchSize(name);

@@ -75,6 +75,8 @@ public abstract class Optimizer
     /// <summary>The parameter groups.</summary>
     public IReadOnlyList<ParamGroup> ParamGroups { get; }
 
+    private string? _profileLabel;
+
     /// <summary>Steps taken.</summary>
     public long StepCount { get; private set; }
 
@@ -82,6 +84,7 @@ public abstract class Optimizer
     public void Step()
     {
         StepCount++;
+        using (OpProfile.Region(_profileLabel ??= GetType().Name + ".Step"))
         using (GradMode.NoGrad())
         using (TensorScope.Suppress())
         {

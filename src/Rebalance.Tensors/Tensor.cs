@@ -467,6 +467,7 @@ public sealed partial class Tensor
     /// <summary>Attaches a node to <paramref name="result"/> when recording is on and an input needs gradients.</summary>
     internal static void Record(Tensor result, string name, Tensor[] inputs, BackwardRule rule)
     {
+        OpProfile.OnForward(name, result);
         if (!GradMode.IsEnabled)
         {
             return;

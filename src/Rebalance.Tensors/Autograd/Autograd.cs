@@ -95,6 +95,8 @@ public static class Autograd
 
         var order = TopologicalOrder(outputs);
         using var mode = createGraph ? GradMode.EnableGrad() : GradMode.NoGrad();
+        var profiled = OpProfile.BackwardBegin();
+        var ruleStart = profiled;
         for (var i = order.Count - 1; i >= 0; i--)
         {
             var t = order[i];
@@ -123,7 +125,9 @@ public static class Autograd
                 // Intermediate gradients are not needed once passed on; free them early.
                 grads.Remove(t);
             }
+            ruleStart = OpProfile.OnBackwardRule(node.Name, t, ruleStart);
         }
+        OpProfile.BackwardEnd(profiled);
         return grads;
     }
 

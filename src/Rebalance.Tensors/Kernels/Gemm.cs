@@ -93,7 +93,7 @@ internal static unsafe class Gemm
             if (m >= threads * mr * 4 || m >= n)
             {
                 var stripes = Math.Min(threads, (m + mr - 1) / mr);
-                Parallel.For(0, stripes, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
+                CpuParallel.ForEach(stripes, s =>
                 {
                     var (i0, i1) = Stripe(m, mr, stripes, s);
                     Serial(kernel, transA, transB, i0, i1, 0, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
@@ -102,7 +102,7 @@ internal static unsafe class Gemm
             else
             {
                 var stripes = Math.Min(threads, (n + nr - 1) / nr);
-                Parallel.For(0, stripes, new ParallelOptions { MaxDegreeOfParallelism = threads }, s =>
+                CpuParallel.ForEach(stripes, s =>
                 {
                     var (j0, j1) = Stripe(n, nr, stripes, s);
                     Serial(kernel, transA, transB, 0, m, j0, j1, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
