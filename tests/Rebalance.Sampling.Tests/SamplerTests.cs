@@ -1,0 +1,178 @@
+using Rebalance.Data;
+using Rebalance.Sampling;
+using Rebalance.Tensors;
+
+namespace Rebalance.Sampling.Tests;
+
+public class SamplerTests
+{
+    /// <summary>Three classes of 6x6 images around different grey levels, with counts 40, 12 and 5.</summary>
+    internal static Dataset Imbalanced(ulong seed = 7, int[]? counts = null)
+    {
+        counts ??= [40, 12, 5];
+        var gen = new Generator(seed);
+        var labels = new List<int>();
+        var pixels = new List<byte>();
+        for (var c = 0; c < counts.Length; c++)
+        {
+            for (var i = 0; i < counts[c]; i++)
+            {
+                labels.Add(c);
+                for (var j = 0; j < 36; j++)
+                {
+                    pixels.Add((byte)Math.Clamp(60 + (70 * c) + (gen.NextNormal() * 25), 0, 255));
+                }
+            }
+        }
+        return new Dataset("toy", [.. pixels], [.. labels], 1, 6, 6, [.. Enumerable.Range(0, counts.Length).Select(c => $"c{c}")]);
+    }
+
+    public static TheoryData<string> OverSamplers => ["random-over", "smote", "borderline-smote", "adasyn", "augment-over"];
+
+    [Theory]
+    [MemberData(nameof(OverSamplers))]
+    public void OverSamplersHitExactTargetsAndFlagOnlyAddedImages(string name)
+    {
+        var data = Imbalanced();
+        var r = Rebalancers.Create(name, new MethodSettings(name));
+        foreach (var (spec, expected) in new (string, int[])[] { ("auto", [40, 40, 40]), ("ratio:0.5", [40, 20, 20]), ("counts:40,13,30", [40, 13, 30]) })
+        {
+            var result = r.FitResample(data, SamplingStrategy.Parse(spec), 3);
+            Assert.Equal(expected, result.Train.ClassCounts());
+            Assert.Equal(expected.Sum() - data.Count, result.Train.SyntheticCount);
+            for (var i = 0; i < data.Count; i++)
+            {
+                Assert.False(result.Train.IsSynthetic(i));
+                Assert.True(result.Train.Image(i).SequenceEqual(data.Image(i)));
+            }
+            // Same seed, same images.
+            var again = r.FitResample(data, SamplingStrategy.Parse(spec), 3);
+            Assert.True(Enumerable.Range(0, again.Train.Count).All(i => again.Train.Image(i).SequenceEqual(result.Train.Image(i))));
+        }
+    }
+
+    [Fact]
+    public void RandomUnderSamplingKeepsExactCountsOfRealImages()
+    {
+        var data = Imbalanced();
+        var r = Rebalancers.Create("random-under", new MethodSettings("random-under"));
+        Assert.Equal([5, 5, 5], r.FitResample(data, SamplingStrategy.Auto, 1).Train.ClassCounts());
+        Assert.Equal([10, 10, 5], r.FitResample(data, SamplingStrategy.Parse("ratio:0.5"), 1).Train.ClassCounts());
+        Assert.Equal([7, 12, 0], r.FitResample(data, SamplingStrategy.Parse("counts:7,12,0"), 1).Train.ClassCounts());
+        var kept = r.FitResample(data, SamplingStrategy.Auto, 1).Train;
+        Assert.Equal(0, kept.SyntheticCount);
+        var originals = Enumerable.Range(0, data.Count).Select(i => Convert.ToHexString(data.Image(i))).ToHashSet();
+        Assert.All(Enumerable.Range(0, kept.Count), i => Assert.Contains(Convert.ToHexString(kept.Image(i)), originals));
+        var e = Assert.Throws<ArgumentException>(() => r.FitResample(data, SamplingStrategy.Parse("counts:7,13,0"), 1));
+        Assert.Contains("class 1", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("smote", 3)]
+    [InlineData("smote", 1)]
+    [InlineData("adasyn", 3)]
+    [InlineData("borderline-smote", 3)]
+    public void SmoteImagesLieOnSegmentsBetweenSameClassNeighbours(string name, int k)
+    {
+        var data = Imbalanced();
+        var settings = new MethodSettings(name, new Dictionary<string, string> { ["k"] = k.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        var result = Rebalancers.Create(name, settings).FitResample(data, SamplingStrategy.Auto, 11).Train;
+        for (var c = 1; c < 3; c++)
+        {
+            var members = data.IndicesOf(c);
+            var nn = BruteForceNeighbours(data, members, k);
+            foreach (var s in Enumerable.Range(data.Count, result.Count - data.Count).Where(i => result.Label(i) == c))
+            {
+                var img = result.Image(s);
+                var onSegment = false;
+                for (var a = 0; a < members.Length && !onSegment; a++)
+                {
+                    foreach (var b in nn[a])
+                    {
+                        if (OnSegment(data.Image(members[a]), data.Image(members[b]), img))
+                        {
+                            onSegment = true;
+                            break;
+                        }
+                    }
+                }
+                Assert.True(onSegment, $"synthetic image {s} of class {c} is not on a segment between a class-{c} image and one of its {k} nearest class-{c} neighbours");
+            }
+        }
+    }
+
+    [Fact]
+    public void NeighbourSearchMatchesBruteForce()
+    {
+        var data = Imbalanced(3, [300, 250, 200]);
+        var all = Enumerable.Range(0, data.Count).ToArray();
+        var fast = new Neighbors(data).Search(all, 4);
+        var slow = BruteForceNeighbours(data, all, 4);
+        for (var i = 0; i < all.Length; i++)
+        {
+            // Equal distances may be ordered differently by float rounding; compare distances.
+            Assert.Equal(slow[i].Select(j => Dist(data, i, j)), fast[i].Select(j => Dist(data, i, j)));
+            Assert.DoesNotContain(i, fast[i]);
+        }
+    }
+
+    [Fact]
+    public void ClassWeightsAreBalancedWeights()
+    {
+        var data = Imbalanced();
+        var w = Rebalancers.Create("class-weights", new MethodSettings("class-weights")).FitResample(data, SamplingStrategy.Auto, 0).ClassWeights!;
+        Assert.Equal(57.0 / (3 * 40), w[0], 5);
+        Assert.Equal(57.0 / (3 * 12), w[1], 5);
+        Assert.Equal(57.0 / (3 * 5), w[2], 5);
+    }
+
+    [Fact]
+    public void BadNamesStrategiesAndSettingsNameTheProblem()
+    {
+        Assert.Contains("unknown method 'smoot'", Assert.Throws<ArgumentException>(() => Rebalancers.Create("smoot", new MethodSettings("smoot"))).Message, StringComparison.Ordinal);
+        var e = Assert.Throws<SettingException>(() => Rebalancers.Create("smote", new MethodSettings("smote", new Dictionary<string, string> { ["neighbours"] = "3" })));
+        Assert.Equal("neighbours", e.Key);
+        Assert.Contains("known: k", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<SettingException>(() => Rebalancers.Create("smote", new MethodSettings("smote", new Dictionary<string, string> { ["k"] = "five" })));
+        Assert.Contains("expected an integer from 1 to 100, got 'five'", e.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("ratio:1.5"));
+        Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("most"));
+        var data = Imbalanced();
+        Assert.Contains("3 classes", Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("counts:1,2").Targets(data.ClassCounts(), SamplingKind.Over)).Message, StringComparison.Ordinal);
+    }
+
+    private static bool OnSegment(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> s)
+    {
+        // Best lambda by least squares, then every pixel within rounding of a + lambda (b - a).
+        double num = 0, den = 0;
+        for (var j = 0; j < a.Length; j++)
+        {
+            num += (s[j] - a[j]) * (double)(b[j] - a[j]);
+            den += (b[j] - a[j]) * (double)(b[j] - a[j]);
+        }
+        var lambda = den == 0 ? 0 : Math.Clamp(num / den, 0, 1);
+        for (var j = 0; j < a.Length; j++)
+        {
+            if (Math.Abs(a[j] + (lambda * (b[j] - a[j])) - s[j]) > 0.5 + (Math.Abs(b[j] - a[j]) * 0.02))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static double Dist(Dataset d, int i, int j)
+    {
+        double s = 0;
+        for (var p = 0; p < d.ImageSize; p++)
+        {
+            var x = (d.Image(i)[p] - d.Image(j)[p]) / 255.0;
+            s += x * x;
+        }
+        return Math.Round(s, 3);
+    }
+
+    private static int[][] BruteForceNeighbours(Dataset data, int[] members, int k) =>
+        [.. members.Select((m, a) => Enumerable.Range(0, members.Length).Where(b => b != a)
+            .OrderBy(b => Dist(data, m, members[b])).ThenBy(b => b).Take(k).ToArray())];
+}
