@@ -22,7 +22,7 @@ public static class Program
     private static Exception? UserError(Exception e) => e switch
     {
         AggregateException { InnerExceptions.Count: > 0 } a => UserError(a.InnerExceptions[0]),
-        DataException or ArgumentException or IOException or UnauthorizedAccessException => e,
+        DataException or ArgumentException or IOException or UnauthorizedAccessException or Evaluation.ExperimentException => e,
         _ => null,
     };
 
@@ -31,6 +31,8 @@ public static class Program
     {
         var root = new RootCommand("Rebalance: fix class imbalance in image classification with generative models and classic samplers.");
         root.Subcommands.Add(DataCommands.Build(console));
+        root.Subcommands.Add(RunCommands.Run(console));
+        root.Subcommands.Add(RunCommands.Resample(console));
         var parse = root.Parse(args);
         try
         {

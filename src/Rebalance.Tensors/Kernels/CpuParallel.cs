@@ -18,7 +18,9 @@ internal static class CpuParallel
 {
     private static readonly object Gate = new();
     private static readonly List<Thread> Workers = [];
-    private static readonly SemaphoreSlim StartSignal = new(0);
+    // One start signal per worker, so that a job with h helpers always runs on workers 1..h: the same
+    // threads, with the same thread-local kernel buffers, step after step.
+    private static readonly List<SemaphoreSlim> StartSignals = [];
     private static readonly ManualResetEventSlim DoneSignal = new(false, spinCount: 2000);
 
     [ThreadStatic]
@@ -105,12 +107,14 @@ internal static class CpuParallel
         var helpers = Math.Min(Engine.NumThreads, chunks) - 1;
         while (Workers.Count < helpers)
         {
-            var worker = new Thread(WorkerLoop)
+            var signal = new SemaphoreSlim(0);
+            var worker = new Thread(() => WorkerLoop(signal))
             {
                 IsBackground = true,
                 Name = $"rebalance-worker-{Workers.Count + 1}",
             };
             Workers.Add(worker);
+            StartSignals.Add(signal);
             worker.Start();
         }
         s_chunks = chunks;
@@ -118,7 +122,10 @@ internal static class CpuParallel
         s_error = null;
         s_participants = helpers + 1;
         DoneSignal.Reset();
-        StartSignal.Release(helpers);
+        for (var i = 0; i < helpers; i++)
+        {
+            StartSignals[i].Release();
+        }
         RunChunks();
         Finish();
         DoneSignal.Wait();
@@ -128,11 +135,11 @@ internal static class CpuParallel
         }
     }
 
-    private static void WorkerLoop()
+    private static void WorkerLoop(SemaphoreSlim signal)
     {
         while (true)
         {
-            StartSignal.Wait();
+            signal.Wait();
             RunChunks();
             Finish();
         }

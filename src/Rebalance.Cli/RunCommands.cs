@@ -1,0 +1,214 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Rebalance.Data;
+using Rebalance.Data.Acquisition;
+using Rebalance.Data.Formats;
+using Rebalance.Data.Protocols;
+using Rebalance.Evaluation;
+using Rebalance.Sampling;
+using Spectre.Console;
+
+namespace Rebalance.Cli;
+
+/// <summary><c>rebalance run FILE</c> and <c>rebalance resample</c>.</summary>
+internal static class RunCommands
+{
+    public static Command Run(IAnsiConsole console)
+    {
+        var file = new Argument<string>("file") { Description = "Experiment file (YAML): dataset, protocol, methods, classifier, seeds, output. See examples/." };
+        var output = new Option<string?>("--out", "-o") { Description = "Output folder (overrides the file's 'output')." };
+        var check = new Option<bool>("--check") { Description = "Validate the file and the data, print the plan, and stop before any training." };
+        var cmd = new Command("run", "Run an experiment: every method for every seed, judged on the untouched test set; writes results.json, results.md and report.html. Finished (method, seed) runs are kept, so a rerun after an interruption carries on.");
+        cmd.Arguments.Add(file);
+        cmd.Options.Add(output);
+        cmd.Options.Add(check);
+        cmd.SetAction(r =>
+        {
+            var e = Experiment.Load(r.GetValue(file)!);
+            if (r.GetValue(output) is { } o)
+            {
+                e = e with { Output = o };
+            }
+            void Log(string line) => console.MarkupLineInterpolated($"[grey]{line}[/]");
+            var data = Runner.Prepare(e, Log);
+            var total = e.Methods.Count * e.Seeds.Count;
+            console.MarkupLineInterpolated($"[bold]{e.Name}[/]: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) = {total} runs on {e.Dataset} ({e.Protocol}), classifier {e.Classifier}, output {e.Output}");
+            if (r.GetValue(check))
+            {
+                foreach (var m in e.Methods)
+                {
+                    console.WriteLine($"  {m.Label}: {m.Method}, strategy {m.Strategy.Spec}{(m.SettingsText.Length > 0 ? ", " + m.SettingsText : "")}");
+                }
+                console.WriteLine("the experiment file and the data are valid; nothing was trained (--check)");
+                return 0;
+            }
+            var sw = Stopwatch.StartNew();
+            IReadOnlyList<RunResult> results = [];
+            if (!console.Profile.Capabilities.Interactive)
+            {
+                // Logs and pipes: a line per run and per epoch instead of a redrawn progress bar.
+                results = Runner.Run(e, data, new RunCallbacks
+                {
+                    Log = Log,
+                    Started = (label, seed, n, t) => console.WriteLine($"[{n}/{t}] {label} seed {seed} ({sw.Elapsed.TotalMinutes:F1} min elapsed)"),
+                    Progress = p =>
+                    {
+                        if (p.Step == p.Steps)
+                        {
+                            var val = p.ValidationBalancedAccuracy is { } v ? $", validation balanced accuracy {v:P1}" : "";
+                            console.WriteLine($"  epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:F4}{val}");
+                        }
+                    },
+                    Finished = (res, reused) =>
+                    {
+                        if (reused)
+                        {
+                            Log($"{res.Label} seed {res.Seed}: already finished, kept (test accuracy {res.Metrics["accuracy"]:P2})");
+                        }
+                    },
+                });
+            }
+            else
+            {
+                console.Progress()
+                    .AutoClear(true)
+                    .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var overall = ctx.AddTask("experiment", maxValue: total);
+                        ProgressTask? current = null;
+                        results = Runner.Run(e, data, new RunCallbacks
+                        {
+                            Log = Log,
+                            Started = (label, seed, n, t) =>
+                            {
+                                current?.StopTask();
+                                current = ctx.AddTask(Markup.Escape($"{label} seed {seed} ({n}/{t})"), maxValue: 1);
+                            },
+                            Progress = p =>
+                            {
+                                if (current is null)
+                                {
+                                    return;
+                                }
+                                current.Value = ((p.Epoch - 1) + (p.Step / (double)p.Steps)) / p.Epochs;
+                                var val = p.ValidationBalancedAccuracy is { } v ? $", val bal-acc {v:P1}" : "";
+                                current.Description = Markup.Escape($"{current.Description.Split(" · ")[0]} · epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}{val}");
+                            },
+                            Finished = (res, reused) =>
+                            {
+                                overall.Increment(1);
+                                current?.StopTask();
+                                current = null;
+                                if (reused)
+                                {
+                                    Log($"{res.Label} seed {res.Seed}: already finished, kept (test accuracy {res.Metrics["accuracy"]:P2})");
+                                }
+                            },
+                        });
+                    });
+            }
+            var table = new Table().AddColumn("method");
+            foreach (var k in ClassificationMetrics.HeadlineKeys)
+            {
+                table.AddColumn(new TableColumn(ClassificationMetrics.Title(k)).RightAligned());
+            }
+            foreach (var m in e.Methods)
+            {
+                var runs = results.Where(x => x.Label == m.Label).ToList();
+                table.AddRow([Markup.Escape(m.Label), .. ClassificationMetrics.HeadlineKeys.Select(k =>
+                {
+                    var (mean, std) = ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])]);
+                    return $"{mean * 100:F2} ± {std * 100:F2}";
+                })]);
+            }
+            console.Write(table);
+            console.WriteLine($"done in {sw.Elapsed.TotalMinutes:F1} min; report: {Path.Combine(e.Output, "report.html")}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Command Resample(IAnsiConsole console)
+    {
+        var file = new Argument<string?>("file") { Description = "Experiment file to take the dataset, protocol, strategy and method from (optional).", Arity = ArgumentArity.ZeroOrOne };
+        var output = new Option<string>("--out", "-o") { Description = "Folder to create with one PNG subfolder per class (added images are named syn-*).", Required = true };
+        var dataset = new Option<string?>("--dataset", "-d") { Description = $"A known dataset ({string.Join(", ", DatasetCatalog.Names)}) or a folder." };
+        var protocol = new Option<string?>("--protocol", "-p") { Description = "Imbalance protocol applied to the training split first (default none)." };
+        var method = new Option<string?>("--method", "-m") { Description = $"Method ({string.Join(", ", Rebalancers.Names)}), or a method label of the experiment file." };
+        var strategy = new Option<string?>("--strategy") { Description = "Sampling strategy: auto, not-majority, not-minority, all, ratio:R, counts:N,N,..." };
+        var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the protocol and the method.", DefaultValueFactory = _ => 0UL };
+        var set = new Option<string[]>("--set") { Description = "A method setting as key=value (repeatable), e.g. --set k=3.", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("resample", "Write a rebalanced training set (the training split after the protocol, then the method) as a PNG class-folder tree. The test split is never resampled.");
+        cmd.Arguments.Add(file);
+        foreach (var o in new Option[] { output, dataset, protocol, method, strategy, seed, set })
+        {
+            cmd.Options.Add(o);
+        }
+        cmd.SetAction(r =>
+        {
+            var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var kv in r.GetValue(set) ?? [])
+            {
+                var eq = kv.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0)
+                {
+                    throw new ArgumentException($"--set '{kv}': expected key=value");
+                }
+                settings[kv[..eq]] = kv[(eq + 1)..];
+            }
+            string ds, prot;
+            MethodSpec spec;
+            if (r.GetValue(file) is { } path)
+            {
+                var e = Experiment.Load(path);
+                ds = r.GetValue(dataset) ?? e.Dataset;
+                prot = r.GetValue(protocol) ?? e.Protocol;
+                var wanted = r.GetValue(method);
+                var candidates = e.Methods.Where(m => wanted is null ? m.Method != "none" : m.Label == wanted || m.Method == wanted).ToList();
+                if (candidates.Count != 1)
+                {
+                    throw new ArgumentException(wanted is null
+                        ? $"{path} has {candidates.Count} methods besides none; choose one with --method ({string.Join(", ", e.Methods.Select(m => m.Label))})"
+                        : $"{path} has no single method '{wanted}' (labels: {string.Join(", ", e.Methods.Select(m => m.Label))})");
+                }
+                spec = candidates[0];
+                var merged = new Dictionary<string, string>(spec.Settings.Values, StringComparer.Ordinal);
+                foreach (var (k, v) in settings)
+                {
+                    merged[k] = v;
+                }
+                spec = spec with { Settings = new MethodSettings(spec.Method, merged), Strategy = r.GetValue(strategy) is { } s ? SamplingStrategy.Parse(s) : spec.Strategy };
+            }
+            else
+            {
+                ds = r.GetValue(dataset) ?? throw new ArgumentException("give an experiment file or --dataset");
+                prot = r.GetValue(protocol) ?? "none";
+                var name = r.GetValue(method) ?? throw new ArgumentException($"give --method ({string.Join(", ", Rebalancers.Names)})");
+                spec = new MethodSpec(name, name, SamplingStrategy.Parse(r.GetValue(strategy) ?? "auto"), new MethodSettings(name, settings));
+            }
+            var outDir = r.GetValue(output)!;
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            {
+                throw new DataException($"{outDir}: folder is not empty (choose an empty or new folder)");
+            }
+            var rebalancer = Rebalancers.Create(spec.Method, spec.Settings);
+            var p = ImbalanceProtocol.Parse(prot);
+            var (train, _) = DatasetCatalog.Load(ds, msg => console.WriteLine(msg));
+            var imbalanced = p.Apply(train, r.GetValue(seed));
+            console.WriteLine($"{train.Name} after {p.Spec}: {Rebalancers.FormatCounts(imbalanced.ClassCounts())}");
+            var sw = Stopwatch.StartNew();
+            var result = rebalancer.FitResample(imbalanced, spec.Strategy, r.GetValue(seed), line => console.WriteLine(line));
+            console.WriteLine($"{spec.Method} ({spec.Strategy.Spec}): {Rebalancers.FormatCounts(result.Train.ClassCounts())}, {result.Train.SyntheticCount} synthetic, in {sw.Elapsed.TotalSeconds:F1} s");
+            if (result.ClassWeights is { } w)
+            {
+                console.WriteLine($"{spec.Method} changes no images; its class weights are {string.Join(" ", w.Select((x, c) => $"{c}:{x.ToString("0.###", CultureInfo.InvariantCulture)}"))}");
+            }
+            ImageFolder.Write(result.Train, outDir);
+            console.WriteLine($"wrote {result.Train.Count} images to {outDir}");
+            return 0;
+        });
+        return cmd;
+    }
+}

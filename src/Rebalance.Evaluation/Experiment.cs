@@ -1,0 +1,341 @@
+using System.Globalization;
+using Rebalance.Sampling;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Rebalance.Evaluation;
+
+/// <summary>A bad experiment file: the message starts with the file, line and field.</summary>
+public sealed class ExperimentException(string message) : Exception(message);
+
+/// <summary>One method of an experiment: a label unique in the experiment, the method, its strategy and settings.</summary>
+public sealed record MethodSpec(string Label, string Method, SamplingStrategy Strategy, MethodSettings Settings)
+{
+    /// <summary>The settings as "k=5, kind=2" for reports (empty when none).</summary>
+    public string SettingsText => string.Join(", ", Settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+}
+
+/// <summary>
+/// An experiment: which data, which imbalance, which methods, how the judging classifier is trained,
+/// which seeds, and where results go. Defaults live here, once; a file holds overrides only.
+/// </summary>
+public sealed record Experiment
+{
+    /// <summary>Name used in reports (default: the file name without extension).</summary>
+    public string Name { get; init; } = "experiment";
+
+    /// <summary>A known dataset name or a folder.</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+
+    /// <summary>Imbalance protocol spec for the training split.</summary>
+    public string Protocol { get; init; } = "none";
+
+    /// <summary>Stratified fraction of the imbalanced training split held out for model selection.</summary>
+    public double Validation { get; init; } = 0.1;
+
+    /// <summary>Fraction held out as the test set when the dataset has no test split of its own.</summary>
+    public double TestSplit { get; init; } = 0.2;
+
+    /// <summary>Default sampling strategy of the methods.</summary>
+    public string Strategy { get; init; } = "auto";
+
+    /// <summary>Seeds; each (method, seed) pair is one run.</summary>
+    public IReadOnlyList<ulong> Seeds { get; init; } = [0, 1, 2];
+
+    /// <summary>Output folder.</summary>
+    public string Output { get; init; } = "runs/experiment";
+
+    /// <summary>Classifier name (<see cref="Classifiers.Names"/>).</summary>
+    public string Classifier { get; init; } = "simple-cnn";
+
+    /// <summary>Classifier training settings.</summary>
+    public TrainSettings Training { get; init; } = new();
+
+    /// <summary>The methods to compare.</summary>
+    public IReadOnlyList<MethodSpec> Methods { get; init; } = [];
+
+    /// <summary>The file it came from, for messages (null when built in code).</summary>
+    public string? Source { get; init; }
+
+    private static readonly string[] TopKeys = ["name", "dataset", "protocol", "validation", "test_split", "strategy", "seeds", "output", "classifier", "methods"];
+    private static readonly string[] ClassifierKeys = ["name", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "augment", "patience", "epoch_size"];
+
+    /// <summary>Reads and validates an experiment file. Relative output folders are taken from the current directory.</summary>
+    public static Experiment Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ExperimentException($"{path}: no such experiment file");
+        }
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses experiment YAML; <paramref name="source"/> names it in messages.</summary>
+    public static Experiment Parse(string yaml, string source)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException bad)
+        {
+            throw new ExperimentException($"{source}:{bad.Start.Line}:{bad.Start.Column}: not valid YAML: {bad.InnerException?.Message ?? bad.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new ExperimentException($"{source}: expected a mapping of settings (dataset, protocol, methods, ...)");
+        }
+        var r = new Reader(source);
+        var map = r.Map(root, "", TopKeys);
+        var stem = Path.GetFileNameWithoutExtension(source);
+        var name = r.Text(map, "name") ?? stem;
+        var e = new Experiment { Name = name, Output = Path.Combine("runs", name), Source = source };
+        e = e with
+        {
+            Dataset = r.Text(map, "dataset") ?? e.Dataset,
+            Protocol = r.Text(map, "protocol") ?? e.Protocol,
+            Validation = r.Number(map, "validation", 0, 0.9) ?? e.Validation,
+            TestSplit = r.Number(map, "test_split", 0.01, 0.9) ?? e.TestSplit,
+            Strategy = r.Text(map, "strategy") ?? e.Strategy,
+            Output = r.Text(map, "output") ?? e.Output,
+        };
+        if (map.TryGetValue("seeds", out var seedsNode))
+        {
+            var seeds = r.Sequence(seedsNode, "seeds").Select((n, i) => r.Unsigned(n, $"seeds[{i}]")).ToList();
+            if (seeds.Count == 0)
+            {
+                throw r.Error(seedsNode, "seeds", "needs at least one seed");
+            }
+            if (seeds.Distinct().Count() != seeds.Count)
+            {
+                throw r.Error(seedsNode, "seeds", "lists a seed twice");
+            }
+            e = e with { Seeds = seeds };
+        }
+        r.Check("protocol", map, () => Data.Protocols.ImbalanceProtocol.Parse(e.Protocol));
+        r.Check("strategy", map, () => SamplingStrategy.Parse(e.Strategy));
+        if (map.TryGetValue("classifier", out var clsNode))
+        {
+            e = ReadClassifier(r, clsNode, e);
+        }
+        if (!map.TryGetValue("methods", out var methodsNode))
+        {
+            throw new ExperimentException($"{source}: methods: missing; list at least one method (known: {string.Join(", ", Rebalancers.Names)})");
+        }
+        var methods = new List<MethodSpec>();
+        var items = r.Sequence(methodsNode, "methods");
+        if (items.Count == 0)
+        {
+            throw r.Error(methodsNode, "methods", "list at least one method");
+        }
+        for (var i = 0; i < items.Count; i++)
+        {
+            var m = ReadMethod(r, items[i], $"methods[{i}]", e.Strategy);
+            if (methods.Any(x => x.Label == m.Label))
+            {
+                throw r.Error(items[i], $"methods[{i}]", $"the label '{m.Label}' is used twice; give one of them a 'label'");
+            }
+            methods.Add(m);
+        }
+        return e with { Methods = methods };
+    }
+
+    private static Experiment ReadClassifier(Reader r, YamlNode node, Experiment e)
+    {
+        if (node is YamlScalarNode)
+        {
+            var n = r.Text(node, "classifier")!;
+            r.Check(node, "classifier", () => CheckClassifier(n));
+            return e with { Classifier = n };
+        }
+        var map = r.Map(node, "classifier", ClassifierKeys);
+        var t = e.Training;
+        var name = r.Text(map, "name", "classifier.") ?? e.Classifier;
+        if (map.TryGetValue("name", out var nameNode))
+        {
+            r.Check(nameNode, "classifier.name", () => CheckClassifier(name));
+        }
+        t = t with
+        {
+            Epochs = (int?)r.Number(map, "epochs", 1, 10000, "classifier.", integer: true) ?? t.Epochs,
+            BatchSize = (int?)r.Number(map, "batch_size", 2, 65536, "classifier.", integer: true) ?? t.BatchSize,
+            Optimizer = r.Choice(map, "optimizer", ["adam", "adamw", "sgd"], "classifier.") ?? t.Optimizer,
+            LearningRate = r.Number(map, "lr", 1e-9, 10, "classifier.") ?? t.LearningRate,
+            WeightDecay = r.Number(map, "weight_decay", 0, 1, "classifier.") ?? t.WeightDecay,
+            Momentum = r.Number(map, "momentum", 0, 0.999, "classifier.") ?? t.Momentum,
+            Patience = (int?)r.Number(map, "patience", 0, 10000, "classifier.", integer: true) ?? t.Patience,
+            EpochSize = r.Choice(map, "epoch_size", ["resampled", "original"], "classifier.") switch
+            {
+                "original" => EpochSize.Original,
+                "resampled" => EpochSize.Resampled,
+                _ => t.EpochSize,
+            },
+        };
+        if (map.TryGetValue("augment", out var aug))
+        {
+            var names = r.Sequence(aug, "classifier.augment").Select((n, i) => r.Text(n, $"classifier.augment[{i}]")!).ToList();
+            r.Check(aug, "classifier.augment", () => Augmentations.Parse(names));
+            t = t with { Augment = names };
+        }
+        return e with { Classifier = name, Training = t };
+    }
+
+    private static void CheckClassifier(string name)
+    {
+        if (!Classifiers.Names.Contains(name))
+        {
+            throw new ArgumentException($"unknown classifier '{name}' (known: {string.Join(", ", Classifiers.Names)})");
+        }
+    }
+
+    private static MethodSpec ReadMethod(Reader r, YamlNode node, string field, string defaultStrategy)
+    {
+        string method;
+        string? label = null;
+        var strategy = defaultStrategy;
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        YamlNode nameNode = node;
+        if (node is YamlScalarNode)
+        {
+            method = r.Text(node, field)!;
+        }
+        else
+        {
+            var map = r.Map(node, field, null);
+            if (!map.TryGetValue("name", out var n))
+            {
+                throw r.Error(node, field, $"a method needs a 'name' (known: {string.Join(", ", Rebalancers.Names)})");
+            }
+            nameNode = n;
+            method = r.Text(n, field + ".name")!;
+            label = r.Text(map, "label", field + ".");
+            strategy = r.Text(map, "strategy", field + ".") ?? strategy;
+            if (map.TryGetValue("strategy", out var sNode))
+            {
+                r.Check(sNode, field + ".strategy", () => SamplingStrategy.Parse(strategy));
+            }
+            foreach (var (key, value) in map)
+            {
+                if (key is "name" or "label" or "strategy")
+                {
+                    continue;
+                }
+                settings[key] = value is YamlSequenceNode seq
+                    ? string.Join(",", seq.Children.Select((c, i) => r.Text(c, $"{field}.{key}[{i}]")))
+                    : r.Text(value, $"{field}.{key}")!;
+            }
+        }
+        if (!Rebalancers.IsKnown(method))
+        {
+            throw r.Error(nameNode, field + ".name", $"unknown method '{method}' (known: {string.Join(", ", Rebalancers.Names)})");
+        }
+        var ms = new MethodSettings(method, settings);
+        try
+        {
+            Rebalancers.Create(method, ms);
+        }
+        catch (SettingException e)
+        {
+            var at = node is YamlMappingNode m && m.Children.Keys.FirstOrDefault(k => k is YamlScalarNode s && s.Value == e.Key) is { } keyNode ? keyNode : node;
+            throw r.Error(at, $"{field}.{e.Key}", e.Message);
+        }
+        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings));
+    }
+
+    /// <summary>Walks YAML nodes and turns every problem into one line with file, line, column and field.</summary>
+    private sealed class Reader(string source)
+    {
+        public ExperimentException Error(YamlNode node, string field, string problem) =>
+            new($"{source}:{node.Start.Line}:{node.Start.Column}: {field}: {problem}");
+
+        public Dictionary<string, YamlNode> Map(YamlNode node, string field, string[]? allowed)
+        {
+            if (node is not YamlMappingNode map)
+            {
+                throw Error(node, field == "" ? "(top level)" : field, "expected a mapping of keys to values");
+            }
+            var result = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+            foreach (var (k, v) in map.Children)
+            {
+                var key = k is YamlScalarNode s ? s.Value ?? "" : throw Error(k, field, "keys must be plain names");
+                var path = field == "" ? key : $"{field}.{key}";
+                if (allowed is not null && !allowed.Contains(key))
+                {
+                    throw Error(k, path, $"unknown key (known: {string.Join(", ", allowed)})");
+                }
+                if (!result.TryAdd(key, v))
+                {
+                    throw Error(k, path, "given twice");
+                }
+            }
+            return result;
+        }
+
+        public IReadOnlyList<YamlNode> Sequence(YamlNode node, string field) =>
+            node is YamlSequenceNode seq ? [.. seq.Children] : throw Error(node, field, "expected a list");
+
+        public string? Text(YamlNode node, string field) =>
+            node is YamlScalarNode s ? s.Value ?? "" : throw Error(node, field, "expected a single value, not a list or mapping");
+
+        public string? Text(Dictionary<string, YamlNode> map, string key, string prefix = "") =>
+            map.TryGetValue(key, out var n) ? Text(n, prefix + key) : null;
+
+        public string? Choice(Dictionary<string, YamlNode> map, string key, string[] allowed, string prefix)
+        {
+            var v = Text(map, key, prefix);
+            if (v is not null && !allowed.Contains(v))
+            {
+                throw Error(map[key], prefix + key, $"expected one of {string.Join(", ", allowed)}, got '{v}'");
+            }
+            return v;
+        }
+
+        public double? Number(Dictionary<string, YamlNode> map, string key, double min, double max, string prefix = "", bool integer = false)
+        {
+            if (!map.TryGetValue(key, out var node))
+            {
+                return null;
+            }
+            var text = Text(node, prefix + key)!;
+            var kind = integer ? "an integer" : "a number";
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || (integer && v != Math.Floor(v)))
+            {
+                throw Error(node, prefix + key, $"expected {kind}, got '{text}'");
+            }
+            if (v < min || v > max)
+            {
+                throw Error(node, prefix + key, $"expected {kind} from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}, got {text}");
+            }
+            return v;
+        }
+
+        public ulong Unsigned(YamlNode node, string field)
+        {
+            var text = Text(node, field)!;
+            return ulong.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+                ? v
+                : throw Error(node, field, $"expected a non-negative integer, got '{text}'");
+        }
+
+        public void Check(string key, Dictionary<string, YamlNode> map, Action validate)
+        {
+            if (map.TryGetValue(key, out var node))
+            {
+                Check(node, key, validate);
+            }
+        }
+
+        public void Check(YamlNode node, string field, Action validate)
+        {
+            try
+            {
+                validate();
+            }
+            catch (Exception e) when (e is ArgumentException or Data.DataException)
+            {
+                throw Error(node, field, e.Message);
+            }
+        }
+    }
+}

@@ -1,0 +1,322 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Rebalance.Data;
+
+namespace Rebalance.Evaluation;
+
+/// <summary>Writes results.json, results.md and report.html from the finished runs.</summary>
+public static class Report
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+    private static readonly string[] Palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+
+    /// <summary>Per-method summary over seeds.</summary>
+    internal sealed record MethodSummary(MethodSpec Spec, IReadOnlyList<RunResult> Runs)
+    {
+        public (double Mean, double Std) Metric(string key) => ClassificationMetrics.MeanStd([.. Runs.Select(r => r.Metrics[key])]);
+
+        public (double Mean, double Std) PerClass(int c, Func<ClassMetrics, double> pick) => ClassificationMetrics.MeanStd([.. Runs.Select(r => pick(r.PerClass[c]))]);
+
+        public int[,] Confusion()
+        {
+            var k = Runs[0].Confusion.GetLength(0);
+            var sum = new int[k, k];
+            foreach (var r in Runs)
+            {
+                for (var i = 0; i < k; i++)
+                {
+                    for (var j = 0; j < k; j++)
+                    {
+                        sum[i, j] += r.Confusion[i, j];
+                    }
+                }
+            }
+            return sum;
+        }
+    }
+
+    /// <summary>Writes the three summary files into the experiment's output folder (atomically).</summary>
+    public static void WriteAll(Experiment e, Runner.PreparedData data, IReadOnlyList<RunResult> results)
+    {
+        var summaries = e.Methods.Select(m => new MethodSummary(m, [.. results.Where(r => r.Label == m.Label).OrderBy(r => r.Seed)]))
+            .Where(s => s.Runs.Count > 0).ToList();
+        var classNames = data.Train.ClassNames;
+        Write(Path.Combine(e.Output, "results.json"), Json(e, classNames, summaries).ToJsonString(Runner.JsonOptions));
+        Write(Path.Combine(e.Output, "results.md"), Markdown(e, classNames, summaries));
+        Write(Path.Combine(e.Output, "report.html"), Html(e, classNames, summaries));
+    }
+
+    private static void Write(string path, string text) => AtomicFile.Write(path, Encoding.UTF8.GetBytes(text));
+
+    private static MethodSummary? Baseline(IReadOnlyList<MethodSummary> s) => s.FirstOrDefault(m => m.Spec.Method == "none");
+
+    internal static JsonObject Json(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    {
+        var baseline = Baseline(summaries);
+        var methods = new JsonObject();
+        foreach (var s in summaries)
+        {
+            var o = new JsonObject
+            {
+                ["method"] = s.Spec.Method,
+                ["strategy"] = s.Spec.Strategy.Spec,
+                ["settings"] = new JsonObject(s.Spec.Settings.Values.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+                ["seeds"] = new JsonArray([.. s.Runs.Select(r => (JsonNode)r.Seed)]),
+            };
+            foreach (var key in ClassificationMetrics.HeadlineKeys)
+            {
+                var (mean, std) = s.Metric(key);
+                o[key] = new JsonObject
+                {
+                    ["mean"] = mean,
+                    ["std"] = std,
+                    ["per_seed"] = new JsonArray([.. s.Runs.Select(r => (JsonNode)r.Metrics[key])]),
+                    ["gain_over_none"] = baseline is null ? null : ClassificationMetrics.Gain(mean, baseline.Metric(key).Mean),
+                };
+            }
+            o["per_class"] = new JsonArray([.. classNames.Select((name, c) => (JsonNode)new JsonObject
+            {
+                ["class"] = name,
+                ["support"] = s.Runs[0].PerClass[c].Support,
+                ["train_count"] = s.Runs[0].TrainCounts[c],
+                ["recall"] = MeanStdJson(s.PerClass(c, p => p.Recall)),
+                ["precision"] = MeanStdJson(s.PerClass(c, p => p.Precision)),
+                ["f1"] = MeanStdJson(s.PerClass(c, p => p.F1)),
+            })]);
+            var conf = s.Confusion();
+            o["confusion_sum"] = new JsonArray([.. Enumerable.Range(0, classNames.Count).Select(i => (JsonNode)new JsonArray([.. Enumerable.Range(0, classNames.Count).Select(j => (JsonNode)conf[i, j])]))]);
+            methods[s.Spec.Label] = o;
+        }
+        var t = e.Training;
+        return new JsonObject
+        {
+            ["experiment"] = e.Name,
+            ["dataset"] = e.Dataset,
+            ["protocol"] = e.Protocol,
+            ["validation"] = e.Validation,
+            ["classifier"] = new JsonObject
+            {
+                ["name"] = e.Classifier,
+                ["epochs"] = t.Epochs,
+                ["batch_size"] = t.BatchSize,
+                ["optimizer"] = t.Optimizer,
+                ["lr"] = t.LearningRate,
+                ["weight_decay"] = t.WeightDecay,
+                ["augment"] = new JsonArray([.. t.Augment.Select(a => (JsonNode)a)]),
+                ["patience"] = t.Patience,
+                ["epoch_size"] = t.EpochSize == EpochSize.Original ? "original" : "resampled",
+            },
+            ["seeds"] = new JsonArray([.. e.Seeds.Select(x => (JsonNode)x)]),
+            ["class_names"] = new JsonArray([.. classNames.Select(n => (JsonNode)n)]),
+            ["std"] = "sample standard deviation over seeds (n - 1)",
+            ["methods"] = methods,
+        };
+    }
+
+    private static JsonObject MeanStdJson((double Mean, double Std) v) => new() { ["mean"] = v.Mean, ["std"] = v.Std };
+
+    private static string Pct((double Mean, double Std) v) => $"{v.Mean * 100:F2} ± {v.Std * 100:F2}";
+
+    private static string GainText(double? g) => g is { } x ? $"{(x >= 0 ? "+" : "")}{x * 100:F1}%" : "-";
+
+    internal static string Markdown(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    {
+        var sb = new StringBuilder();
+        var baseline = Baseline(summaries);
+        sb.AppendLine(Inv, $"# {e.Name}");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"Dataset `{e.Dataset}`, protocol `{e.Protocol}`, classifier `{e.Classifier}` ({Describe(e.Training)}), seeds {string.Join(", ", e.Seeds)}. Figures are percentages on the untouched test set, mean ± sample std over seeds.");
+        sb.AppendLine();
+        sb.AppendLine("| method | " + string.Join(" | ", ClassificationMetrics.HeadlineKeys.Select(ClassificationMetrics.Title)) + " | balanced accuracy vs none |");
+        sb.AppendLine("| --- |" + string.Concat(Enumerable.Repeat(" --- |", ClassificationMetrics.HeadlineKeys.Count + 1)));
+        foreach (var s in summaries)
+        {
+            var gain = baseline is null ? null : ClassificationMetrics.Gain(s.Metric("balanced_accuracy").Mean, baseline.Metric("balanced_accuracy").Mean);
+            sb.AppendLine(Inv, $"| {Label(s)} | {string.Join(" | ", ClassificationMetrics.HeadlineKeys.Select(k => Pct(s.Metric(k))))} | {GainText(gain)} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("## Recall per class");
+        sb.AppendLine();
+        sb.AppendLine("| method | " + string.Join(" | ", classNames.Select((n, c) => $"{c} {n} ({summaries[0].Runs[0].TrainCounts[c]})")) + " |");
+        sb.AppendLine("| --- |" + string.Concat(Enumerable.Repeat(" --- |", classNames.Count)));
+        foreach (var s in summaries)
+        {
+            sb.AppendLine(Inv, $"| {Label(s)} | {string.Join(" | ", classNames.Select((_, c) => Pct(s.PerClass(c, p => p.Recall))))} |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("Column headers give the class and its training count (first seed). Confusion matrices and learning curves are in report.html.");
+        return sb.ToString();
+    }
+
+    private static string Label(MethodSummary s) => s.Spec.SettingsText.Length == 0 ? s.Spec.Label : $"{s.Spec.Label} ({s.Spec.SettingsText})";
+
+    private static string Describe(TrainSettings t) =>
+        $"{t.Epochs} epochs{(t.EpochSize == EpochSize.Original ? " of the imbalanced set's length (equal steps for every method)" : "")}, batch {t.BatchSize}, {t.Optimizer} lr {t.LearningRate.ToString(Inv)}"
+        + (t.Augment.Count > 0 ? $", augment {string.Join("+", t.Augment)}" : "")
+        + (t.Patience > 0 ? $", early stopping after {t.Patience}" : "")
+        + ", best validation epoch kept";
+
+    internal static string Html(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    {
+        var sb = new StringBuilder();
+        var baseline = Baseline(summaries);
+        string H(string s) => WebUtility.HtmlEncode(s);
+        sb.AppendLine("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+        sb.AppendLine(Inv, $"<title>{H(e.Name)} - Rebalance report</title>");
+        sb.AppendLine("<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}table{border-collapse:collapse;margin:8px 0 20px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;font-variant-numeric:tabular-nums}th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}.best{font-weight:bold;background:#e8f4e8}.grid{display:flex;flex-wrap:wrap;gap:18px}.card{border:1px solid #ddd;padding:8px}h2{margin-top:32px}small{color:#666}</style>");
+        sb.AppendLine("</head><body>");
+        sb.AppendLine(Inv, $"<h1>{H(e.Name)}</h1>");
+        sb.AppendLine(Inv, $"<p>Dataset <b>{H(e.Dataset)}</b>, protocol <b>{H(e.Protocol)}</b>, validation {e.Validation:P0} of the imbalanced training split. Classifier <b>{H(e.Classifier)}</b>: {H(Describe(e.Training))}. Seeds: {H(string.Join(", ", e.Seeds))}.</p>");
+        sb.AppendLine("<p><small>All figures are on the real test set, which no sampler or generator touches; mean ± sample standard deviation over seeds, in percent.</small></p>");
+
+        sb.AppendLine("<h2>Summary</h2><table><tr><th>method</th>");
+        foreach (var k in ClassificationMetrics.HeadlineKeys)
+        {
+            sb.Append(Inv, $"<th>{H(ClassificationMetrics.Title(k))}</th>");
+        }
+        sb.AppendLine("<th>balanced accuracy vs none</th><th>synthetic images</th></tr>");
+        var bestOf = ClassificationMetrics.HeadlineKeys.ToDictionary(k => k, k => summaries.Max(s => s.Metric(k).Mean));
+        foreach (var s in summaries)
+        {
+            sb.Append(Inv, $"<tr><td>{H(Label(s))}</td>");
+            foreach (var k in ClassificationMetrics.HeadlineKeys)
+            {
+                var v = s.Metric(k);
+                sb.Append(Inv, $"<td{(v.Mean == bestOf[k] && summaries.Count > 1 ? " class=\"best\"" : "")}>{Pct(v)}</td>");
+            }
+            var gain = baseline is null ? null : ClassificationMetrics.Gain(s.Metric("balanced_accuracy").Mean, baseline.Metric("balanced_accuracy").Mean);
+            sb.AppendLine(Inv, $"<td>{GainText(gain)}</td><td>{s.Runs.Average(r => r.Synthetic):F0}</td></tr>");
+        }
+        sb.AppendLine("</table>");
+
+        sb.AppendLine("<h2>Metrics by method</h2><div class=\"grid\">");
+        foreach (var k in ClassificationMetrics.HeadlineKeys)
+        {
+            sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(ClassificationMetrics.Title(k))}</b><br>{BarChart(summaries, k)}</div>");
+        }
+        sb.AppendLine("</div>");
+
+        sb.AppendLine("<h2>Recall per class</h2><table><tr><th>method</th>");
+        for (var c = 0; c < classNames.Count; c++)
+        {
+            sb.Append(Inv, $"<th>{c} {H(classNames[c])}<br><small>{summaries[0].Runs[0].TrainCounts[c]} train</small></th>");
+        }
+        sb.AppendLine("</tr>");
+        foreach (var s in summaries)
+        {
+            sb.Append(Inv, $"<tr><td>{H(Label(s))}</td>");
+            for (var c = 0; c < classNames.Count; c++)
+            {
+                sb.Append(Inv, $"<td>{Pct(s.PerClass(c, p => p.Recall))}</td>");
+            }
+            sb.AppendLine("</tr>");
+        }
+        sb.AppendLine("</table>");
+
+        sb.AppendLine("<h2>Confusion matrices</h2><p><small>Rows: true class; columns: predicted class; summed over seeds. Darker is more.</small></p><div class=\"grid\">");
+        foreach (var s in summaries)
+        {
+            sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(s.Spec.Label)}</b><br>{ConfusionSvg(s.Confusion(), classNames)}</div>");
+        }
+        sb.AppendLine("</div>");
+
+        sb.AppendLine("<h2>Learning curves</h2><div class=\"grid\">");
+        sb.AppendLine(Inv, $"<div class=\"card\"><b>Training loss per epoch</b> (mean over seeds)<br>{CurveSvg(summaries, ep => ep.TrainLoss)}</div>");
+        if (summaries.Any(s => s.Runs.Any(r => r.Epochs.Any(ep => ep.ValidationBalancedAccuracy is not null))))
+        {
+            sb.AppendLine(Inv, $"<div class=\"card\"><b>Validation balanced accuracy per epoch</b> (mean over seeds)<br>{CurveSvg(summaries, ep => ep.ValidationBalancedAccuracy ?? double.NaN)}</div>");
+        }
+        sb.AppendLine("</div>");
+        sb.AppendLine("</body></html>");
+        return sb.ToString();
+    }
+
+    private static string BarChart(IReadOnlyList<MethodSummary> summaries, string key)
+    {
+        const int rowH = 22, labelW = 150, barW = 260;
+        var h = (summaries.Count * rowH) + 10;
+        var sb = new StringBuilder();
+        sb.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{labelW + barW + 90}\" height=\"{h}\" font-size=\"12\">");
+        for (var i = 0; i < summaries.Count; i++)
+        {
+            var (mean, std) = summaries[i].Metric(key);
+            var y = 5 + (i * rowH);
+            var w = Math.Clamp(mean, 0, 1) * barW;
+            sb.Append(Inv, $"<text x=\"0\" y=\"{y + 15}\">{WebUtility.HtmlEncode(summaries[i].Spec.Label)}</text>");
+            sb.Append(Inv, $"<rect x=\"{labelW}\" y=\"{y + 3}\" width=\"{w:F1}\" height=\"{rowH - 6}\" fill=\"{Palette[i % Palette.Length]}\"/>");
+            var lo = labelW + (Math.Clamp(mean - std, 0, 1) * barW);
+            var hi = labelW + (Math.Clamp(mean + std, 0, 1) * barW);
+            sb.Append(Inv, $"<line x1=\"{lo:F1}\" x2=\"{hi:F1}\" y1=\"{y + (rowH / 2)}\" y2=\"{y + (rowH / 2)}\" stroke=\"#222\"/>");
+            sb.Append(Inv, $"<text x=\"{labelW + barW + 6}\" y=\"{y + 15}\">{mean * 100:F1}%</text>");
+        }
+        sb.Append("</svg>");
+        return sb.ToString();
+    }
+
+    private static string ConfusionSvg(int[,] m, IReadOnlyList<string> classNames)
+    {
+        var k = m.GetLength(0);
+        const int cell = 34, left = 90, top = 30;
+        var sb = new StringBuilder();
+        sb.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{left + (k * cell) + 10}\" height=\"{top + (k * cell) + 10}\" font-size=\"10\">");
+        for (var j = 0; j < k; j++)
+        {
+            sb.Append(Inv, $"<text x=\"{left + (j * cell) + (cell / 2)}\" y=\"{top - 8}\" text-anchor=\"middle\">{j}</text>");
+        }
+        for (var i = 0; i < k; i++)
+        {
+            var rowSum = Math.Max(1, Enumerable.Range(0, k).Sum(j => m[i, j]));
+            var name = classNames[i].Length > 12 ? classNames[i][..12] : classNames[i];
+            sb.Append(Inv, $"<text x=\"0\" y=\"{top + (i * cell) + (cell / 2) + 4}\">{i} {WebUtility.HtmlEncode(name)}</text>");
+            for (var j = 0; j < k; j++)
+            {
+                var share = m[i, j] / (double)rowSum;
+                var shade = (int)Math.Round(255 - (share * 215));
+                var fill = i == j ? $"rgb({shade},{Math.Min(255, shade + 25)},{shade})" : $"rgb(255,{shade},{shade})";
+                sb.Append(Inv, $"<rect x=\"{left + (j * cell)}\" y=\"{top + (i * cell)}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ddd\"><title>true {i}, predicted {j}: {m[i, j]} ({share:P1} of row)</title></rect>");
+                sb.Append(Inv, $"<text x=\"{left + (j * cell) + (cell / 2)}\" y=\"{top + (i * cell) + (cell / 2) + 4}\" text-anchor=\"middle\" fill=\"{(share > 0.6 ? "#fff" : "#222")}\">{m[i, j]}</text>");
+            }
+        }
+        sb.Append("</svg>");
+        return sb.ToString();
+    }
+
+    private static string CurveSvg(IReadOnlyList<MethodSummary> summaries, Func<EpochRecord, double> pick)
+    {
+        const int w = 460, h = 240, left = 50, bottom = 30, legendW = 150;
+        var series = summaries.Select(s =>
+        {
+            var epochs = s.Runs.Min(r => r.Epochs.Count);
+            return Enumerable.Range(0, epochs).Select(i => s.Runs.Average(r => pick(r.Epochs[i]))).ToArray();
+        }).ToList();
+        var all = series.SelectMany(v => v).Where(double.IsFinite).ToList();
+        if (all.Count == 0)
+        {
+            return "<p>no data</p>";
+        }
+        var (lo, hi) = (all.Min(), all.Max());
+        if (hi - lo < 1e-9)
+        {
+            (lo, hi) = (lo - 0.5, hi + 0.5);
+        }
+        var maxEpochs = Math.Max(2, series.Max(v => v.Length));
+        double X(int i) => left + ((w - left - 10) * i / (double)(maxEpochs - 1));
+        double Y(double v) => 10 + ((h - bottom - 10) * (hi - v) / (hi - lo));
+        var sb = new StringBuilder();
+        sb.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w + legendW}\" height=\"{h}\" font-size=\"11\">");
+        sb.Append(Inv, $"<line x1=\"{left}\" y1=\"{h - bottom}\" x2=\"{w - 10}\" y2=\"{h - bottom}\" stroke=\"#888\"/><line x1=\"{left}\" y1=\"10\" x2=\"{left}\" y2=\"{h - bottom}\" stroke=\"#888\"/>");
+        sb.Append(Inv, $"<text x=\"{left - 4}\" y=\"{Y(hi) + 4:F0}\" text-anchor=\"end\">{hi:0.###}</text><text x=\"{left - 4}\" y=\"{Y(lo) + 4:F0}\" text-anchor=\"end\">{lo:0.###}</text>");
+        sb.Append(Inv, $"<text x=\"{left}\" y=\"{h - 10}\">epoch 1</text><text x=\"{w - 10}\" y=\"{h - 10}\" text-anchor=\"end\">epoch {maxEpochs}</text>");
+        for (var s = 0; s < series.Count; s++)
+        {
+            var pts = string.Join(" ", series[s].Select((v, i) => (v, i)).Where(p => double.IsFinite(p.v)).Select(p => $"{X(p.i):F1},{Y(p.v):F1}"));
+            var color = Palette[s % Palette.Length];
+            sb.Append(Inv, $"<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{pts}\"/>");
+            sb.Append(Inv, $"<rect x=\"{w + 5}\" y=\"{12 + (s * 16)}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{w + 20}\" y=\"{21 + (s * 16)}\">{WebUtility.HtmlEncode(summaries[s].Spec.Label)}</text>");
+        }
+        sb.Append("</svg>");
+        return sb.ToString();
+    }
+}

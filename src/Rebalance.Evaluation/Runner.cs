@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Rebalance.Data;
+using Rebalance.Data.Acquisition;
+using Rebalance.Data.Protocols;
+using Rebalance.Sampling;
+using Rebalance.Tensors;
+
+namespace Rebalance.Evaluation;
+
+/// <summary>The outcome of one (method, seed) run, as stored in <c>runs/LABEL-seedN.json</c>.</summary>
+public sealed record RunResult(
+    string Label,
+    ulong Seed,
+    string ConfigHash,
+    IReadOnlyDictionary<string, double> Metrics,
+    IReadOnlyList<ClassMetrics> PerClass,
+    int[,] Confusion,
+    int[] TrainCounts,
+    int[] ResampledCounts,
+    int Synthetic,
+    IReadOnlyList<EpochRecord> Epochs,
+    int BestEpoch,
+    double ResampleSeconds,
+    double TrainSeconds);
+
+/// <summary>What the runner tells its caller while it works.</summary>
+public sealed class RunCallbacks
+{
+    /// <summary>A line for the log.</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>A run starts: label, seed, its number (from 1) and the total.</summary>
+    public Action<string, ulong, int, int>? Started { get; init; }
+
+    /// <summary>Training progress of the current run.</summary>
+    public Action<TrainProgress>? Progress { get; init; }
+
+    /// <summary>A run is done (reused: it was found finished on disk).</summary>
+    public Action<RunResult, bool>? Finished { get; init; }
+}
+
+/// <summary>
+/// Runs an experiment: for each seed, the protocol makes the training split imbalanced, a stratified
+/// validation split is held out, and each method rebalances the remaining training images (never the
+/// test set or the validation split); a classifier is trained on the result and judged on the untouched
+/// test set. Each finished run is written to <c>OUTPUT/runs/</c> at once, so a rerun skips it; the
+/// summaries (<c>results.json</c>, <c>results.md</c>, <c>report.html</c>) are rewritten at the end.
+/// </summary>
+public static class Runner
+{
+    /// <summary>The data an experiment runs on, loaded and checked before any training.</summary>
+    public sealed record PreparedData(Dataset Train, Dataset Test, ImbalanceProtocol Protocol);
+
+    /// <summary>Loads the dataset, makes a test split when it has none, and checks that the protocol,
+    /// the strategies and the classifier fit it. Throws <see cref="ExperimentException"/> naming the field.</summary>
+    public static PreparedData Prepare(Experiment e, Action<string>? log = null)
+    {
+        var where = e.Source ?? e.Name;
+        Dataset train;
+        Dataset? test;
+        try
+        {
+            (train, test) = DatasetCatalog.Load(e.Dataset, log);
+        }
+        catch (DataException x)
+        {
+            throw new ExperimentException($"{where}: dataset: {x.Message}");
+        }
+        if (test is null || test.Count == 0)
+        {
+            (train, test) = Splits.Stratified(train, e.TestSplit, 0x7e57);
+            log?.Invoke($"{e.Dataset} has no test split: {test.Count} images ({e.TestSplit:P0} of each class, fixed for all seeds) are held out as the test set");
+            test = test.Subset([.. Enumerable.Range(0, test.Count)], train.Name + " (test)");
+        }
+        var protocol = ImbalanceProtocol.Parse(e.Protocol);
+        try
+        {
+            var targets = protocol.TargetCounts(train.ClassCounts(), train.ClassNames);
+            var counts = train.ClassCounts();
+            for (var c = 0; c < counts.Length; c++)
+            {
+                if (targets[c] > counts[c])
+                {
+                    throw new DataException($"protocol '{e.Protocol}' asks for {targets[c]} images of class {c} ('{train.ClassNames[c]}') but {train.Name} has {counts[c]}");
+                }
+            }
+            foreach (var m in e.Methods)
+            {
+                var kind = Rebalancers.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values)).Kind;
+                m.Strategy.Targets(targets, kind);
+            }
+            Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(0));
+        }
+        catch (Exception x) when (x is DataException or ArgumentException)
+        {
+            throw new ExperimentException($"{where}: {x.Message} (dataset {e.Dataset}: {train.NumClasses} classes, {train.Channels}x{train.Height}x{train.Width})");
+        }
+        return new PreparedData(train, test, protocol);
+    }
+
+    /// <summary>Runs every (method, seed) pair not already finished and writes the summaries.</summary>
+    public static IReadOnlyList<RunResult> Run(Experiment e, PreparedData data, RunCallbacks? callbacks = null)
+    {
+        callbacks ??= new RunCallbacks();
+        var runsDir = Path.Combine(e.Output, "runs");
+        Directory.CreateDirectory(runsDir);
+        Directory.CreateDirectory(Path.Combine(e.Output, "logs"));
+        var results = new List<RunResult>();
+        var total = e.Seeds.Count * e.Methods.Count;
+        var number = 0;
+        foreach (var seed in e.Seeds)
+        {
+            Dataset? train = null;
+            Dataset? validation = null;
+            foreach (var m in e.Methods)
+            {
+                number++;
+                var hash = ConfigHash(e, m, seed);
+                var file = Path.Combine(runsDir, $"{Files.Safe(m.Label)}-seed{seed}.json");
+                if (TryLoad(file, hash) is { } done)
+                {
+                    results.Add(done);
+                    callbacks.Finished?.Invoke(done, true);
+                    continue;
+                }
+                callbacks.Started?.Invoke(m.Label, seed, number, total);
+                if (train is null)
+                {
+                    var imbalanced = data.Protocol.Apply(data.Train, seed);
+                    (train, validation) = e.Validation > 0 ? Splits.Stratified(imbalanced, e.Validation, seed) : (imbalanced, null);
+                    callbacks.Log?.Invoke($"seed {seed}: training split {Rebalancers.FormatCounts(train.ClassCounts())}" + (validation is null ? "" : $", validation {validation.Count} images"));
+                }
+                var result = RunOne(e, m, seed, hash, train, validation!, data.Test, callbacks);
+                AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(result).ToJsonString(JsonOptions)));
+                results.Add(result);
+                callbacks.Finished?.Invoke(result, false);
+            }
+        }
+        Report.WriteAll(e, data, results);
+        return results;
+    }
+
+    private static RunResult RunOne(Experiment e, MethodSpec m, ulong seed, string hash, Dataset train, Dataset? validation, Dataset test, RunCallbacks cb)
+    {
+        var log = cb.Log;
+        var sw = Stopwatch.StartNew();
+        var rebalancer = Rebalancers.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values));
+        var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => log?.Invoke($"{m.Label} seed {seed}: {line}"));
+        var resampleSeconds = sw.Elapsed.TotalSeconds;
+        log?.Invoke($"{m.Label} seed {seed}: rebalanced to {Rebalancers.FormatCounts(resampled.Train.ClassCounts())} ({resampled.Train.SyntheticCount} synthetic) in {resampleSeconds:F1} s");
+        var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
+        var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
+        var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
+        log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s)");
+        return new RunResult(m.Label, seed, hash, metrics.Headline, metrics.PerClass, metrics.Confusion, train.ClassCounts(), resampled.Train.ClassCounts(),
+            resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds);
+    }
+
+    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    /// <summary>A digest of everything that decides a run's outcome; a stored run is reused only when it matches.</summary>
+    internal static string ConfigHash(Experiment e, MethodSpec m, ulong seed)
+    {
+        var t = e.Training;
+        var text = string.Join("\n",
+            "v1", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
+            e.Classifier, t.Epochs, t.BatchSize, t.Optimizer, t.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+            t.WeightDecay.ToString("R", CultureInfo.InvariantCulture), t.Momentum.ToString("R", CultureInfo.InvariantCulture),
+            string.Join(",", t.Augment), t.Patience, t.EpochSize, m.Label, m.Method, m.Strategy.Spec, m.SettingsText, seed);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
+    internal static JsonObject ToJson(RunResult r)
+    {
+        var k = r.TrainCounts.Length;
+        return new JsonObject
+        {
+            ["label"] = r.Label,
+            ["seed"] = r.Seed,
+            ["config_hash"] = r.ConfigHash,
+            ["metrics"] = new JsonObject(r.Metrics.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["per_class"] = new JsonArray([.. r.PerClass.Select(p => (JsonNode)new JsonObject { ["precision"] = p.Precision, ["recall"] = p.Recall, ["f1"] = p.F1, ["support"] = p.Support })]),
+            ["confusion"] = new JsonArray([.. Enumerable.Range(0, k).Select(i => (JsonNode)new JsonArray([.. Enumerable.Range(0, k).Select(j => (JsonNode)r.Confusion[i, j])]))]),
+            ["train_counts"] = new JsonArray([.. r.TrainCounts.Select(c => (JsonNode)c)]),
+            ["resampled_counts"] = new JsonArray([.. r.ResampledCounts.Select(c => (JsonNode)c)]),
+            ["synthetic"] = r.Synthetic,
+            ["epochs"] = new JsonArray([.. r.Epochs.Select(ep => (JsonNode)new JsonObject
+            {
+                ["epoch"] = ep.Epoch,
+                ["train_loss"] = ep.TrainLoss,
+                ["val_accuracy"] = ep.ValidationAccuracy,
+                ["val_balanced_accuracy"] = ep.ValidationBalancedAccuracy,
+            })]),
+            ["best_epoch"] = r.BestEpoch,
+            ["resample_seconds"] = Math.Round(r.ResampleSeconds, 2),
+            ["train_seconds"] = Math.Round(r.TrainSeconds, 2),
+        };
+    }
+
+    private static RunResult? TryLoad(string file, string hash)
+    {
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+        try
+        {
+            var o = JsonNode.Parse(File.ReadAllText(file))!.AsObject();
+            if ((string?)o["config_hash"] != hash)
+            {
+                return null;
+            }
+            var k = o["train_counts"]!.AsArray().Count;
+            var confusion = new int[k, k];
+            var rows = o["confusion"]!.AsArray();
+            for (var i = 0; i < k; i++)
+            {
+                for (var j = 0; j < k; j++)
+                {
+                    confusion[i, j] = (int)rows[i]![j]!;
+                }
+            }
+            return new RunResult(
+                (string)o["label"]!, (ulong)o["seed"]!, hash,
+                o["metrics"]!.AsObject().ToDictionary(kv => kv.Key, kv => (double)kv.Value!),
+                [.. o["per_class"]!.AsArray().Select(p => new ClassMetrics((double)p!["precision"]!, (double)p["recall"]!, (double)p["f1"]!, (int)p["support"]!))],
+                confusion,
+                [.. o["train_counts"]!.AsArray().Select(c => (int)c!)],
+                [.. o["resampled_counts"]!.AsArray().Select(c => (int)c!)],
+                (int)o["synthetic"]!,
+                [.. o["epochs"]!.AsArray().Select(ep => new EpochRecord((int)ep!["epoch"]!, (double)ep["train_loss"]!, (double?)ep["val_accuracy"], (double?)ep["val_balanced_accuracy"]))],
+                (int)o["best_epoch"]!, (double)o["resample_seconds"]!, (double)o["train_seconds"]!);
+        }
+        catch (Exception x) when (x is JsonException or InvalidOperationException or NullReferenceException or FormatException or IndexOutOfRangeException or KeyNotFoundException)
+        {
+            // A damaged or foreign file: run again and overwrite it.
+            return null;
+        }
+    }
+}
+
+/// <summary>File-name helpers.</summary>
+internal static class Files
+{
+    /// <summary>A label as a file name: letters, digits, '-', '_' and '.' kept, anything else '_'.</summary>
+    public static string Safe(string label) => new([.. label.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_')]);
+}

@@ -1,0 +1,241 @@
+using Rebalance.Data;
+using Rebalance.Data.Augment;
+using Rebalance.Nn;
+using Rebalance.Tensors;
+using F = Rebalance.Tensors.Functional;
+
+namespace Rebalance.Evaluation;
+
+/// <summary>How long an epoch is.</summary>
+public enum EpochSize
+{
+    /// <summary>One pass over the (rebalanced) training set: over-sampling methods get more steps.</summary>
+    Resampled,
+
+    /// <summary>As many steps as one pass over the imbalanced training set: every method gets the same
+    /// number of optimiser steps, so a comparison is at equal compute.</summary>
+    Original,
+}
+
+/// <summary>Classifier training settings (the experiment file's <c>classifier</c> block).</summary>
+public sealed record TrainSettings
+{
+    /// <summary>Epochs.</summary>
+    public int Epochs { get; init; } = 10;
+
+    /// <summary>Mini-batch size.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>adam, adamw or sgd.</summary>
+    public string Optimizer { get; init; } = "adam";
+
+    /// <summary>Learning rate.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Weight decay (L2 for adam and sgd, decoupled for adamw).</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>Momentum for sgd.</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>Augmentations applied on the fly to every training batch (names from <see cref="Sampling.Augmentations"/>).</summary>
+    public IReadOnlyList<string> Augment { get; init; } = [];
+
+    /// <summary>Stop after this many epochs without a better validation balanced accuracy; 0 = never.</summary>
+    public int Patience { get; init; }
+
+    /// <summary>What an epoch is.</summary>
+    public EpochSize EpochSize { get; init; } = EpochSize.Resampled;
+}
+
+/// <summary>Progress of a training run, for progress bars.</summary>
+/// <param name="Epoch">Current epoch, from 1.</param>
+/// <param name="Epochs">Epochs planned.</param>
+/// <param name="Step">Steps done in this epoch.</param>
+/// <param name="Steps">Steps per epoch.</param>
+/// <param name="Loss">Mean training loss of the epoch so far.</param>
+/// <param name="ValidationBalancedAccuracy">Of the last finished epoch, when there is a validation split.</param>
+public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int Steps, double Loss, double? ValidationBalancedAccuracy);
+
+/// <summary>One epoch's figures.</summary>
+public sealed record EpochRecord(int Epoch, double TrainLoss, double? ValidationAccuracy, double? ValidationBalancedAccuracy);
+
+/// <summary>What a training run did.</summary>
+public sealed record TrainHistory(IReadOnlyList<EpochRecord> Epochs, int BestEpoch, bool StoppedEarly, double Seconds);
+
+/// <summary>
+/// Trains a classifier with cross-entropy (optionally class-weighted), keeps the weights of the epoch with
+/// the best validation balanced accuracy (when a validation split is given) and restores them at the end.
+/// Deterministic for a seed: the model's initialisation and dropout come from the caller's generator,
+/// the batch order and augmentations from one derived from <c>seed</c>.
+/// </summary>
+public static class Trainer
+{
+    /// <summary>Trains <paramref name="model"/> in place.</summary>
+    public static TrainHistory Fit(Module model, Dataset train, Dataset? validation, float[]? classWeights, TrainSettings settings, ulong seed, int originalCount, Action<TrainProgress>? progress = null)
+    {
+        if (train.Count < 2)
+        {
+            throw new ArgumentException($"training needs at least 2 images, the training set has {train.Count}");
+        }
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var gen = new Generator(seed ^ 0x5eed_0fba_7c4e_5UL);
+        var augment = settings.Augment.Count > 0 ? Sampling.Augmentations.Parse(settings.Augment) : null;
+        var optimizer = CreateOptimizer(model, settings);
+        var weights = classWeights is null ? null : Tensor.FromArray(classWeights);
+        var batch = Math.Min(settings.BatchSize, train.Count);
+        var epochSamples = settings.EpochSize == EpochSize.Original ? Math.Min(originalCount, int.MaxValue) : train.Count;
+        var steps = Math.Max(1, (epochSamples + batch - 1) / batch);
+        var stream = new BatchStream(train.Count, batch, gen);
+        var history = new List<EpochRecord>();
+        Dictionary<string, Tensor>? best = null;
+        var bestScore = double.NegativeInfinity;
+        var bestEpoch = settings.Epochs;
+        var stale = 0;
+        var stoppedEarly = false;
+        double? lastVal = null;
+        for (var epoch = 1; epoch <= settings.Epochs; epoch++)
+        {
+            model.Train();
+            var lossSum = 0.0;
+            for (var s = 0; s < steps; s++)
+            {
+                var idx = stream.Next();
+                using (TensorScope.Begin())
+                {
+                    var x = train.ToTensor(PixelRange.MinusOneToOne, idx);
+                    if (augment is not null)
+                    {
+                        x = augment.Apply(x, gen);
+                    }
+                    optimizer.ZeroGrad();
+                    var loss = F.CrossEntropy(model.Forward(x), train.LabelTensor(idx), weights);
+                    loss.Backward();
+                    optimizer.Step();
+                    var value = loss.Item();
+                    if (!double.IsFinite(value))
+                    {
+                        throw new InvalidOperationException($"training diverged: the loss became {value} in epoch {epoch}, step {s + 1}; lower the learning rate (now {settings.LearningRate})");
+                    }
+                    lossSum += value;
+                }
+                progress?.Invoke(new TrainProgress(epoch, settings.Epochs, s + 1, steps, lossSum / (s + 1), lastVal));
+            }
+            double? valAcc = null;
+            if (validation is { Count: > 0 })
+            {
+                var m = Evaluate(model, validation, train.ClassCounts());
+                valAcc = m.Accuracy;
+                lastVal = m.BalancedAccuracy;
+                if (m.BalancedAccuracy > bestScore)
+                {
+                    bestScore = m.BalancedAccuracy;
+                    bestEpoch = epoch;
+                    best = Snapshot(model);
+                    stale = 0;
+                }
+                else if (settings.Patience > 0 && ++stale >= settings.Patience)
+                {
+                    stoppedEarly = epoch < settings.Epochs;
+                }
+            }
+            history.Add(new EpochRecord(epoch, lossSum / steps, valAcc, lastVal));
+            progress?.Invoke(new TrainProgress(epoch, settings.Epochs, steps, steps, lossSum / steps, lastVal));
+            if (stoppedEarly)
+            {
+                break;
+            }
+        }
+        if (best is not null)
+        {
+            model.LoadStateDict(best);
+        }
+        model.Eval();
+        return new TrainHistory(history, bestEpoch, stoppedEarly, started.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Predicted class of every image, in order (evaluation mode, no gradients).</summary>
+    public static int[] Predict(Module model, Dataset data, int batchSize = 256)
+    {
+        var wasTraining = model.Training;
+        model.Eval();
+        var predictions = new int[data.Count];
+        using (GradMode.NoGrad())
+        {
+            for (var start = 0; start < data.Count; start += batchSize)
+            {
+                var len = Math.Min(batchSize, data.Count - start);
+                using var scope = TensorScope.Begin();
+                var logits = model.Forward(data.ToTensor(PixelRange.MinusOneToOne, new ArraySegment<int>(Enumerable.Range(start, len).ToArray())));
+                var k = logits.Size(1);
+                var v = logits.ToFloatArray();
+                for (var i = 0; i < len; i++)
+                {
+                    var row = v.AsSpan(i * k, k);
+                    var arg = 0;
+                    for (var j = 1; j < k; j++)
+                    {
+                        if (row[j] > row[arg])
+                        {
+                            arg = j;
+                        }
+                    }
+                    predictions[start + i] = arg;
+                }
+            }
+        }
+        if (wasTraining)
+        {
+            model.Train();
+        }
+        return predictions;
+    }
+
+    /// <summary>Metrics of the model on <paramref name="data"/>.</summary>
+    public static ClassificationMetrics Evaluate(Module model, Dataset data, IReadOnlyList<int> trainCounts)
+    {
+        var predicted = Predict(model, data);
+        return new ClassificationMetrics(ClassificationMetrics.ConfusionMatrix(data.Labels, predicted, data.NumClasses), trainCounts);
+    }
+
+    private static Optimizer CreateOptimizer(Module model, TrainSettings s) => s.Optimizer switch
+    {
+        "adam" => new Adam(model.Parameters(), s.LearningRate, weightDecay: s.WeightDecay),
+        "adamw" => new AdamW(model.Parameters(), s.LearningRate, weightDecay: s.WeightDecay),
+        "sgd" => new Sgd(model.Parameters(), s.LearningRate, momentum: s.Momentum, weightDecay: s.WeightDecay),
+        _ => throw new ArgumentException($"unknown optimizer '{s.Optimizer}' (known: adam, adamw, sgd)"),
+    };
+
+    private static Dictionary<string, Tensor> Snapshot(Module model)
+    {
+        using (GradMode.NoGrad())
+        {
+            return model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        }
+    }
+
+    /// <summary>Batches cut from successive seeded permutations; a last batch of one image is folded into
+    /// the next permutation (batch norm needs two).</summary>
+    private sealed class BatchStream(int count, int batch, Generator gen)
+    {
+        private int[] _order = [];
+        private int _pos;
+
+        public int[] Next()
+        {
+            if (_pos >= _order.Length || _order.Length - _pos < Math.Min(2, batch))
+            {
+                _order = gen.Permutation(count).ToIntArray();
+                _pos = 0;
+            }
+            var len = Math.Min(batch, _order.Length - _pos);
+            if (_order.Length - _pos - len == 1)
+            {
+                len++;
+            }
+            var r = _order.AsSpan(_pos, len).ToArray();
+            _pos += len;
+            return r;
+        }
+    }
+}

@@ -1,0 +1,158 @@
+using System.Text.Json.Nodes;
+using Rebalance.Data.Formats;
+using Spectre.Console;
+
+namespace Rebalance.Cli.Tests;
+
+/// <summary>rebalance run and rebalance resample end to end on a tiny generated dataset.</summary>
+public class RunCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No });
+        console.Profile.Width = 240;
+        var error = new StringWriter();
+        var code = Program.Run(args, console, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>28x28 PNGs in train/ and test/: class c has a bright band at rows 4+8c.</summary>
+    private static string MakeDataset(int[] trainCounts)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "rebalance-run-" + Guid.NewGuid().ToString("N"));
+        var rng = new Random(3);
+        foreach (var split in new[] { "train", "test" })
+        {
+            for (var c = 0; c < trainCounts.Length; c++)
+            {
+                for (var i = 0; i < (split == "train" ? trainCounts[c] : 10); i++)
+                {
+                    var px = new byte[28 * 28];
+                    for (var j = 0; j < px.Length; j++)
+                    {
+                        px[j] = (byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 180 : 20) + rng.Next(-30, 30), 0, 255);
+                    }
+                    Png.WritePlanar(Path.Combine(dir, split, $"class{c}", $"{i}.png"), 1, 28, 28, px, durable: false);
+                }
+            }
+        }
+        return dir;
+    }
+
+    private static string WriteExperiment(string dir, string body)
+    {
+        var file = Path.Combine(dir, "exp.yaml");
+        File.WriteAllText(file, body);
+        return file;
+    }
+
+    [Fact]
+    public void RunWritesResultsAndARerunSkipsFinishedPairs()
+    {
+        var data = MakeDataset([40, 16, 6]);
+        var output = Path.Combine(data, "out");
+        var file = WriteExperiment(data, $"""
+            dataset: {Path.Combine(data)}
+            protocol: none
+            validation: 0.2
+            seeds: [0, 1]
+            output: {output}
+            classifier:
+              name: cnn28
+              epochs: 2
+              batch_size: 16
+            methods:
+              - none
+              - random-over
+              - name: smote
+                k: 2
+            """);
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        Assert.Equal("", err);
+        Assert.Contains("[6/6] smote seed 1", text);
+        Assert.Contains("epoch 2/2", text);
+
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
+        var methods = json["methods"]!.AsObject();
+        Assert.Equal(["none", "random-over", "smote"], methods.Select(kv => kv.Key));
+        foreach (var (_, m) in methods)
+        {
+            foreach (var key in new[] { "accuracy", "balanced_accuracy", "macro_f1", "gmean", "precision_largest", "recall_smallest" })
+            {
+                var mean = (double)m![key]!["mean"]!;
+                Assert.InRange(mean, 0, 1);
+                Assert.NotNull(m[key]!["std"]);
+            }
+            Assert.Equal(3, m!["per_class"]!.AsArray().Count);
+            Assert.NotNull(m["per_class"]![0]!["recall"]!["mean"]);
+        }
+        // The oversamplers filled the minority classes of the training split (32, 13, 5 after validation).
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "smote-seed0.json")))!;
+        Assert.Equal([32, 32, 32], run["resampled_counts"]!.AsArray().Select(n => (int)n!));
+        Assert.Equal([32, 13, 5], run["train_counts"]!.AsArray().Select(n => (int)n!));
+        Assert.Equal(30, run["metrics"] is null ? 0 : run["per_class"]!.AsArray().Sum(p => (int)p!["support"]!));
+        var html = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.Contains("<svg", html);
+        Assert.Contains("Confusion matrices", html);
+        Assert.Contains("Recall per class", html);
+        Assert.Contains("| smote (k=2) |", File.ReadAllText(Path.Combine(output, "results.md")));
+
+        var before = File.ReadAllText(Path.Combine(output, "runs", "none-seed1.json"));
+        (code, text, err) = Run("run", file);
+        Assert.Equal(0, code);
+        Assert.Equal(6, text.Split('\n').Count(l => l.Contains("already finished, kept", StringComparison.Ordinal)));
+        Assert.DoesNotContain("epoch 1/2", text);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(output, "runs", "none-seed1.json")));
+    }
+
+    [Fact]
+    public void BadExperimentsFailInOneLineBeforeTraining()
+    {
+        var data = MakeDataset([12, 6, 3]);
+        var output = Path.Combine(data, "out");
+        string Body(string dataset, string protocol, string method) => $"""
+            dataset: {dataset}
+            protocol: {protocol}
+            output: {output}
+            classifier: cnn28
+            methods: [{method}]
+            """;
+        foreach (var (body, expected) in new[]
+        {
+            (Body(data, "none", "none") + "\nbatch: 3\n", "batch: unknown key"),
+            (Body(data, "none", "smoot"), "unknown method 'smoot'"),
+            (Body("cifar-11", "none", "none"), "dataset: 'cifar-11' is neither a known dataset"),
+            (Body(data, "counts:12,6,30", "none"), "asks for 30 images of class 2"),
+            (Body(data, "drop:7:0.5", "none"), "names class 7 but the dataset has 3 classes"),
+            (Body(data, "none", "none").Replace("classifier: cnn28", "classifier: {epochs: many}", StringComparison.Ordinal), "classifier.epochs: expected an integer, got 'many'"),
+        })
+        {
+            var file = WriteExperiment(data, body);
+            var (code, text, err) = Run("run", file);
+            Assert.Equal(1, code);
+            Assert.StartsWith("error: ", err, StringComparison.Ordinal);
+            Assert.Contains(expected, err, StringComparison.Ordinal);
+            Assert.Single(err.TrimEnd().Split('\n'));
+            Assert.DoesNotContain("epoch", text, StringComparison.Ordinal);
+            Assert.False(Directory.Exists(Path.Combine(output, "runs")));
+        }
+    }
+
+    [Fact]
+    public void ResampleWritesTheRebalancedTrainingSet()
+    {
+        var data = MakeDataset([12, 6, 3]);
+        var output = Path.Combine(data, "resampled");
+        var (code, text, err) = Run("resample", "--dataset", data, "--method", "smote", "--set", "k=2", "--out", output);
+        Assert.True(code == 0, err);
+        Assert.Contains("0:12 1:12 2:12, 15 synthetic", text);
+        var back = ImageFolder.Load(output);
+        Assert.Equal([12, 12, 12], back.ClassCounts());
+        Assert.Equal(9, Directory.GetFiles(Path.Combine(output, "class2")).Count(f => Path.GetFileName(f).StartsWith("syn-", StringComparison.Ordinal)));
+        (code, _, err) = Run("resample", "--dataset", data, "--method", "smote", "--set", "q=2", "--out", Path.Combine(data, "other"));
+        Assert.Equal(1, code);
+        Assert.Contains("unknown setting 'q' for method 'smote'", err);
+    }
+}

@@ -1,0 +1,74 @@
+using Rebalance.Evaluation;
+
+namespace Rebalance.Evaluation.Tests;
+
+/// <summary>Experiment files: defaults, overrides, and one clear line for each kind of mistake.</summary>
+public class ExperimentTests
+{
+    private const string Good = """
+        dataset: mnist
+        protocol: mnist5-99
+        seeds: [3, 4]
+        classifier:
+          name: cnn28
+          epochs: 2
+          augment: [affine]
+        methods:
+          - none
+          - name: smote
+            k: 3
+          - name: smote
+            label: smote-k7
+            k: 7
+            strategy: ratio:0.5
+        """;
+
+    [Fact]
+    public void DefaultsAndOverrides()
+    {
+        var e = Experiment.Parse(Good, "exp.yaml");
+        Assert.Equal("exp", e.Name);
+        Assert.Equal(Path.Combine("runs", "exp"), e.Output);
+        Assert.Equal([3UL, 4UL], e.Seeds);
+        Assert.Equal("cnn28", e.Classifier);
+        Assert.Equal(2, e.Training.Epochs);
+        Assert.Equal(64, e.Training.BatchSize);
+        Assert.Equal(["affine"], e.Training.Augment);
+        Assert.Equal(["none", "smote", "smote-k7"], e.Methods.Select(m => m.Label));
+        Assert.Equal("k=3", e.Methods[1].SettingsText);
+        Assert.Equal("ratio:0.5", e.Methods[2].Strategy.Spec);
+        Assert.Equal("auto", e.Methods[1].Strategy.Spec);
+        Assert.Equal(0.1, e.Validation);
+    }
+
+    [Theory]
+    [InlineData("epochs: 2", "epoch: 2", "exp.yaml:6:3: classifier.epoch: unknown key")]
+    [InlineData("seeds: [3, 4]", "seed: [3, 4]", "exp.yaml:3:1: seed: unknown key")]
+    [InlineData("epochs: 2", "epochs: two", "exp.yaml:6:11: classifier.epochs: expected an integer, got 'two'")]
+    [InlineData("epochs: 2", "epochs: 2.5", "classifier.epochs: expected an integer")]
+    [InlineData("seeds: [3, 4]", "seeds: 3", "exp.yaml:3:8: seeds: expected a list")]
+    [InlineData("seeds: [3, 4]", "seeds: [3, -4]", "seeds[1]: expected a non-negative integer, got '-4'")]
+    [InlineData("  - none", "  - nothing", "exp.yaml:9:5: methods[0].name: unknown method 'nothing' (known: none, random-over")]
+    [InlineData("    k: 3", "    neighbours: 3", "exp.yaml:11:5: methods[1].neighbours: unknown setting 'neighbours' for method 'smote' (known: k)")]
+    [InlineData("    k: 3", "    k: three", "methods[1].k: setting 'k' of method 'smote': expected an integer from 1 to 100, got 'three'")]
+    [InlineData("protocol: mnist5-99", "protocol: ir1000", "exp.yaml:2:11: protocol: unknown protocol 'ir1000'")]
+    [InlineData("  name: cnn28", "  name: vgg", "classifier.name: unknown classifier 'vgg'")]
+    [InlineData("    label: smote-k7", "    label: smote", "methods[2]: the label 'smote' is used twice")]
+    [InlineData("    strategy: ratio:0.5", "    strategy: half", "methods[2].strategy: unknown sampling strategy 'half'")]
+    [InlineData("  augment: [affine]", "  augment: [twirl]", "classifier.augment: unknown augmentation 'twirl'")]
+    public void MistakesNameTheFileLineAndField(string from, string to, string expected)
+    {
+        Assert.Contains(from, Good, StringComparison.Ordinal);
+        var e = Assert.Throws<ExperimentException>(() => Experiment.Parse(Good.Replace(from, to, StringComparison.Ordinal), "exp.yaml"));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void MissingMethodsAndBrokenYaml()
+    {
+        Assert.Contains("methods: missing", Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\n", "x.yaml")).Message, StringComparison.Ordinal);
+        Assert.Contains("x.yaml:2:1: not valid YAML", Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: [mnist\n", "x.yaml")).Message, StringComparison.Ordinal);
+        Assert.Contains("no such experiment file", Assert.Throws<ExperimentException>(() => Experiment.Load("/nonexistent/x.yaml")).Message, StringComparison.Ordinal);
+    }
+}
