@@ -54,7 +54,7 @@ internal static class RunCommands
                     Started = (label, seed, n, t) => console.WriteLine($"[{n}/{t}] {label} seed {seed} ({sw.Elapsed.TotalMinutes:F1} min elapsed)"),
                     Progress = p =>
                     {
-                        if (p.Step == p.Steps)
+                        if (p.EpochDone)
                         {
                             var val = p.ValidationBalancedAccuracy is { } v ? $", validation balanced accuracy {v:P1}" : "";
                             console.WriteLine($"  epoch {p.Epoch}/{p.Epochs}: loss {p.Loss:F4}{val}");

@@ -55,7 +55,8 @@ public sealed record TrainSettings
 /// <param name="Steps">Steps per epoch.</param>
 /// <param name="Loss">Mean training loss of the epoch so far.</param>
 /// <param name="ValidationBalancedAccuracy">Of the last finished epoch, when there is a validation split.</param>
-public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int Steps, double Loss, double? ValidationBalancedAccuracy);
+/// <param name="EpochDone">True once per epoch, after its validation.</param>
+public readonly record struct TrainProgress(int Epoch, int Epochs, int Step, int Steps, double Loss, double? ValidationBalancedAccuracy, bool EpochDone = false);
 
 /// <summary>One epoch's figures.</summary>
 public sealed record EpochRecord(int Epoch, double TrainLoss, double? ValidationAccuracy, double? ValidationBalancedAccuracy);
@@ -140,7 +141,7 @@ public static class Trainer
                 }
             }
             history.Add(new EpochRecord(epoch, lossSum / steps, valAcc, lastVal));
-            progress?.Invoke(new TrainProgress(epoch, settings.Epochs, steps, steps, lossSum / steps, lastVal));
+            progress?.Invoke(new TrainProgress(epoch, settings.Epochs, steps, steps, lossSum / steps, lastVal, EpochDone: true));
             if (stoppedEarly)
             {
                 break;

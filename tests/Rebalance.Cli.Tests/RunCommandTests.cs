@@ -72,7 +72,7 @@ public class RunCommandTests
         Assert.True(code == 0, err + text);
         Assert.Equal("", err);
         Assert.Contains("[6/6] smote seed 1", text);
-        Assert.Contains("epoch 2/2", text);
+        Assert.Equal(6, text.Split('\n').Count(l => l.StartsWith("  epoch 2/2: loss", StringComparison.Ordinal)));
 
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
         var methods = json["methods"]!.AsObject();
