@@ -80,15 +80,8 @@ public static class Runner
         var protocol = ImbalanceProtocol.Parse(e.Protocol);
         try
         {
-            var targets = protocol.TargetCounts(train.ClassCounts(), train.ClassNames);
-            var counts = train.ClassCounts();
-            for (var c = 0; c < counts.Length; c++)
-            {
-                if (targets[c] > counts[c])
-                {
-                    throw new DataException($"protocol '{e.Protocol}' asks for {targets[c]} images of class {c} ('{train.ClassNames[c]}') but {train.Name} has {counts[c]}");
-                }
-            }
+            // The protocol's own check names the class it cannot fill.
+            var targets = protocol.Apply(train, 0).ClassCounts();
             foreach (var m in e.Methods)
             {
                 var kind = Rebalancers.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values)).Kind;

@@ -85,7 +85,7 @@ public static class Trainer
         var optimizer = CreateOptimizer(model, settings);
         var weights = classWeights is null ? null : Tensor.FromArray(classWeights);
         var batch = Math.Min(settings.BatchSize, train.Count);
-        var epochSamples = settings.EpochSize == EpochSize.Original ? Math.Min(originalCount, int.MaxValue) : train.Count;
+        var epochSamples = settings.EpochSize == EpochSize.Original ? originalCount : train.Count;
         var steps = Math.Max(1, (epochSamples + batch - 1) / batch);
         var stream = new BatchStream(train.Count, batch, gen);
         var history = new List<EpochRecord>();
