@@ -166,8 +166,16 @@ public sealed class Ema
     public Module Shadow { get; }
 
     /// <summary>Moves the average toward the model's current weights.</summary>
-    public void Update()
+    public void Update() => Update(Decay);
+
+    /// <summary>Moves the average with the given decay for this step (e.g. a warm-up min(decay, (1 + t) / (10 + t))
+    /// so that early random weights fade quickly).</summary>
+    public void Update(double decay)
     {
+        if (decay is < 0 or > 1 || double.IsNaN(decay))
+        {
+            throw new ArgumentOutOfRangeException(nameof(decay), decay, "Ema: decay must be in [0, 1]");
+        }
         var live = _model.StateDict();
         using (GradMode.NoGrad())
         {
@@ -176,7 +184,7 @@ public sealed class Ema
                 var p = live[name];
                 if (p.DType.IsFloating() && p.RequiresGrad)
                 {
-                    FusedUpdates.Lerp(s, p, 1 - Decay);
+                    FusedUpdates.Lerp(s, p, 1 - decay);
                 }
                 else
                 {

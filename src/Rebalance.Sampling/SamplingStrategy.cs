@@ -25,12 +25,16 @@ public enum SamplingKind
 /// largest class; after under-sampling no class has more than the smallest divided by R.</item>
 /// <item><c>counts:N,N,...</c>: an explicit target per class (over-sampling: targets below the current
 /// count leave the class as it is and are an error; under-sampling: the reverse).</item>
+/// <item><c>fill:C=F,...</c> (over-sampling only): class C is filled to F times the largest class (0 &lt; F
+/// &lt;= 1; a class already that large is left alone); other classes are left alone. "fill:5=0.1" is the
+/// "fill level 10%" of studies that rebalance one class.</item>
 /// </list>
 /// </summary>
 public sealed record SamplingStrategy
 {
-    private SamplingStrategy(string spec, string mode, double ratio, int[]? counts)
+    private SamplingStrategy(string spec, string mode, double ratio, int[]? counts, (int Class, double Fraction)[]? fills = null)
     {
+        Fills = fills;
         Spec = spec;
         Mode = mode;
         Ratio = ratio;
@@ -48,6 +52,8 @@ public sealed record SamplingStrategy
     private double Ratio { get; }
 
     private int[]? Counts { get; }
+
+    private (int Class, double Fraction)[]? Fills { get; }
 
     /// <summary>Parses a spec; the message of a bad one says what was expected.</summary>
     public static SamplingStrategy Parse(string spec)
@@ -75,8 +81,25 @@ public sealed record SamplingStrategy
                     }
                 }
                 return new SamplingStrategy("counts:" + string.Join(",", counts), "counts", 1, counts);
+            case "fill" when parts.Length == 2:
+                var fills = new List<(int, double)>();
+                foreach (var item in parts[1].Split(',', StringSplitOptions.TrimEntries))
+                {
+                    var kv = item.Split('=', 2);
+                    if (kv.Length != 2 || !int.TryParse(kv[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var cls) || cls < 0
+                        || !double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var f) || !(f > 0 && f <= 1))
+                    {
+                        throw new ArgumentException($"sampling strategy '{spec}': '{item}' is not CLASS=FRACTION with a class number and a fraction in (0, 1]");
+                    }
+                    if (fills.Any(x => x.Item1 == cls))
+                    {
+                        throw new ArgumentException($"sampling strategy '{spec}': class {cls} is given twice");
+                    }
+                    fills.Add((cls, f));
+                }
+                return new SamplingStrategy("fill:" + string.Join(",", fills.Select(x => $"{x.Item1}={x.Item2.ToString(CultureInfo.InvariantCulture)}")), "fill", 1, null, [.. fills]);
             default:
-                throw new ArgumentException($"unknown sampling strategy '{spec}' (expected auto, not-majority, not-minority, all, ratio:R or counts:N,N,...)");
+                throw new ArgumentException($"unknown sampling strategy '{spec}' (expected auto, not-majority, not-minority, all, ratio:R, counts:N,N,... or fill:C=F,...)");
         }
     }
 
@@ -108,6 +131,20 @@ public sealed record SamplingStrategy
                     targets[c] = kind == SamplingKind.Over
                         ? Math.Max(counts[c], (int)Math.Ceiling(Ratio * max - 1e-9))
                         : Math.Min(counts[c], (int)Math.Floor((min / Ratio) + 1e-9));
+                }
+                break;
+            case "fill":
+                if (kind == SamplingKind.Under)
+                {
+                    throw new ArgumentException($"sampling strategy '{Spec}' fills classes up and cannot be used by an under-sampler");
+                }
+                foreach (var (c, f) in Fills!)
+                {
+                    if (c >= k)
+                    {
+                        throw new ArgumentException($"sampling strategy '{Spec}' names class {c} but the dataset has classes 0 to {k - 1}");
+                    }
+                    targets[c] = Math.Max(counts[c], (int)Math.Ceiling((f * max) - 1e-9));
                 }
                 break;
             case "counts":
@@ -144,7 +181,7 @@ public sealed record SamplingStrategy
     }
 
     /// <summary>Checks that every class a target asks to grow has at least one image to grow from.</summary>
-    internal static void CheckGrowable(Dataset data, int[] counts, int[] targets, string method)
+    public static void CheckGrowable(Dataset data, int[] counts, int[] targets, string method)
     {
         for (var c = 0; c < counts.Length; c++)
         {

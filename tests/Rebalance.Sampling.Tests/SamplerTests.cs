@@ -141,6 +141,21 @@ public class SamplerTests
         Assert.Contains("3 classes", Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("counts:1,2").Targets(data.ClassCounts(), SamplingKind.Over)).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void FillStrategyGrowsOnlyTheNamedClassesToAFractionOfTheLargest()
+    {
+        int[] counts = [400, 120, 3];
+        Assert.Equal([400, 120, 40], SamplingStrategy.Parse("fill:2=0.1").Targets(counts, SamplingKind.Over));
+        Assert.Equal([400, 200, 400], SamplingStrategy.Parse("fill:2=1, 1=0.5").Targets(counts, SamplingKind.Over));
+        // A class already above its fill level is left alone.
+        Assert.Equal([400, 120, 3], SamplingStrategy.Parse("fill:1=0.2").Targets(counts, SamplingKind.Over));
+        Assert.Equal("fill:2=0.1", SamplingStrategy.Parse("fill:2=0.10").Spec);
+        Assert.Contains("fills classes up", Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("fill:2=0.1").Targets(counts, SamplingKind.Under)).Message, StringComparison.Ordinal);
+        Assert.Contains("names class 5", Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("fill:5=0.1").Targets(counts, SamplingKind.Over)).Message, StringComparison.Ordinal);
+        Assert.Contains("'2=1.5' is not CLASS=FRACTION", Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("fill:2=1.5")).Message, StringComparison.Ordinal);
+        Assert.Contains("class 2 is given twice", Assert.Throws<ArgumentException>(() => SamplingStrategy.Parse("fill:2=0.5,2=1")).Message, StringComparison.Ordinal);
+    }
+
     private static bool OnSegment(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, ReadOnlySpan<byte> s)
     {
         // Best lambda by least squares, then every pixel within rounding of a + lambda (b - a).
