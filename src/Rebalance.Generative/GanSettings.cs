@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Rebalance.Generative.Architectures;
+using Rebalance.Sampling;
+
+namespace Rebalance.Generative;
+
+/// <summary>
+/// Everything that decides how a GAN is trained. Defaults live here; an experiment file or
+/// <c>--set key=value</c> overrides them through <see cref="Read"/>, which uses the keys listed in
+/// the README (loss, arch, steps, batch_size, lr_g, lr_d, ...).
+/// </summary>
+public sealed record GanSettings
+{
+    /// <summary>Architecture name (<see cref="GanArchitectures"/>).</summary>
+    public string Architecture { get; init; } = "dcgan";
+
+    /// <summary>Adversarial loss name (<see cref="AdversarialLoss.Names"/>).</summary>
+    public string Loss { get; init; } = "wgan-gp";
+
+    /// <summary>Size of the latent code.</summary>
+    public int LatentDim { get; init; } = 100;
+
+    /// <summary>Generator updates.</summary>
+    public int Steps { get; init; } = 2000;
+
+    /// <summary>Images per batch (real images are drawn with replacement, so a class may be smaller).</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Generator learning rate.</summary>
+    public double LrG { get; init; } = 2e-4;
+
+    /// <summary>Discriminator learning rate (lower than G's by default, as SMate trains).</summary>
+    public double LrD { get; init; } = 1e-4;
+
+    /// <summary>Adam β1.</summary>
+    public double Beta1 { get; init; } = 0.5;
+
+    /// <summary>Adam β2.</summary>
+    public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>Discriminator updates per generator update.</summary>
+    public int DSteps { get; init; } = 1;
+
+    /// <summary>Weight of the loss's gradient penalty (WGAN-GP, DRAGAN).</summary>
+    public double PenaltyWeight { get; init; } = 10;
+
+    /// <summary>R1 penalty γ on real images (0: off).</summary>
+    public double R1 { get; init; }
+
+    /// <summary>Differentiable augmentations; null means "auto": color, translation and cutout when the
+    /// training images number fewer than <see cref="AugmentBelow"/>, none otherwise.</summary>
+    public IReadOnlyList<string>? DiffAugment { get; init; }
+
+    /// <summary>The "auto" threshold of <see cref="DiffAugment"/>.</summary>
+    public int AugmentBelow { get; init; } = 1000;
+
+    /// <summary>EMA decay of the generator's weights (0: the live weights are used).</summary>
+    public double EmaDecay { get; init; } = 0.999;
+
+    /// <summary>Spectral norm in the discriminator.</summary>
+    public bool SpectralNorm { get; init; }
+
+    /// <summary>Weight of ACGAN's auxiliary classification loss (conditional only; 0: no auxiliary head).</summary>
+    public double AuxWeight { get; init; }
+
+    /// <summary>Conditional training draws a class uniformly, then an image of it (instead of images uniformly).</summary>
+    public bool ClassBalanced { get; init; } = true;
+
+    /// <summary>Steps between training checkpoints.</summary>
+    public int CheckpointEvery { get; init; } = 250;
+
+    /// <summary>Steps between sample grids.</summary>
+    public int SampleEvery { get; init; } = 500;
+
+    /// <summary>Steps between evaluations of the sample statistics (for reduce-on-plateau).</summary>
+    public int EvalEvery { get; init; } = 250;
+
+    /// <summary>Evaluations without improvement before the learning rates are cut (0: no plateau schedule).</summary>
+    public int PlateauPatience { get; init; } = 3;
+
+    /// <summary>Factor of a plateau cut.</summary>
+    public double PlateauFactor { get; init; } = 0.5;
+
+    /// <summary>Consecutive steps in which the discriminator separates every real from every fake image
+    /// before training counts as diverged (0: only NaN/Inf counts).</summary>
+    public int DivergencePatience { get; init; } = 600;
+
+    /// <summary>Restarts from the last good checkpoint before training gives up.</summary>
+    public int MaxRestarts { get; init; } = 3;
+
+    /// <summary>Learning-rate factor applied at each restart.</summary>
+    public double RestartFactor { get; init; } = 0.5;
+
+    /// <summary>Generator blocks (from the input) frozen when fine-tuning a transferred generator.</summary>
+    public int FreezeG { get; init; }
+
+    /// <summary>Discriminator blocks (from the input) frozen when fine-tuning a transferred discriminator.</summary>
+    public int FreezeD { get; init; }
+
+    /// <summary>The setting keys <see cref="Read"/> understands.</summary>
+    public static IReadOnlyList<string> Keys { get; } =
+    [
+        "arch", "loss", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
+        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "class_balanced", "checkpoint_every", "sample_every",
+        "eval_every", "plateau_patience", "plateau_factor", "divergence_patience", "max_restarts", "restart_factor", "freeze_g", "freeze_d",
+    ];
+
+    /// <summary>Reads the GAN keys of <paramref name="s"/> over <paramref name="d"/> (the method's defaults);
+    /// <paramref name="prefix"/> selects a group, e.g. "pretrain_" for SMate's pre-training.</summary>
+    public static GanSettings Read(MethodSettings s, GanSettings d, string prefix = "")
+    {
+        string K(string key) => prefix + key;
+        var arch = s.Choice(K("arch"), d.Architecture, [.. GanArchitectures.Names]);
+        var loss = s.Choice(K("loss"), d.Loss, [.. AdversarialLoss.Names]);
+        var aug = s.List(K("diffaugment"), d.DiffAugment ?? ["auto"]);
+        IReadOnlyList<string>? diff = aug.Count == 1 && aug[0] == "auto" ? null : aug.Count == 1 && aug[0] is "none" or "off" ? [] : aug;
+        if (diff is not null)
+        {
+            foreach (var a in diff)
+            {
+                if (!Generative.DiffAugment.Names.Contains(a))
+                {
+                    throw new SettingException(K("diffaugment"), $"setting '{K("diffaugment")}' of method '{s.Method}': unknown augmentation '{a}' (known: auto, none, {string.Join(", ", Generative.DiffAugment.Names)})");
+                }
+            }
+        }
+        return d with
+        {
+            Architecture = arch,
+            Loss = loss,
+            LatentDim = s.Int(K("z_dim"), d.LatentDim, 1, 4096),
+            Steps = s.Int(K("steps"), d.Steps, 1, 10_000_000),
+            BatchSize = s.Int(K("batch_size"), d.BatchSize, 2, 4096),
+            LrG = s.Double(K("lr_g"), d.LrG, 1e-9, 1),
+            LrD = s.Double(K("lr_d"), d.LrD, 1e-9, 1),
+            Beta1 = s.Double(K("beta1"), d.Beta1, 0, 0.9999),
+            Beta2 = s.Double(K("beta2"), d.Beta2, 0, 0.99999),
+            DSteps = s.Int(K("d_steps"), d.DSteps, 1, 100),
+            PenaltyWeight = s.Double(K("penalty_weight"), d.PenaltyWeight, 0, 1e6),
+            R1 = s.Double(K("r1"), d.R1, 0, 1e6),
+            DiffAugment = diff,
+            AugmentBelow = s.Int(K("augment_below"), d.AugmentBelow, 0),
+            EmaDecay = s.Double(K("ema"), d.EmaDecay, 0, 0.99999),
+            SpectralNorm = s.Bool(K("spectral_norm"), d.SpectralNorm),
+            AuxWeight = s.Double(K("acgan"), d.AuxWeight, 0, 100),
+            ClassBalanced = s.Bool(K("class_balanced"), d.ClassBalanced),
+            CheckpointEvery = s.Int(K("checkpoint_every"), d.CheckpointEvery, 1),
+            SampleEvery = s.Int(K("sample_every"), d.SampleEvery, 1),
+            EvalEvery = s.Int(K("eval_every"), d.EvalEvery, 1),
+            PlateauPatience = s.Int(K("plateau_patience"), d.PlateauPatience, 0, 1000),
+            PlateauFactor = s.Double(K("plateau_factor"), d.PlateauFactor, 0.01, 1),
+            DivergencePatience = s.Int(K("divergence_patience"), d.DivergencePatience, 0),
+            MaxRestarts = s.Int(K("max_restarts"), d.MaxRestarts, 0, 100),
+            RestartFactor = s.Double(K("restart_factor"), d.RestartFactor, 0.01, 1),
+            FreezeG = s.Int(K("freeze_g"), d.FreezeG, 0, 100),
+            FreezeD = s.Int(K("freeze_d"), d.FreezeD, 0, 100),
+        };
+    }
+
+    /// <summary>The augmentations used for a training set of <paramref name="images"/> images.</summary>
+    public IReadOnlyList<string> AugmentFor(int images) => DiffAugment ?? (images < AugmentBelow ? Generative.DiffAugment.Names : []);
+
+    /// <summary>A canonical text of every setting that changes the trained weights (checkpoint and log
+    /// intervals excluded), for hashing.</summary>
+    public string Canonical() => string.Join(";",
+        Architecture, Loss, LatentDim, Steps, BatchSize, R(LrG), R(LrD), R(Beta1), R(Beta2), DSteps, R(PenaltyWeight), R(R1),
+        DiffAugment is null ? "auto" : string.Join(",", DiffAugment), AugmentBelow, R(EmaDecay), SpectralNorm, R(AuxWeight), ClassBalanced,
+        EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD);
+
+    /// <summary>A short digest of <see cref="Canonical"/>.</summary>
+    public string Hash() => Digest(Canonical());
+
+    internal static string Digest(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+
+    private static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,527 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Rebalance.Data;
+using Rebalance.Data.Formats;
+using Rebalance.Generative.Architectures;
+using Rebalance.Nn;
+using Rebalance.Tensors;
+using F = Rebalance.Tensors.Functional;
+
+namespace Rebalance.Generative;
+
+/// <summary>Progress of a GAN training run, reported after every step.</summary>
+public sealed record GanProgress(string Tag, int Step, int Steps, double LossD, double LossG, double LrG, double LrD, int Restarts, double StepsPerSecond);
+
+/// <summary>Training diverged and the restarts are used up; the message says what was seen.</summary>
+public sealed class GanDivergedException(string message) : Exception(message);
+
+/// <summary>What a GAN trainer tells its caller.</summary>
+public sealed class GanCallbacks
+{
+    /// <summary>A line for the log (restarts, plateau cuts, resume).</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>After every step.</summary>
+    public Action<GanProgress>? Progress { get; init; }
+
+    /// <summary>Called after each completed step with the step number, before divergence checks (tests use
+    /// it to inject faults).</summary>
+    public Action<int, GanTrainer>? AfterStep { get; init; }
+
+    /// <summary>Training stops cleanly (as an interruption would) once this step is done.</summary>
+    public int? StopAfter { get; init; }
+}
+
+/// <summary>
+/// Trains one generator/discriminator pair. Every random draw comes from one seeded generator whose
+/// state is part of the checkpoint, so an interrupted run resumed from its last checkpoint ends with
+/// exactly the weights of an uninterrupted one. Files in the work folder, all prefixed with the tag:
+/// <c>.state.safetensors</c> (resumable state: G, D, the EMA generator, optimisers, schedules, random
+/// state), <c>.losses.csv</c>, <c>.samples-stepNNNNNN.png</c> and <c>.samples.png</c>.
+/// </summary>
+public sealed class GanTrainer
+{
+    private readonly GanSettings _s;
+    private readonly AdversarialLoss _loss;
+    private readonly Tensors.Generator _rng;
+    private readonly Tensors.Generator _fixedNoise;
+    private readonly ulong _seed;
+    private readonly Ema? _ema;
+    private readonly Adam _optG;
+    private readonly Adam _optD;
+    private readonly ReduceLROnPlateau _schedG;
+    private readonly ReduceLROnPlateau _schedD;
+    private readonly List<Tensor> _trainableG;
+    private readonly List<Tensor> _trainableD;
+    private readonly List<string> _csv = [];
+    private int _streak;
+
+    /// <summary>A new pair with weights drawn from <paramref name="seed"/>.</summary>
+    public GanTrainer(GanSettings settings, GanShape shape, ulong seed, GanTrainer? transferFrom = null)
+    {
+        _s = settings;
+        _seed = seed;
+        _loss = AdversarialLoss.Get(settings.Loss);
+        var arch = GanArchitectures.Get(settings.Architecture);
+        arch.Check(shape);
+        Shape = shape;
+        var init = new Tensors.Generator(seed ^ 0x6a09e667f3bcc908UL);
+        G = arch.CreateGenerator(shape, init);
+        var options = new DiscriminatorOptions(BatchNorm: !_loss.NeedsPerSampleCritic && settings.R1 == 0, SpectralNorm: settings.SpectralNorm, AuxClassifier: settings.AuxWeight > 0);
+        D = arch.CreateDiscriminator(shape, options, init);
+        if (transferFrom is not null)
+        {
+            // Transfer (SMate): start from another pair's weights (its EMA generator when it has one).
+            G.LoadStateDict((transferFrom._ema?.Shadow ?? transferFrom.G).StateDict());
+            D.LoadStateDict(transferFrom.D.StateDict());
+        }
+        _trainableG = Freeze(G, G.Blocks, settings.FreezeG, "generator");
+        _trainableD = Freeze(D, D.Blocks, settings.FreezeD, "discriminator");
+        _optG = new Adam(_trainableG, settings.LrG, settings.Beta1, settings.Beta2);
+        _optD = new Adam(_trainableD, settings.LrD, settings.Beta1, settings.Beta2);
+        _schedG = new ReduceLROnPlateau(_optG, factor: settings.PlateauFactor, patience: Math.Max(0, settings.PlateauPatience - 1), threshold: 0.01, minLr: settings.LrG * 0.01);
+        _schedD = new ReduceLROnPlateau(_optD, factor: settings.PlateauFactor, patience: Math.Max(0, settings.PlateauPatience - 1), threshold: 0.01, minLr: settings.LrD * 0.01);
+        _ema = settings.EmaDecay > 0 ? new Ema(G, settings.EmaDecay) : null;
+        _rng = new Tensors.Generator(seed);
+        _fixedNoise = new Tensors.Generator(seed ^ 0x3c6ef372fe94f82bUL);
+    }
+
+    /// <summary>The image shape, latent size and classes.</summary>
+    public GanShape Shape { get; }
+
+    /// <summary>The live generator.</summary>
+    public GanGenerator G { get; }
+
+    /// <summary>The discriminator.</summary>
+    public GanDiscriminator D { get; }
+
+    /// <summary>The generator used for sampling: the EMA copy when there is one.</summary>
+    public GanGenerator Sampler => (GanGenerator?)_ema?.Shadow ?? G;
+
+    /// <summary>Generator steps done.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>Restarts after divergence so far.</summary>
+    public int Restarts { get; private set; }
+
+    /// <summary>The latest sample-statistics score (lower is closer to the data; NaN before the first evaluation).</summary>
+    public double LastScore { get; private set; } = double.NaN;
+
+    /// <summary>Current learning rates.</summary>
+    public (double G, double D) LearningRates => (_optG.ParamGroups[0].LearningRate, _optD.ParamGroups[0].LearningRate);
+
+    /// <summary>
+    /// Trains on <paramref name="data"/> (images of one class for an unconditional pair; labelled images for
+    /// a conditional one) up to the configured number of steps, resuming from <c>{tag}.state.safetensors</c>
+    /// in <paramref name="workDir"/> when it holds a run with the same settings. Returns false when stopped
+    /// early by <see cref="GanCallbacks.StopAfter"/>.
+    /// </summary>
+    public bool Train(Dataset data, string workDir, string tag, GanCallbacks? callbacks = null)
+    {
+        callbacks ??= new GanCallbacks();
+        if (data.Count == 0)
+        {
+            throw new ArgumentException($"GAN '{tag}': no training images");
+        }
+        if (data.Channels != Shape.Channels || data.Height != Shape.Height || data.Width != Shape.Width)
+        {
+            throw new ArgumentException($"GAN '{tag}': images are {data.Channels}x{data.Height}x{data.Width}, the pair was built for {Shape}");
+        }
+        Directory.CreateDirectory(workDir);
+        var statePath = Path.Combine(workDir, tag + ".state.safetensors");
+        var csvPath = Path.Combine(workDir, tag + ".losses.csv");
+        var key = StateKey(data);
+        if (File.Exists(statePath) && TryResume(statePath, csvPath, key, callbacks.Log))
+        {
+            callbacks.Log?.Invoke($"{tag}: resumed at step {Step}/{_s.Steps}");
+        }
+        else
+        {
+            _csv.Clear();
+            _csv.Add("step,loss_d,loss_g,penalty,d_real,d_fake,lr_g,lr_d,score");
+            SaveState(statePath, csvPath, key);
+        }
+        var batches = new BatchSource(data, Shape, _s, _rng);
+        var augment = new DiffAugment(_s.AugmentFor(data.Count));
+        var reference = new Statistics(data, Shape);
+        var sw = Stopwatch.StartNew();
+        var startStep = Step;
+        while (Step < _s.Steps)
+        {
+            var (lossD, lossG, penalty, dReal, dFake, separated) = TrainStep(batches, augment);
+            Step++;
+            _ema?.Update(Math.Min(_s.EmaDecay, (1.0 + Step) / (10.0 + Step)));
+            callbacks.AfterStep?.Invoke(Step, this);
+            var score = double.NaN;
+            var diverged = !double.IsFinite(lossD) || !double.IsFinite(lossG) ? $"non-finite loss at step {Step} (D {lossD}, G {lossG})" : null;
+            _streak = separated ? _streak + 1 : 0;
+            if (diverged is null && _s.DivergencePatience > 0 && _streak >= _s.DivergencePatience)
+            {
+                diverged = $"the discriminator separated every real from every generated image for {_streak} steps in a row (step {Step})";
+            }
+            if (diverged is not null)
+            {
+                Restart(statePath, csvPath, key, diverged, tag, callbacks.Log);
+                continue;
+            }
+            if (Step % _s.EvalEvery == 0 || Step == _s.Steps)
+            {
+                score = Score(reference);
+                LastScore = score;
+                if (_s.PlateauPatience > 0)
+                {
+                    var before = LearningRates;
+                    _schedG.Step(score);
+                    _schedD.Step(score);
+                    if (LearningRates != before)
+                    {
+                        callbacks.Log?.Invoke($"{tag}: sample statistics stalled at step {Step}; learning rates cut to G {LearningRates.G:G3}, D {LearningRates.D:G3}");
+                    }
+                }
+            }
+            var (lrG, lrD) = LearningRates;
+            _csv.Add(string.Create(CultureInfo.InvariantCulture, $"{Step},{lossD:G6},{lossG:G6},{penalty:G6},{dReal:G6},{dFake:G6},{lrG:G6},{lrD:G6},{(double.IsNaN(score) ? "" : score.ToString("G6", CultureInfo.InvariantCulture))}"));
+            if (Step % _s.SampleEvery == 0 || Step == _s.Steps)
+            {
+                WriteGrid(Path.Combine(workDir, $"{tag}.samples-step{Step:D6}.png"), data);
+            }
+            if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
+            {
+                SaveState(statePath, csvPath, key);
+            }
+            callbacks.Progress?.Invoke(new GanProgress(tag, Step, _s.Steps, lossD, lossG, lrG, lrD, Restarts, (Step - startStep) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
+            if (callbacks.StopAfter is { } stop && Step >= stop && Step < _s.Steps)
+            {
+                return false;
+            }
+        }
+        WriteGrid(Path.Combine(workDir, $"{tag}.samples.png"), data);
+        return true;
+    }
+
+    /// <summary>Images from the sampling generator for the given labels (ignored when unconditional), as
+    /// bytes in the dataset layout, drawn from <paramref name="gen"/>.</summary>
+    public byte[] Generate(int count, int label, Tensors.Generator gen) => GeneratorFile.Generate(Sampler, count, label, gen);
+
+    private (double LossD, double LossG, double Penalty, double DReal, double DFake, bool Separated) TrainStep(BatchSource batches, DiffAugment augment)
+    {
+        using var scope = TensorScope.Begin();
+        Tensor? fake = null;
+        Tensor? fakeLabels = null;
+        double lossD = 0, penalty = 0, dReal = 0, dFake = 0;
+        var separated = true;
+        for (var k = 0; k < _s.DSteps; k++)
+        {
+            var (real, labels) = batches.Next();
+            var z = _rng.Normal([real.Size(0), Shape.LatentDim]);
+            var last = k == _s.DSteps - 1;
+            // The last D step's fake batch is kept with its graph and reused for the G step.
+            Tensor f;
+            if (last)
+            {
+                fake = G.Forward(z, labels);
+                fakeLabels = labels;
+                f = fake.Detach();
+            }
+            else
+            {
+                using (GradMode.NoGrad())
+                {
+                    f = G.Forward(z, labels);
+                }
+            }
+            var ra = augment.Apply(real, _rng);
+            var fa = augment.Apply(f, _rng);
+            var outReal = D.Forward(ra, labels);
+            var outFake = D.Forward(fa, labels);
+            var loss = _loss.Discriminator(outReal.Logits, outFake.Logits);
+            Tensor? pen = null;
+            if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
+            {
+                var points = _loss.Penalty == PenaltyKind.Interpolates ? Penalties.Interpolates(ra, fa, _rng) : Penalties.PerturbedReal(ra, _rng);
+                pen = Penalties.GradientNorm(x => D.Forward(x, labels).Logits, points) * _s.PenaltyWeight;
+            }
+            if (_s.R1 > 0)
+            {
+                var r1 = Penalties.R1(x => D.Forward(x, labels).Logits, ra, _s.R1);
+                pen = pen is null ? r1 : pen + r1;
+            }
+            if (pen is not null)
+            {
+                loss = loss + pen;
+            }
+            if (outReal.ClassLogits is { } aux)
+            {
+                loss = loss + (F.CrossEntropy(aux, labels!) * _s.AuxWeight);
+            }
+            _optD.ZeroGrad();
+            loss.Backward();
+            _optD.Step();
+            lossD = loss.Item();
+            penalty = pen?.Item() ?? 0;
+            var r = outReal.Logits.ToFloatArray();
+            var fl = outFake.Logits.ToFloatArray();
+            dReal = r.Average();
+            dFake = fl.Average();
+            separated &= r.Min() > fl.Max();
+        }
+        foreach (var p in _trainableD)
+        {
+            p.RequiresGrad_(false);
+        }
+        double lossG;
+        try
+        {
+            var outG = D.Forward(augment.Apply(fake!, _rng), fakeLabels);
+            var lg = _loss.Generator(outG.Logits);
+            if (outG.ClassLogits is { } aux)
+            {
+                lg = lg + (F.CrossEntropy(aux, fakeLabels!) * _s.AuxWeight);
+            }
+            _optG.ZeroGrad();
+            lg.Backward();
+            _optG.Step();
+            lossG = lg.Item();
+        }
+        finally
+        {
+            foreach (var p in _trainableD)
+            {
+                p.RequiresGrad_(true);
+            }
+        }
+        return (lossD, lossG, penalty, dReal, dFake, separated);
+    }
+
+    /// <summary>How far the sampling generator's images are from the data: per class, the mean squared
+    /// difference of the per-pixel means plus that of the per-pixel standard deviations, averaged over
+    /// classes. Cheap enough to run during training; drawn from a fixed seed so it depends on the weights only.</summary>
+    private double Score(Statistics reference)
+    {
+        var gen = new Tensors.Generator(_seed ^ 0xa54ff53a5f1d36f1UL);
+        var total = 0.0;
+        foreach (var c in reference.Classes)
+        {
+            var images = GeneratorFile.GenerateTensor(Sampler, 128, Shape.Conditional ? c : 0, gen);
+            total += reference.Distance(c, images);
+        }
+        return total / reference.Classes.Count;
+    }
+
+    private void WriteGrid(string path, Dataset data)
+    {
+        const int perRow = 10;
+        var classes = Shape.Conditional ? data.ClassCounts().Select((n, c) => (n, c)).Where(t => t.n > 0).Select(t => t.c).ToArray() : [-1];
+        var rows = Shape.Conditional ? 1 : 6;
+        var pixels = new List<byte>();
+        var labels = new List<int>();
+        var gen = new Tensors.Generator(_fixedNoise.Seed);
+        foreach (var c in classes)
+        {
+            pixels.AddRange(GeneratorFile.Generate(Sampler, perRow * rows, Math.Max(c, 0), gen));
+            labels.AddRange(Enumerable.Repeat(Math.Max(c, 0), perRow * rows));
+        }
+        var grid = new Dataset("samples", [.. pixels], [.. labels], Shape.Channels, Shape.Height, Shape.Width, [.. data.ClassNames]);
+        var gridRows = Enumerable.Range(0, classes.Length * rows).Select(r => Enumerable.Range(r * perRow, perRow).ToArray()).ToList();
+        SampleGrid.Write(path, grid, gridRows);
+    }
+
+    private void Restart(string statePath, string csvPath, string key, string why, string tag, Action<string>? log)
+    {
+        if (Restarts >= _s.MaxRestarts)
+        {
+            throw new GanDivergedException($"GAN '{tag}' diverged: {why}; gave up after {Restarts} restart(s) from the last checkpoint with lower learning rates (try a lower lr_g/lr_d, another loss, or spectral_norm: true)");
+        }
+        var restarts = Restarts + 1;
+        if (!TryResume(statePath, csvPath, key, null))
+        {
+            throw new GanDivergedException($"GAN '{tag}' diverged ({why}) and its checkpoint {statePath} could not be read");
+        }
+        Restarts = restarts;
+        _streak = 0;
+        var factor = Math.Pow(_s.RestartFactor, Restarts);
+        _optG.ParamGroups[0].LearningRate = Math.Min(_optG.ParamGroups[0].LearningRate, _s.LrG * factor);
+        _optD.ParamGroups[0].LearningRate = Math.Min(_optD.ParamGroups[0].LearningRate, _s.LrD * factor);
+        log?.Invoke($"{tag}: {why}; restart {Restarts}/{_s.MaxRestarts} from the checkpoint at step {Step} with learning rates G {LearningRates.G:G3}, D {LearningRates.D:G3}");
+        SaveState(statePath, csvPath, key);
+    }
+
+    private string StateKey(Dataset data)
+    {
+        return GanSettings.Digest(_s.Canonical() + ";" + Shape + ";" + Shape.NumClasses + ";" + _seed.ToString(CultureInfo.InvariantCulture) + ";" + GeneratorFile.Fingerprint(data));
+    }
+
+    private void SaveState(string statePath, string csvPath, string key)
+    {
+        var c = new Checkpoint().AddModule(G, "g").AddModule(D, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d")
+            .AddScheduler(_schedG, "g").AddScheduler(_schedD, "d").AddGenerator(_rng, "main");
+        if (_ema is not null)
+        {
+            c.AddModule(_ema.Shadow, "ema");
+        }
+        c.Metadata["gan.key"] = key;
+        c.Metadata["gan.step"] = Step.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["gan.restarts"] = Restarts.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["gan.streak"] = _streak.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["gan.score"] = LastScore.ToString("R", CultureInfo.InvariantCulture);
+        c.Metadata["gan.lr_g"] = _optG.ParamGroups[0].LearningRate.ToString("R", CultureInfo.InvariantCulture);
+        c.Metadata["gan.lr_d"] = _optD.ParamGroups[0].LearningRate.ToString("R", CultureInfo.InvariantCulture);
+        c.Metadata["gan.csv_rows"] = _csv.Count.ToString(CultureInfo.InvariantCulture);
+        // The loss log first, then the state that refers to it: a crash between the two leaves a log with
+        // extra rows that a resume cuts back.
+        AtomicFile.Write(csvPath, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
+        c.Save(statePath);
+    }
+
+    private bool TryResume(string statePath, string csvPath, string key, Action<string>? log)
+    {
+        Checkpoint c;
+        try
+        {
+            c = Checkpoint.Load(statePath);
+        }
+        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
+        {
+            log?.Invoke($"{statePath}: not a readable training state ({e.Message}); starting over");
+            return false;
+        }
+        if (!c.Metadata.TryGetValue("gan.key", out var k) || k != key)
+        {
+            log?.Invoke($"{statePath}: saved by a run with other settings or data; starting over");
+            return false;
+        }
+        c.LoadModule(G, "g");
+        c.LoadModule(D, "d");
+        if (_ema is not null)
+        {
+            c.LoadModule(_ema.Shadow, "ema");
+        }
+        c.LoadOptimizer(_optG, "g");
+        c.LoadOptimizer(_optD, "d");
+        c.LoadScheduler(_schedG, "g");
+        c.LoadScheduler(_schedD, "d");
+        c.LoadGenerator(_rng, "main");
+        Step = int.Parse(c.Metadata["gan.step"], CultureInfo.InvariantCulture);
+        Restarts = int.Parse(c.Metadata["gan.restarts"], CultureInfo.InvariantCulture);
+        _streak = int.Parse(c.Metadata["gan.streak"], CultureInfo.InvariantCulture);
+        LastScore = double.Parse(c.Metadata["gan.score"], CultureInfo.InvariantCulture);
+        _optG.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_g"], CultureInfo.InvariantCulture);
+        _optD.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_d"], CultureInfo.InvariantCulture);
+        var rows = int.Parse(c.Metadata["gan.csv_rows"], CultureInfo.InvariantCulture);
+        var lines = File.Exists(csvPath) ? File.ReadAllLines(csvPath).Where(l => l.Length > 0).ToList() : [];
+        _csv.Clear();
+        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : ["step,loss_d,loss_g,penalty,d_real,d_fake,lr_g,lr_d,score"]);
+        return true;
+    }
+
+    private static List<Tensor> Freeze(Module model, IReadOnlyList<string[]> blocks, int count, string what)
+    {
+        if (count >= blocks.Count)
+        {
+            throw new ArgumentException($"cannot freeze {count} {what} block(s): it has {blocks.Count}, and at least the last must train");
+        }
+        var frozen = blocks.Take(count).SelectMany(b => b).ToHashSet(StringComparer.Ordinal);
+        var trainable = new List<Tensor>();
+        foreach (var (name, p) in model.NamedParameters())
+        {
+            var top = name.Split('.')[0];
+            if (frozen.Contains(top))
+            {
+                p.RequiresGrad_(false);
+            }
+            else
+            {
+                trainable.Add(p);
+            }
+        }
+        return trainable;
+    }
+
+    /// <summary>Draws real batches: images uniformly (with replacement), or for conditional class-balanced
+    /// training a class uniformly and then one of its images.</summary>
+    private sealed class BatchSource
+    {
+        private readonly Dataset _data;
+        private readonly int _batch;
+        private readonly bool _conditional;
+        private readonly Tensors.Generator _rng;
+        private readonly int[][]? _byClass;
+        private readonly int[] _pick;
+        private readonly int[] _labels;
+
+        public BatchSource(Dataset data, GanShape shape, GanSettings s, Tensors.Generator rng)
+        {
+            _data = data;
+            _batch = s.BatchSize;
+            _conditional = shape.Conditional;
+            _rng = rng;
+            if (_conditional && s.ClassBalanced)
+            {
+                _byClass = [.. Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 0)];
+            }
+            _pick = new int[_batch];
+            _labels = new int[_batch];
+        }
+
+        public (Tensor Images, Tensor? Labels) Next()
+        {
+            for (var i = 0; i < _batch; i++)
+            {
+                if (_byClass is not null)
+                {
+                    var ix = _byClass[_rng.NextInt(_byClass.Length)];
+                    _pick[i] = ix[_rng.NextInt(ix.Length)];
+                }
+                else
+                {
+                    _pick[i] = _rng.NextInt(_data.Count);
+                }
+                _labels[i] = _data.Label(_pick[i]);
+            }
+            var images = _data.ToTensor(PixelRange.MinusOneToOne, _pick);
+            return (images, _conditional ? Tensor.FromArray((int[])_labels.Clone(), _batch) : null);
+        }
+    }
+
+    /// <summary>Per-class pixel means and standard deviations of the training images.</summary>
+    private sealed class Statistics
+    {
+        private readonly Dictionary<int, (float[] Mean, float[] Std)> _stats = [];
+
+        public Statistics(Dataset data, GanShape shape)
+        {
+            var groups = shape.Conditional ? Enumerable.Range(0, data.NumClasses).Where(c => data.ClassCounts()[c] > 0).ToList() : [0];
+            foreach (var c in groups)
+            {
+                var idx = shape.Conditional ? data.IndicesOf(c) : [.. Enumerable.Range(0, data.Count)];
+                using var scope = TensorScope.Begin();
+                _stats[c] = Moments(data.ToTensor(PixelRange.MinusOneToOne, idx));
+            }
+            Classes = groups;
+        }
+
+        public IReadOnlyList<int> Classes { get; }
+
+        public double Distance(int c, Tensor images)
+        {
+            var (m, s) = Moments(images);
+            var (rm, rs) = _stats[c];
+            double dm = 0, ds = 0;
+            for (var i = 0; i < m.Length; i++)
+            {
+                dm += (m[i] - rm[i]) * (m[i] - rm[i]);
+                ds += (s[i] - rs[i]) * (s[i] - rs[i]);
+            }
+            return (dm + ds) / m.Length;
+        }
+
+        internal static (float[] Mean, float[] Std) Moments(Tensor images)
+        {
+            var flat = images.Reshape(images.Size(0), -1);
+            var mean = flat.Mean(0).ToFloatArray();
+            var std = images.Size(0) > 1 ? Tensor.Sqrt(flat.Var(0, unbiased: false)).ToFloatArray() : new float[mean.Length];
+            return (mean, std);
+        }
+    }
+}

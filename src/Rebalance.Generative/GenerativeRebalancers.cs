@@ -1,0 +1,294 @@
+using System.Globalization;
+using Rebalance.Data;
+using Rebalance.Generative.Architectures;
+using Rebalance.Sampling;
+using Rebalance.Tensors;
+
+namespace Rebalance.Generative;
+
+/// <summary>Where generative rebalancers keep their models and whom they tell about training.</summary>
+public sealed class GenerativeContext
+{
+    /// <summary>Folder for trained generators and training state (one subfolder per method, settings and seed);
+    /// null keeps them in a temporary folder that is removed afterwards.</summary>
+    public string? CheckpointRoot { get; init; }
+
+    /// <summary>Progress of the GAN being trained.</summary>
+    public Action<GanProgress>? Progress { get; init; }
+}
+
+/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>.</summary>
+public static class GenerativeMethods
+{
+    /// <summary>Known names.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan"];
+
+    /// <summary>Whether <paramref name="name"/> is a generative method.</summary>
+    public static bool IsKnown(string name) => Names.Contains(name);
+
+    /// <summary>Builds a method from its settings; unknown or bad settings throw <see cref="SettingException"/>.</summary>
+    public static IRebalancer Create(string name, MethodSettings settings, GenerativeContext? context = null)
+    {
+        context ??= new GenerativeContext();
+        IRebalancer r = name switch
+        {
+            "gan-per-class" => new GanPerClass(GanSettings.Read(settings, new GanSettings()), settings, context),
+            "smate" => Smate.Create(settings, context),
+            "cgan" => new ConditionalGan(GanSettings.Read(settings, new GanSettings { Loss = "hinge", Steps = 3000, EmaDecay = 0.999 }), settings, context),
+            _ => throw new ArgumentException($"unknown generative method '{name}' (known: {string.Join(", ", Names)})"),
+        };
+        settings.CheckAllUsed();
+        return r;
+    }
+}
+
+/// <summary>Shared plumbing of the generative rebalancers: targets, checks, the model folder, generation.</summary>
+public abstract class GenerativeRebalancer : IRebalancer
+{
+    private protected GenerativeRebalancer(MethodSettings settings, GenerativeContext context)
+    {
+        Context = context;
+        SettingsText = string.Join(",", settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+    }
+
+    /// <inheritdoc />
+    public abstract string Name { get; }
+
+    /// <inheritdoc />
+    public SamplingKind Kind => SamplingKind.Over;
+
+    private protected GenerativeContext Context { get; private set; }
+
+    /// <summary>The same method reporting GAN progress to <paramref name="progress"/>.</summary>
+    public GenerativeRebalancer WithProgress(Action<GanProgress> progress)
+    {
+        var copy = (GenerativeRebalancer)MemberwiseClone();
+        copy.Context = new GenerativeContext { CheckpointRoot = Context.CheckpointRoot, Progress = progress };
+        return copy;
+    }
+
+    private protected string SettingsText { get; }
+
+    /// <summary>The GAN settings that decide the image shape check.</summary>
+    private protected abstract GanSettings Primary { get; }
+
+    /// <summary>Checks, before any training, that the architecture supports the images and that every class
+    /// to be filled has images to learn from.</summary>
+    public void CheckData(int channels, int height, int width, int numClasses)
+    {
+        GanArchitectures.Get(Primary.Architecture).Check(new GanShape(channels, height, width, Primary.LatentDim, IsConditional ? numClasses : 0));
+    }
+
+    private protected virtual bool IsConditional => false;
+
+    /// <inheritdoc />
+    public RebalanceResult FitResample(Dataset train, SamplingStrategy strategy, ulong seed, Action<string>? log = null)
+    {
+        var counts = train.ClassCounts();
+        var targets = strategy.Targets(counts, Kind);
+        CheckData(train.Channels, train.Height, train.Width, train.NumClasses);
+        for (var c = 0; c < counts.Length; c++)
+        {
+            if (targets[c] > counts[c] && counts[c] == 0)
+            {
+                throw new ArgumentException($"{Name}: class {c} ('{train.ClassNames[c]}') has no images to train a generator on");
+            }
+        }
+        var grow = Enumerable.Range(0, counts.Length).Where(c => targets[c] > counts[c]).ToArray();
+        if (grow.Length == 0)
+        {
+            log?.Invoke("every class is at its target; nothing to generate");
+            return new RebalanceResult(train);
+        }
+        var temp = Context.CheckpointRoot is null;
+        var root = Context.CheckpointRoot ?? Path.Combine(Path.GetTempPath(), "rebalance-gan-" + Guid.NewGuid().ToString("N"));
+        var dir = Path.Combine(root, $"{Name}-seed{seed}-{GanSettings.Digest(Name + ";" + SettingsText + ";" + GeneratorFile.Fingerprint(train))}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var pixels = new List<byte>();
+            var labels = new List<int>();
+            var generators = TrainGenerators(train, grow, seed, dir, log);
+            var sampleGen = new Tensors.Generator(seed ^ 0x510e527fade682d1UL);
+            foreach (var c in grow)
+            {
+                var n = targets[c] - counts[c];
+                pixels.AddRange(GeneratorFile.Generate(generators[c], n, c, sampleGen));
+                labels.AddRange(Enumerable.Repeat(c, n));
+                log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
+            }
+            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels]));
+        }
+        finally
+        {
+            if (temp)
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>Trains (or loads from <paramref name="dir"/>) a generator for each class in
+    /// <paramref name="classes"/>: files <c>classN.generator.safetensors</c>, or <c>all.generator.safetensors</c>
+    /// for a conditional method, plus loss logs and sample grids.</summary>
+    public IReadOnlyDictionary<int, GanGenerator> TrainGenerators(Dataset train, IReadOnlyList<int> classes, ulong seed, string dir, Action<string>? log = null)
+    {
+        CheckData(train.Channels, train.Height, train.Width, train.NumClasses);
+        var counts = train.ClassCounts();
+        foreach (var c in classes)
+        {
+            if (c < 0 || c >= counts.Length)
+            {
+                throw new ArgumentException($"{Name}: there is no class {c} (the data has classes 0 to {counts.Length - 1})");
+            }
+            if (counts[c] == 0)
+            {
+                throw new ArgumentException($"{Name}: class {c} ('{train.ClassNames[c]}') has no images to train a generator on");
+            }
+        }
+        Directory.CreateDirectory(dir);
+        return Generators(train, [.. classes.Distinct().Order()], seed, dir, log);
+    }
+
+    /// <summary>A trained generator for each class in <paramref name="grow"/> (the same one for several
+    /// classes when it is conditional), loaded from <paramref name="dir"/> when a previous run stored it.</summary>
+    private protected abstract Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log);
+
+    /// <summary>Loads the generator file, or trains with <paramref name="train"/> and saves it.</summary>
+    private protected GanGenerator LoadOrTrain(string dir, string tag, GanSettings s, Func<GanTrainer> create, Dataset data, int? forClass, Action<string>? log)
+    {
+        var file = Path.Combine(dir, tag + ".generator.safetensors");
+        if (File.Exists(file))
+        {
+            log?.Invoke($"{tag}: reusing the trained generator {file}");
+            return GeneratorFile.Load(file).Generator;
+        }
+        var trainer = create();
+        log?.Invoke($"{tag}: training a {s.Architecture} GAN ({s.Loss}) on {data.Count} images for {s.Steps} steps");
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        trainer.Train(data, dir, tag, new GanCallbacks { Log = log, Progress = Context.Progress });
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{tag}: trained in {sw.Elapsed.TotalSeconds:F0} s, sample score {trainer.LastScore:G3}{(trainer.Restarts > 0 ? $", {trainer.Restarts} restart(s)" : "")}"));
+        GeneratorFile.Save(file, trainer.Sampler, s.Architecture, forClass, data.ClassNames);
+        File.Delete(Path.Combine(dir, tag + ".state.safetensors"));
+        return trainer.Sampler;
+    }
+}
+
+/// <summary>One unconditional GAN per class to be filled, trained on that class's images only.</summary>
+public sealed class GanPerClass : GenerativeRebalancer
+{
+    private readonly GanSettings _s;
+
+    internal GanPerClass(GanSettings s, MethodSettings settings, GenerativeContext context) : base(settings, context) => _s = s;
+
+    /// <inheritdoc />
+    public override string Name => "gan-per-class";
+
+    private protected override GanSettings Primary => _s;
+
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
+    {
+        var result = new Dictionary<int, GanGenerator>();
+        foreach (var c in grow)
+        {
+            var data = train.Subset(train.IndicesOf(c));
+            var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim);
+            result[c] = LoadOrTrain(dir, $"class{c}", _s, () => new GanTrainer(_s, shape, seed + (ulong)c), data, c, log);
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// SMate-style transfer: a GAN is pre-trained on the images of the classes that are not filled (the
+/// majority), then a copy of it (generator and discriminator) is fine-tuned on each class to be filled,
+/// optionally with its first blocks frozen. Settings: the GAN keys for fine-tuning, the same keys with a
+/// "pretrain_" prefix for pre-training.
+/// </summary>
+public sealed class Smate : GenerativeRebalancer
+{
+    private readonly GanSettings _pre;
+    private readonly GanSettings _fine;
+
+    private Smate(GanSettings pre, GanSettings fine, MethodSettings settings, GenerativeContext context) : base(settings, context) => (_pre, _fine) = (pre, fine);
+
+    /// <inheritdoc />
+    public override string Name => "smate";
+
+    private protected override GanSettings Primary => _fine;
+
+    internal static Smate Create(MethodSettings settings, GenerativeContext context)
+    {
+        var fine = GanSettings.Read(settings, new GanSettings { Steps = 1000, FreezeD = 1 });
+        // Pre-training shares the architecture, loss and latent size; its other keys default to the
+        // fine-tuning values with more steps.
+        var pre = GanSettings.Read(settings, fine with { Steps = 2000, FreezeG = 0, FreezeD = 0 }, "pretrain_");
+        if (pre.Architecture != fine.Architecture || pre.Loss != fine.Loss || pre.LatentDim != fine.LatentDim || pre.SpectralNorm != fine.SpectralNorm || pre.R1 > 0 != fine.R1 > 0)
+        {
+            throw new SettingException("pretrain_arch", $"method 'smate': pre-training and fine-tuning must use the same arch, loss, z_dim, spectral_norm and r1 on/off (the weights are transferred)");
+        }
+        return new Smate(pre, fine, settings, context);
+    }
+
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
+    {
+        var majority = Enumerable.Range(0, train.NumClasses).Except(grow).Where(c => train.ClassCounts()[c] > 0).ToArray();
+        if (majority.Length == 0)
+        {
+            throw new ArgumentException("smate: every class is to be filled, so no majority class is left to pre-train on (use a strategy that leaves the largest classes alone)");
+        }
+        var shape = new GanShape(train.Channels, train.Height, train.Width, _fine.LatentDim);
+        var preData = train.Subset([.. majority.SelectMany(train.IndicesOf).Order()]);
+        // The pre-training set depends on which classes are filled; its files are named after it.
+        var preTag = majority.Length <= 12 ? "pretrain-c" + string.Join("_", majority) : "pretrain-" + GanSettings.Digest(string.Join(",", majority));
+        var preFile = Path.Combine(dir, preTag + ".pair.safetensors");
+        var pre = new GanTrainer(_pre, shape, seed);
+        if (File.Exists(preFile))
+        {
+            log?.Invoke($"{preTag}: reusing {preFile}");
+            var c = Nn.Checkpoint.Load(preFile);
+            c.LoadModule(pre.G, "g");
+            c.LoadModule(pre.D, "d");
+            c.LoadModule(pre.Sampler, "ema");
+        }
+        else
+        {
+            log?.Invoke($"{preTag}: {_pre.Architecture} GAN ({_pre.Loss}) on {preData.Count} images of classes {string.Join(", ", majority)} for {_pre.Steps} steps");
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            pre.Train(preData, dir, preTag, new GanCallbacks { Log = log, Progress = Context.Progress });
+            log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{preTag}: done in {sw.Elapsed.TotalSeconds:F0} s, sample score {pre.LastScore:G3}"));
+            new Nn.Checkpoint().AddModule(pre.G, "g").AddModule(pre.D, "d").AddModule(pre.Sampler, "ema").Save(preFile);
+            File.Delete(Path.Combine(dir, preTag + ".state.safetensors"));
+        }
+        var result = new Dictionary<int, GanGenerator>();
+        foreach (var c in grow)
+        {
+            var data = train.Subset(train.IndicesOf(c));
+            result[c] = LoadOrTrain(dir, $"class{c}", _fine, () => new GanTrainer(_fine, shape, seed + 1 + (ulong)c, transferFrom: pre), data, c, log);
+        }
+        return result;
+    }
+}
+
+/// <summary>One class-conditional GAN on all classes (conditional batch norm in G, projection
+/// discriminator, optional ACGAN head with <c>acgan: WEIGHT</c>), sampled per class to fill.</summary>
+public sealed class ConditionalGan : GenerativeRebalancer
+{
+    private readonly GanSettings _s;
+
+    internal ConditionalGan(GanSettings s, MethodSettings settings, GenerativeContext context) : base(settings, context) => _s = s;
+
+    /// <inheritdoc />
+    public override string Name => "cgan";
+
+    private protected override GanSettings Primary => _s;
+
+    private protected override bool IsConditional => true;
+
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
+    {
+        var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, train.NumClasses);
+        var g = LoadOrTrain(dir, "all", _s, () => new GanTrainer(_s, shape, seed), train, null, log);
+        return grow.ToDictionary(c => c, _ => g);
+    }
+}

@@ -1,0 +1,195 @@
+using Rebalance.Data;
+using Rebalance.Generative.Architectures;
+using Rebalance.Tensors;
+
+namespace Rebalance.Generative.Tests;
+
+public sealed class TrainerTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "rebalance-gan-tests-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    /// <summary>Two classes of 28x28 images: class 0 a bright block top-left, class 1 bottom-right, with noise.</summary>
+    internal static Dataset TwoBlobs(int perClass, ulong seed = 5)
+    {
+        var gen = new Generator(seed);
+        var pixels = new byte[2 * perClass * 784];
+        var labels = new int[2 * perClass];
+        for (var i = 0; i < 2 * perClass; i++)
+        {
+            var c = i % 2;
+            labels[i] = c;
+            var (y0, x0) = c == 0 ? (3 + gen.NextInt(3), 3 + gen.NextInt(3)) : (15 + gen.NextInt(3), 15 + gen.NextInt(3));
+            for (var y = 0; y < 28; y++)
+            {
+                for (var x = 0; x < 28; x++)
+                {
+                    var inside = y >= y0 && y < y0 + 9 && x >= x0 && x < x0 + 9;
+                    pixels[(i * 784) + (y * 28) + x] = (byte)Math.Clamp((inside ? 220 : 20) + (gen.NextNormal() * 15), 0, 255);
+                }
+            }
+        }
+        return new Dataset("blobs", pixels, labels, 1, 28, 28, ["top-left", "bottom-right"]);
+    }
+
+    private static float[] ClassMean(Dataset d, int c)
+    {
+        using var scope = TensorScope.Begin();
+        return d.ToTensor(PixelRange.MinusOneToOne, d.IndicesOf(c)).Mean(0).Reshape(-1).ToFloatArray();
+    }
+
+    private static float[] GeneratedMean(GanGenerator g, int c)
+    {
+        using var scope = TensorScope.Begin();
+        return GeneratorFile.GenerateTensor(g, 64, c, new Generator(99)).Mean(0).Reshape(-1).ToFloatArray();
+    }
+
+    private static double Distance(float[] a, float[] b) => Math.Sqrt(a.Zip(b, (x, y) => (double)(x - y) * (x - y)).Sum() / a.Length);
+
+    private static GanSettings Tiny(int steps) => new()
+    {
+        Loss = "hinge", Steps = steps, BatchSize = 16, LrG = 1e-3, LrD = 1e-3, EmaDecay = 0.9, CheckpointEvery = 5, SampleEvery = 1000,
+        EvalEvery = 10, DiffAugment = [], DivergencePatience = 0,
+    };
+
+    [Fact]
+    public void ConditionalGanSamplesMoveTowardTheirClassMeans()
+    {
+        var data = TwoBlobs(24);
+        var t = new GanTrainer(Tiny(120), new GanShape(1, 28, 28, 16, 2), 1);
+        var before = new[] { GeneratedMean(t.Sampler, 0), GeneratedMean(t.Sampler, 1) };
+        var real = new[] { ClassMean(data, 0), ClassMean(data, 1) };
+        Assert.True(t.Train(data, _dir, "cond"));
+        for (var c = 0; c < 2; c++)
+        {
+            var after = GeneratedMean(t.Sampler, c);
+            var d0 = Distance(before[c], real[c]);
+            var d1 = Distance(after, real[c]);
+            Assert.True(d1 < 0.5 * d0, $"class {c}: distance to the class mean {d0:F3} before, {d1:F3} after training");
+            Assert.True(d1 < Distance(after, real[1 - c]), $"class {c}: samples are closer to the other class's mean");
+        }
+        Assert.True(File.Exists(Path.Combine(_dir, "cond.losses.csv")));
+        Assert.True(File.Exists(Path.Combine(_dir, "cond.samples.png")));
+        Assert.Equal(121, File.ReadAllLines(Path.Combine(_dir, "cond.losses.csv")).Length);
+    }
+
+    [Fact]
+    public void AnInjectedNanRestartsFromTheLastCheckpointWithLowerLearningRates()
+    {
+        var data = TwoBlobs(8);
+        var s = Tiny(20) with { Loss = "gan" };
+        var t = new GanTrainer(s, new GanShape(1, 28, 28, 16), 2);
+        var injected = false;
+        var lines = new List<string>();
+        var ok = t.Train(data.Subset(data.IndicesOf(0)), _dir, "nan", new GanCallbacks
+        {
+            Log = lines.Add,
+            AfterStep = (step, trainer) =>
+            {
+                if (step == 8 && !injected)
+                {
+                    injected = true;
+                    using (GradMode.NoGrad())
+                    {
+                        trainer.G.Parameters().First().Fill_(double.NaN);
+                    }
+                }
+            },
+        });
+        Assert.True(ok);
+        Assert.Equal(1, t.Restarts);
+        Assert.Equal(20, t.Step);
+        Assert.Contains(lines, l => l.Contains("non-finite loss at step 9", StringComparison.Ordinal) && l.Contains("from the checkpoint at step 5", StringComparison.Ordinal));
+        Assert.Equal((s.LrG * 0.5, s.LrD * 0.5), t.LearningRates);
+        Assert.All(t.G.Parameters(), p => Assert.All(p.ToFloatArray(), v => Assert.True(float.IsFinite(v))));
+        // The loss log was cut back to the checkpoint and continued: one row per step, in order.
+        var steps = File.ReadAllLines(Path.Combine(_dir, "nan.losses.csv")).Skip(1).Select(l => int.Parse(l.Split(',')[0], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(Enumerable.Range(1, 20), steps);
+    }
+
+    [Fact]
+    public void RepeatedDivergenceGivesUpWithAClearError()
+    {
+        var data = TwoBlobs(8);
+        var s = Tiny(20) with { Loss = "gan", MaxRestarts = 2 };
+        var t = new GanTrainer(s, new GanShape(1, 28, 28, 16), 2);
+        var e = Assert.Throws<GanDivergedException>(() => t.Train(data.Subset(data.IndicesOf(0)), _dir, "bad", new GanCallbacks
+        {
+            AfterStep = (step, trainer) =>
+            {
+                using (GradMode.NoGrad())
+                {
+                    trainer.G.Parameters().First().Fill_(double.PositiveInfinity);
+                }
+            },
+        }));
+        Assert.Contains("gave up after 2 restart(s)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("wgan-gp", false)]
+    [InlineData("hinge", true)]
+    public void KillAndResumeGivesTheWeightsOfAnUninterruptedRun(string loss, bool conditional)
+    {
+        var data = TwoBlobs(8);
+        var s = Tiny(12) with { Loss = loss, CheckpointEvery = 4, DiffAugment = ["color", "translation", "cutout"], AuxWeight = conditional ? 1 : 0 };
+        var shape = new GanShape(1, 28, 28, 16, conditional ? 2 : 0);
+        var train = conditional ? data : data.Subset(data.IndicesOf(1));
+
+        var whole = new GanTrainer(s, shape, 7);
+        Assert.True(whole.Train(train, Path.Combine(_dir, "a"), "run"));
+
+        var first = new GanTrainer(s, shape, 7);
+        Assert.False(first.Train(train, Path.Combine(_dir, "b"), "run", new GanCallbacks { StopAfter = 6 }));
+        var resumed = new GanTrainer(s, shape, 7);
+        var lines = new List<string>();
+        Assert.True(resumed.Train(train, Path.Combine(_dir, "b"), "run", new GanCallbacks { Log = lines.Add }));
+        Assert.Contains("run: resumed at step 4/12", lines);
+
+        foreach (var (a, b) in new[] { (whole.G.StateDict(), resumed.G.StateDict()), (whole.D.StateDict(), resumed.D.StateDict()), (whole.Sampler.StateDict(), resumed.Sampler.StateDict()) })
+        {
+            Assert.Equal(a.Keys, b.Keys);
+            foreach (var (name, t) in a)
+            {
+                Assert.True(t.ToDoubleArray().SequenceEqual(b[name].ToDoubleArray()), $"{name} differs after resume");
+            }
+        }
+        Assert.Equal(File.ReadAllText(Path.Combine(_dir, "a", "run.losses.csv")), File.ReadAllText(Path.Combine(_dir, "b", "run.losses.csv")));
+    }
+
+    [Fact]
+    public void ARunWithOtherSettingsDoesNotResumeFromTheState()
+    {
+        var data = TwoBlobs(8);
+        var shape = new GanShape(1, 28, 28, 16);
+        var train = data.Subset(data.IndicesOf(0));
+        Assert.False(new GanTrainer(Tiny(12), shape, 7).Train(train, _dir, "x", new GanCallbacks { StopAfter = 6 }));
+        var lines = new List<string>();
+        var other = new GanTrainer(Tiny(12) with { LrG = 5e-4 }, shape, 7);
+        Assert.True(other.Train(train, _dir, "x", new GanCallbacks { Log = lines.Add }));
+        Assert.Contains(lines, l => l.Contains("saved by a run with other settings or data; starting over", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void FreezingKeepsTheFirstBlocksFixed()
+    {
+        var data = TwoBlobs(8);
+        var s = Tiny(5) with { FreezeD = 1, FreezeG = 1 };
+        var t = new GanTrainer(s, new GanShape(1, 28, 28, 16), 3);
+        var conv1 = t.D.StateDict()["conv1.weight"].ToFloatArray();
+        var fc = t.G.StateDict()["fc.weight"].ToFloatArray();
+        var conv2 = t.D.StateDict()["conv2.weight"].ToFloatArray();
+        t.Train(data.Subset(data.IndicesOf(0)), _dir, "frozen");
+        Assert.Equal(conv1, t.D.StateDict()["conv1.weight"].ToFloatArray());
+        Assert.Equal(fc, t.G.StateDict()["fc.weight"].ToFloatArray());
+        Assert.NotEqual(conv2, t.D.StateDict()["conv2.weight"].ToFloatArray());
+        Assert.Contains("cannot freeze 3 generator block(s)", Assert.Throws<ArgumentException>(() => new GanTrainer(s with { FreezeG = 3 }, new GanShape(1, 28, 28, 16), 3)).Message, StringComparison.Ordinal);
+    }
+}
