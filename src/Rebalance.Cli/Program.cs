@@ -22,7 +22,7 @@ public static class Program
     private static Exception? UserError(Exception e) => e switch
     {
         AggregateException { InnerExceptions.Count: > 0 } a => UserError(a.InnerExceptions[0]),
-        DataException or ArgumentException or IOException or UnauthorizedAccessException or Evaluation.ExperimentException => e,
+        DataException or ArgumentException or IOException or UnauthorizedAccessException or Evaluation.ExperimentException or Generative.GanDivergedException or Nn.CheckpointException => e,
         _ => null,
     };
 
@@ -33,6 +33,7 @@ public static class Program
         root.Subcommands.Add(DataCommands.Build(console));
         root.Subcommands.Add(RunCommands.Run(console));
         root.Subcommands.Add(RunCommands.Resample(console));
+        root.Subcommands.Add(GanCommands.Build(console));
         var parse = root.Parse(args);
         try
         {

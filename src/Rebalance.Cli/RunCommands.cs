@@ -52,6 +52,13 @@ internal static class RunCommands
                 {
                     Log = Log,
                     Started = (label, seed, n, t) => console.WriteLine($"[{n}/{t}] {label} seed {seed} ({sw.Elapsed.TotalMinutes:F1} min elapsed)"),
+                    GanProgress = p =>
+                    {
+                        if (p.Step % 250 == 0 || p.Step == p.Steps)
+                        {
+                            console.WriteLine(GanCommands.Line(p));
+                        }
+                    },
                     Progress = p =>
                     {
                         if (p.EpochDone)
@@ -85,6 +92,13 @@ internal static class RunCommands
                             {
                                 current?.StopTask();
                                 current = ctx.AddTask(Markup.Escape($"{label} seed {seed} ({n}/{t})"), maxValue: 1);
+                            },
+                            GanProgress = p =>
+                            {
+                                if (current is not null)
+                                {
+                                    current.Description = Markup.Escape($"{current.Description.Split(" · ")[0]} · GAN {p.Tag} step {p.Step}/{p.Steps} D {p.LossD:F3} G {p.LossG:F3}");
+                                }
                             },
                             Progress = p =>
                             {
@@ -136,28 +150,20 @@ internal static class RunCommands
         var output = new Option<string>("--out", "-o") { Description = "Folder to create with one PNG subfolder per class (added images are named syn-*).", Required = true };
         var dataset = new Option<string?>("--dataset", "-d") { Description = $"A known dataset ({string.Join(", ", DatasetCatalog.Names)}) or a folder." };
         var protocol = new Option<string?>("--protocol", "-p") { Description = "Imbalance protocol applied to the training split first (default none)." };
-        var method = new Option<string?>("--method", "-m") { Description = $"Method ({string.Join(", ", Rebalancers.Names)}), or a method label of the experiment file." };
+        var method = new Option<string?>("--method", "-m") { Description = $"Method ({string.Join(", ", MethodCatalog.Names)}), or a method label of the experiment file." };
         var strategy = new Option<string?>("--strategy") { Description = "Sampling strategy: auto, not-majority, not-minority, all, ratio:R, counts:N,N,..." };
         var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the protocol and the method.", DefaultValueFactory = _ => 0UL };
-        var set = new Option<string[]>("--set") { Description = "A method setting as key=value (repeatable), e.g. --set k=3.", AllowMultipleArgumentsPerToken = false };
+        var set = GanCommands.SetOption();
+        var models = new Option<string?>("--models") { Description = "Folder that keeps the generators a generative method trains, so a later call with the same settings, data and seed reuses them (default: a temporary folder)." };
         var cmd = new Command("resample", "Write a rebalanced training set (the training split after the protocol, then the method) as a PNG class-folder tree. The test split is never resampled.");
         cmd.Arguments.Add(file);
-        foreach (var o in new Option[] { output, dataset, protocol, method, strategy, seed, set })
+        foreach (var o in new Option[] { output, dataset, protocol, method, strategy, seed, set, models })
         {
             cmd.Options.Add(o);
         }
         cmd.SetAction(r =>
         {
-            var settings = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var kv in r.GetValue(set) ?? [])
-            {
-                var eq = kv.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0)
-                {
-                    throw new ArgumentException($"--set '{kv}': expected key=value");
-                }
-                settings[kv[..eq]] = kv[(eq + 1)..];
-            }
+            var settings = GanCommands.ParseSet(r.GetValue(set));
             string ds, prot;
             MethodSpec spec;
             if (r.GetValue(file) is { } path)
@@ -185,7 +191,7 @@ internal static class RunCommands
             {
                 ds = r.GetValue(dataset) ?? throw new ArgumentException("give an experiment file or --dataset");
                 prot = r.GetValue(protocol) ?? "none";
-                var name = r.GetValue(method) ?? throw new ArgumentException($"give --method ({string.Join(", ", Rebalancers.Names)})");
+                var name = r.GetValue(method) ?? throw new ArgumentException($"give --method ({string.Join(", ", MethodCatalog.Names)})");
                 spec = new MethodSpec(name, name, SamplingStrategy.Parse(r.GetValue(strategy) ?? "auto"), new MethodSettings(name, settings));
             }
             var outDir = r.GetValue(output)!;
@@ -193,7 +199,7 @@ internal static class RunCommands
             {
                 throw new DataException($"{outDir}: folder is not empty (choose an empty or new folder)");
             }
-            var rebalancer = Rebalancers.Create(spec.Method, spec.Settings);
+            var rebalancer = MethodCatalog.Create(spec.Method, spec.Settings, new Generative.GenerativeContext { CheckpointRoot = r.GetValue(models) });
             var p = ImbalanceProtocol.Parse(prot);
             var (train, _) = DatasetCatalog.Load(ds, msg => console.WriteLine(msg));
             var imbalanced = p.Apply(train, r.GetValue(seed));

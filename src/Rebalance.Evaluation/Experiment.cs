@@ -121,7 +121,7 @@ public sealed record Experiment
         }
         if (!map.TryGetValue("methods", out var methodsNode))
         {
-            throw new ExperimentException($"{source}: methods: missing; list at least one method (known: {string.Join(", ", Rebalancers.Names)})");
+            throw new ExperimentException($"{source}: methods: missing; list at least one method (known: {string.Join(", ", MethodCatalog.Names)})");
         }
         var methods = new List<MethodSpec>();
         var items = r.Sequence(methodsNode, "methods");
@@ -205,7 +205,7 @@ public sealed record Experiment
             var map = r.Map(node, field, null);
             if (!map.TryGetValue("name", out var n))
             {
-                throw r.Error(node, field, $"a method needs a 'name' (known: {string.Join(", ", Rebalancers.Names)})");
+                throw r.Error(node, field, $"a method needs a 'name' (known: {string.Join(", ", MethodCatalog.Names)})");
             }
             nameNode = n;
             method = r.Text(n, field + ".name")!;
@@ -226,14 +226,14 @@ public sealed record Experiment
                     : r.Text(value, $"{field}.{key}")!;
             }
         }
-        if (!Rebalancers.IsKnown(method))
+        if (!MethodCatalog.IsKnown(method))
         {
-            throw r.Error(nameNode, field + ".name", $"unknown method '{method}' (known: {string.Join(", ", Rebalancers.Names)})");
+            throw r.Error(nameNode, field + ".name", $"unknown method '{method}' (known: {string.Join(", ", MethodCatalog.Names)})");
         }
         var ms = new MethodSettings(method, settings);
         try
         {
-            Rebalancers.Create(method, ms);
+            MethodCatalog.Create(method, ms);
         }
         catch (SettingException e)
         {

@@ -176,7 +176,7 @@ public static class Report
         {
             sb.Append(Inv, $"<th>{H(ClassificationMetrics.Title(k))}</th>");
         }
-        sb.AppendLine("<th>balanced accuracy vs none</th><th>synthetic images</th></tr>");
+        sb.AppendLine("<th>balanced accuracy vs none</th><th>synthetic images</th><th>rebalancing s</th><th>classifier s</th></tr>");
         var bestOf = ClassificationMetrics.HeadlineKeys.ToDictionary(k => k, k => summaries.Max(s => s.Metric(k).Mean));
         foreach (var s in summaries)
         {
@@ -187,7 +187,7 @@ public static class Report
                 sb.Append(Inv, $"<td{(v.Mean == bestOf[k] && summaries.Count > 1 ? " class=\"best\"" : "")}>{Pct(v)}</td>");
             }
             var gain = baseline is null ? null : ClassificationMetrics.Gain(s.Metric("balanced_accuracy").Mean, baseline.Metric("balanced_accuracy").Mean);
-            sb.AppendLine(Inv, $"<td>{GainText(gain)}</td><td>{s.Runs.Average(r => r.Synthetic):F0}</td></tr>");
+            sb.AppendLine(Inv, $"<td>{GainText(gain)}</td><td>{s.Runs.Average(r => r.Synthetic):F0}</td><td>{s.Runs.Average(r => r.ResampleSeconds):F1}</td><td>{s.Runs.Average(r => r.TrainSeconds):F1}</td></tr>");
         }
         sb.AppendLine("</table>");
 
@@ -221,6 +221,19 @@ public static class Report
             sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(s.Spec.Label)}</b><br>{ConfusionSvg(s.Confusion(), classNames)}</div>");
         }
         sb.AppendLine("</div>");
+
+        var grids = summaries.Where(s => s.Runs.Any(r => r.Synthetic > 0))
+            .Select(s => (s, File: $"samples/{Files.Safe(s.Spec.Label)}-seed{s.Runs[0].Seed}.png"))
+            .Where(x => File.Exists(Path.Combine(e.Output, x.File))).ToList();
+        if (grids.Count > 0)
+        {
+            sb.AppendLine("<h2>Added images</h2><p><small>For each class that received images: a row of real training images, then two rows of added ones (first seed). Rebalancing time includes training the generators; a generator trained for one fill level is reused by the others.</small></p><div class=\"grid\">");
+            foreach (var (sm, file) in grids)
+            {
+                sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(sm.Spec.Label)}</b><br><img src=\"{H(file)}\" alt=\"added images of {H(sm.Spec.Label)}\" style=\"image-rendering:pixelated;width:{2 * 362}px;max-width:100%\"></div>");
+            }
+            sb.AppendLine("</div>");
+        }
 
         sb.AppendLine("<h2>Learning curves</h2><div class=\"grid\">");
         sb.AppendLine(Inv, $"<div class=\"card\"><b>Training loss per epoch</b> (mean over seeds)<br>{CurveSvg(summaries, ep => ep.TrainLoss)}</div>");

@@ -6,6 +6,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Rebalance.Data;
 using Rebalance.Data.Acquisition;
+using Rebalance.Data.Formats;
+using Rebalance.Generative;
 using Rebalance.Data.Protocols;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
@@ -39,6 +41,9 @@ public sealed class RunCallbacks
 
     /// <summary>Training progress of the current run.</summary>
     public Action<TrainProgress>? Progress { get; init; }
+
+    /// <summary>Progress of a generative method's GAN training.</summary>
+    public Action<GanProgress>? GanProgress { get; init; }
 
     /// <summary>A run is done (reused: it was found finished on disk).</summary>
     public Action<RunResult, bool>? Finished { get; init; }
@@ -81,11 +86,18 @@ public static class Runner
         try
         {
             // The protocol's own check names the class it cannot fill.
-            var targets = protocol.Apply(train, 0).ClassCounts();
+            var imbalanced = protocol.Apply(train, 0);
+            var counts = imbalanced.ClassCounts();
             foreach (var m in e.Methods)
             {
-                var kind = Rebalancers.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values)).Kind;
-                m.Strategy.Targets(targets, kind);
+                try
+                {
+                    MethodCatalog.Check(MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values)), m.Strategy, imbalanced, counts);
+                }
+                catch (ArgumentException x)
+                {
+                    throw new ArgumentException($"methods: {m.Label}: {x.Message}", x);
+                }
             }
             Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(0));
         }
@@ -142,16 +154,45 @@ public static class Runner
     {
         var log = cb.Log;
         var sw = Stopwatch.StartNew();
-        var rebalancer = Rebalancers.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values));
+        var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = cb.GanProgress };
+        var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
         var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => log?.Invoke($"{m.Label} seed {seed}: {line}"));
         var resampleSeconds = sw.Elapsed.TotalSeconds;
         log?.Invoke($"{m.Label} seed {seed}: rebalanced to {Rebalancers.FormatCounts(resampled.Train.ClassCounts())} ({resampled.Train.SyntheticCount} synthetic) in {resampleSeconds:F1} s");
+        if (resampled.Train.SyntheticCount > 0)
+        {
+            WriteSamples(Path.Combine(e.Output, "samples", $"{Files.Safe(m.Label)}-seed{seed}.png"), resampled.Train);
+        }
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
         log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s)");
         return new RunResult(m.Label, seed, hash, metrics.Headline, metrics.PerClass, metrics.Confusion, train.ClassCounts(), resampled.Train.ClassCounts(),
             resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds);
+    }
+
+    /// <summary>A grid of added images: for each class that received any, a row of real images and two rows of added ones.</summary>
+    internal static void WriteSamples(string path, Dataset data)
+    {
+        const int perRow = 12;
+        var rows = new List<int[]>();
+        for (var c = 0; c < data.NumClasses; c++)
+        {
+            var idx = data.IndicesOf(c);
+            var synthetic = idx.Where(data.IsSynthetic).ToArray();
+            if (synthetic.Length == 0)
+            {
+                continue;
+            }
+            rows.Add([.. idx.Where(i => !data.IsSynthetic(i)).Take(perRow)]);
+            // Evenly spaced over the added images, so a grid shows more than the first few.
+            var step = Math.Max(1, synthetic.Length / (2 * perRow));
+            var shown = Enumerable.Range(0, Math.Min(2 * perRow, synthetic.Length)).Select(i => synthetic[i * step]).ToArray();
+            rows.Add([.. shown.Take(perRow)]);
+            rows.Add([.. shown.Skip(perRow)]);
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        SampleGrid.Write(path, data, rows);
     }
 
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };

@@ -18,7 +18,7 @@ public class RunCommandTests
     }
 
     /// <summary>28x28 PNGs in train/ and test/: class c has a bright band at rows 4+8c.</summary>
-    private static string MakeDataset(int[] trainCounts)
+    private static string MakeDataset(int[] trainCounts, int size = 28)
     {
         var dir = Path.Combine(Path.GetTempPath(), "rebalance-run-" + Guid.NewGuid().ToString("N"));
         var rng = new Random(3);
@@ -28,12 +28,12 @@ public class RunCommandTests
             {
                 for (var i = 0; i < (split == "train" ? trainCounts[c] : 10); i++)
                 {
-                    var px = new byte[28 * 28];
+                    var px = new byte[size * size];
                     for (var j = 0; j < px.Length; j++)
                     {
-                        px[j] = (byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 180 : 20) + rng.Next(-30, 30), 0, 255);
+                        px[j] = (byte)Math.Clamp((Math.Abs((j / size) - (4 + (8 * c))) <= 2 ? 180 : 20) + rng.Next(-30, 30), 0, 255);
                     }
-                    Png.WritePlanar(Path.Combine(dir, split, $"class{c}", $"{i}.png"), 1, 28, 28, px, durable: false);
+                    Png.WritePlanar(Path.Combine(dir, split, $"class{c}", $"{i}.png"), 1, size, size, px, durable: false);
                 }
             }
         }
@@ -97,6 +97,9 @@ public class RunCommandTests
         Assert.Contains("<svg", html);
         Assert.Contains("Confusion matrices", html);
         Assert.Contains("Recall per class", html);
+        Assert.Contains("<img src=\"samples/random-over-seed0.png\"", html, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(output, "samples", "smote-seed1.png")));
+        Assert.False(File.Exists(Path.Combine(output, "samples", "none-seed0.png")));
         Assert.Contains("| smote (k=2) |", File.ReadAllText(Path.Combine(output, "results.md")));
 
         var before = File.ReadAllText(Path.Combine(output, "runs", "none-seed1.json"));
@@ -127,6 +130,10 @@ public class RunCommandTests
             (Body(data, "counts:12,6,30", "none"), "asks for 30 images of class 2"),
             (Body(data, "drop:7:0.5", "none"), "names class 7 but the dataset has 3 classes"),
             (Body(data, "none", "none").Replace("classifier: cnn28", "classifier: {epochs: many}", StringComparison.Ordinal), "classifier.epochs: expected an integer, got 'many'"),
+            (Body(data, "none", "{name: gan-per-class, loss: wgan}"), "methods[0].loss: setting 'loss' of method 'gan-per-class': expected one of gan, wgan-gp"),
+            (Body(data, "none", "{name: cgan, arch: dcgan-huge}"), "methods[0].arch: setting 'arch' of method 'cgan': expected one of dcgan, dcgan-deep"),
+            (Body(data, "drop:2:1", "{name: smate, strategy: 'fill:2=0.5'}"), "class 2 ('class2') has no images"),
+            (Body(MakeDataset([6, 6], size: 16), "none", "gan-per-class"), "GAN architecture 'dcgan' supports 28x28 and 32x32 images, got 1x16x16"),
         })
         {
             var file = WriteExperiment(data, body);
@@ -138,6 +145,31 @@ public class RunCommandTests
             Assert.DoesNotContain("epoch", text, StringComparison.Ordinal);
             Assert.False(Directory.Exists(Path.Combine(output, "runs")));
         }
+    }
+
+    [Fact]
+    public void GanTrainThenSampleWritesImagesOfTheClass()
+    {
+        var data = MakeDataset([12, 6, 3]);
+        var gans = Path.Combine(data, "gans");
+        var (code, text, err) = Run("gan", "train", "--dataset", data, "--class", "2", "--set", "steps=4", "--set", "batch_size=4", "--set", "z_dim=8", "--out", gans);
+        Assert.True(code == 0, err + text);
+        Assert.Contains("class2: training a dcgan GAN (wgan-gp) on 3 images for 4 steps", text, StringComparison.Ordinal);
+        Assert.Contains("step 4/4 loss D", text, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(gans, "class2.generator.safetensors")));
+        Assert.True(File.Exists(Path.Combine(gans, "class2.losses.csv")));
+
+        var outDir = Path.Combine(data, "fives");
+        (code, text, err) = Run("gan", "sample", "--from", gans, "--class", "2", "--count", "5", "--out", outDir);
+        Assert.True(code == 0, err + text);
+        Assert.Equal(5, Directory.GetFiles(Path.Combine(outDir, "class2"), "syn-*.png").Length);
+
+        (code, _, err) = Run("gan", "sample", "--from", gans, "--class", "1", "--count", "5", "--out", Path.Combine(data, "ones"));
+        Assert.Equal(1, code);
+        Assert.Equal($"error: --from: no generator for class 1 in {gans} (files named classN.generator.safetensors or all.generator.safetensors)", err.TrimEnd());
+        (code, _, err) = Run("gan", "train", "--dataset", data, "--set", "loss=wgan", "--out", gans);
+        Assert.Equal(1, code);
+        Assert.Contains("setting 'loss' of method 'gan-per-class': expected one of gan, wgan-gp", err, StringComparison.Ordinal);
     }
 
     [Fact]
