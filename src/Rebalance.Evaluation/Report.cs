@@ -230,7 +230,15 @@ public static class Report
             sb.AppendLine("<h2>Added images</h2><p><small>For each class that received images: a row of real training images, then two rows of added ones (first seed). Rebalancing time includes training the generators; a generator trained for one fill level is reused by the others.</small></p><div class=\"grid\">");
             foreach (var (sm, file) in grids)
             {
-                sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(sm.Spec.Label)}</b><br><img src=\"{H(file)}\" alt=\"added images of {H(sm.Spec.Label)}\" style=\"image-rendering:pixelated;width:{2 * 362}px;max-width:100%\"></div>");
+                sb.Append(Inv, $"<div class=\"card\"><b>{H(sm.Spec.Label)}</b><br><img src=\"{H(file)}\" alt=\"added images of {H(sm.Spec.Label)}\" style=\"image-rendering:pixelated;width:{2 * 362}px;max-width:100%\">");
+                var prefix = $"{Files.Safe(sm.Spec.Label)}-seed{sm.Runs[0].Seed}-generator-";
+                var samplesDir = Path.Combine(e.Output, "samples");
+                foreach (var g in Directory.GetFiles(samplesDir, prefix + "*.png").Select(Path.GetFileName).Order(StringComparer.Ordinal))
+                {
+                    var tag = g![prefix.Length..^4];
+                    sb.Append(Inv, $"<br><small>generator {H(tag)} after training (fixed latent codes)</small><br><img src=\"samples/{H(g)}\" alt=\"samples of generator {H(tag)}\" style=\"image-rendering:pixelated;width:{2 * 302}px;max-width:100%\">");
+                }
+                sb.AppendLine("</div>");
             }
             sb.AppendLine("</div>");
         }

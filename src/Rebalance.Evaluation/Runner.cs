@@ -163,6 +163,15 @@ public static class Runner
         {
             WriteSamples(Path.Combine(e.Output, "samples", $"{Files.Safe(m.Label)}-seed{seed}.png"), resampled.Train);
         }
+        if (resampled.ModelFolder is { } models)
+        {
+            // The generators' own final grids (a conditional generator's shows every class).
+            foreach (var grid in Directory.GetFiles(models, "*.samples.png").Order(StringComparer.Ordinal))
+            {
+                var tag = Path.GetFileName(grid)[..^".samples.png".Length];
+                File.Copy(grid, Path.Combine(e.Output, "samples", $"{Files.Safe(m.Label)}-seed{seed}-generator-{tag}.png"), overwrite: true);
+            }
+        }
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());

@@ -117,7 +117,7 @@ public abstract class GenerativeRebalancer : IRebalancer
                 labels.AddRange(Enumerable.Repeat(c, n));
                 log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
             }
-            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels]));
+            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels])) { ModelFolder = temp ? null : dir };
         }
         finally
         {
@@ -238,6 +238,16 @@ public sealed class Smate : GenerativeRebalancer
             throw new ArgumentException("smate: every class is to be filled, so no majority class is left to pre-train on (use a strategy that leaves the largest classes alone)");
         }
         var shape = new GanShape(train.Channels, train.Height, train.Width, _fine.LatentDim);
+        var result = new Dictionary<int, GanGenerator>();
+        if (grow.All(c => File.Exists(Path.Combine(dir, $"class{c}.generator.safetensors"))))
+        {
+            // Every fine-tuned generator is stored: the pre-trained pair is not needed.
+            foreach (var c in grow)
+            {
+                result[c] = LoadOrTrain(dir, $"class{c}", _fine, () => throw new InvalidOperationException("stored generator expected"), train, c, log);
+            }
+            return result;
+        }
         var preData = train.Subset([.. majority.SelectMany(train.IndicesOf).Order()]);
         // The pre-training set depends on which classes are filled; its files are named after it.
         var preTag = majority.Length <= 12 ? "pretrain-c" + string.Join("_", majority) : "pretrain-" + GanSettings.Digest(string.Join(",", majority));
@@ -260,7 +270,6 @@ public sealed class Smate : GenerativeRebalancer
             new Nn.Checkpoint().AddModule(pre.G, "g").AddModule(pre.D, "d").AddModule(pre.Sampler, "ema").Save(preFile);
             File.Delete(Path.Combine(dir, preTag + ".state.safetensors"));
         }
-        var result = new Dictionary<int, GanGenerator>();
         foreach (var c in grow)
         {
             var data = train.Subset(train.IndicesOf(c));

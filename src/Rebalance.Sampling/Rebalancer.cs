@@ -6,7 +6,11 @@ namespace Rebalance.Sampling;
 
 /// <summary>What a rebalancer returns: the new training set (added images flagged synthetic) and,
 /// for loss-weighting methods, a weight per class.</summary>
-public sealed record RebalanceResult(Dataset Train, float[]? ClassWeights = null);
+public sealed record RebalanceResult(Dataset Train, float[]? ClassWeights = null)
+{
+    /// <summary>For methods that train models: the folder that keeps them (null when they were not kept).</summary>
+    public string? ModelFolder { get; init; }
+}
 
 /// <summary>
 /// One rebalancing method. <c>FitResample</c> takes the imbalanced training split only (never the test

@@ -173,6 +173,40 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void GenerativeMethodsRunInAnExperimentAndReuseTheirGenerators()
+    {
+        var data = MakeDataset([12, 6, 3]);
+        var output = Path.Combine(data, "out");
+        const string gan = "name: gan-per-class, steps: 4, batch_size: 4, z_dim: 8, checkpoint_every: 2, eval_every: 2";
+        const string cls = "{name: cnn28, epochs: 1, batch_size: 8}";
+        var half = "{" + gan + ", label: gan-half, strategy: 'fill:2=0.5'}";
+        var full = "{" + gan + ", label: gan-full}";
+        var file = WriteExperiment(data, $"""
+            dataset: {data}
+            protocol: none
+            validation: 0
+            seeds: [0]
+            output: {output}
+            classifier: {cls}
+            methods:
+              - none
+              - {half}
+              - {full}
+            """);
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        // The second label shares the method, settings, data and seed: class 2's generator is reused.
+        Assert.Single(text.Split('\n'), l => l.Contains("class2: training a dcgan GAN", StringComparison.Ordinal));
+        Assert.Contains("gan-full seed 0: class2: reusing the trained generator", text, StringComparison.Ordinal);
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "gan-half-seed0.json")))!;
+        Assert.Equal([12, 6, 6], run["resampled_counts"]!.AsArray().Select(n => (int)n!));
+        Assert.True(File.Exists(Path.Combine(output, "samples", "gan-full-seed0-generator-class1.png")));
+        var html = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.Contains("samples/gan-half-seed0-generator-class2.png", html, StringComparison.Ordinal);
+        Assert.Single(Directory.GetDirectories(Path.Combine(output, "checkpoints")));
+    }
+
+    [Fact]
     public void ResampleWritesTheRebalancedTrainingSet()
     {
         var data = MakeDataset([12, 6, 3]);
