@@ -56,13 +56,12 @@ internal static class GanCommands
             {
                 throw new ArgumentException($"no class to train for: the strategy '{r.GetValue(strategy)}' fills none of {Rebalancers.FormatCounts(counts)}; name classes with --class");
             }
-            rebalancer.CheckData(imbalanced.Channels, imbalanced.Height, imbalanced.Width, imbalanced.NumClasses);
             console.WriteLine($"{imbalanced.Name} after {p.Spec}: {Rebalancers.FormatCounts(counts)}; {name} for class(es) {string.Join(", ", wanted)}");
             var sw = Stopwatch.StartNew();
             var dir = r.GetValue(output)!;
             WithProgress(console, progress =>
             {
-                var trained = new GenerativeRebalancerRunner(rebalancer, progress).Train(imbalanced, wanted, s, dir, line => console.WriteLine(line));
+                var trained = rebalancer.WithProgress(progress).TrainGenerators(imbalanced, wanted, s, dir, line => console.WriteLine(line)).Values.Distinct().Count();
                 console.WriteLine($"trained {trained} generator(s) in {sw.Elapsed.TotalMinutes:F1} min; files in {dir}");
             });
             return 0;
@@ -189,11 +188,4 @@ internal static class GanCommands
 
     internal static string Line(GanProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"  {p.Tag}: step {p.Step}/{p.Steps} loss D {p.LossD:F3} G {p.LossG:F3} lr {p.LrG:G2}/{p.LrD:G2}{(p.Restarts > 0 ? $" restarts {p.Restarts}" : "")} ({p.StepsPerSecond:F1} steps/s)");
-
-    /// <summary>Trains a generative method's generators into a folder with progress reporting.</summary>
-    private sealed class GenerativeRebalancerRunner(GenerativeRebalancer rebalancer, Action<GanProgress> progress)
-    {
-        public int Train(Dataset data, int[] classes, ulong seed, string dir, Action<string> log) =>
-            rebalancer.WithProgress(progress).TrainGenerators(data, classes, seed, dir, log).Values.Distinct().Count();
-    }
 }

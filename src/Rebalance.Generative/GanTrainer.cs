@@ -347,10 +347,12 @@ public sealed class GanTrainer
         SaveState(statePath, csvPath, key);
     }
 
-    private string StateKey(Dataset data)
-    {
-        return GanSettings.Digest(_s.Canonical() + ";" + Shape + ";" + Shape.NumClasses + ";" + _seed.ToString(CultureInfo.InvariantCulture) + ";" + GeneratorFile.Fingerprint(data));
-    }
+    private string StateKey(Dataset data) => KeyFor(_s, Shape, _seed, data);
+
+    /// <summary>A digest of everything that decides the weights a run ends with: settings, shape, seed and
+    /// training images. Stored with training states and generator files so that only a matching one is reused.</summary>
+    public static string KeyFor(GanSettings settings, GanShape shape, ulong seed, Dataset data) =>
+        GanSettings.Digest(settings.Canonical() + ";" + shape + ";" + shape.NumClasses + ";" + seed.ToString(CultureInfo.InvariantCulture) + ";" + GeneratorFile.Fingerprint(data));
 
     private void SaveState(string statePath, string csvPath, string key)
     {
@@ -491,7 +493,8 @@ public sealed class GanTrainer
 
         public Statistics(Dataset data, GanShape shape)
         {
-            var groups = shape.Conditional ? Enumerable.Range(0, data.NumClasses).Where(c => data.ClassCounts()[c] > 0).ToList() : [0];
+            var counts = data.ClassCounts();
+            var groups = shape.Conditional ? Enumerable.Range(0, data.NumClasses).Where(c => counts[c] > 0).ToList() : [0];
             foreach (var c in groups)
             {
                 var idx = shape.Conditional ? data.IndicesOf(c) : [.. Enumerable.Range(0, data.Count)];

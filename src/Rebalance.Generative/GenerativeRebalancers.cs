@@ -86,15 +86,8 @@ public abstract class GenerativeRebalancer : IRebalancer
     {
         var counts = train.ClassCounts();
         var targets = strategy.Targets(counts, Kind);
-        CheckData(train.Channels, train.Height, train.Width, train.NumClasses);
-        for (var c = 0; c < counts.Length; c++)
-        {
-            if (targets[c] > counts[c] && counts[c] == 0)
-            {
-                throw new ArgumentException($"{Name}: class {c} ('{train.ClassNames[c]}') has no images to train a generator on");
-            }
-        }
         var grow = Enumerable.Range(0, counts.Length).Where(c => targets[c] > counts[c]).ToArray();
+        Validate(train, grow);
         if (grow.Length == 0)
         {
             log?.Invoke("every class is at its target; nothing to generate");
@@ -108,7 +101,7 @@ public abstract class GenerativeRebalancer : IRebalancer
         {
             var pixels = new List<byte>();
             var labels = new List<int>();
-            var generators = TrainGenerators(train, grow, seed, dir, log);
+            var generators = Generators(train, grow, seed, dir, log);
             var sampleGen = new Tensors.Generator(seed ^ 0x510e527fade682d1UL);
             foreach (var c in grow)
             {
@@ -133,6 +126,14 @@ public abstract class GenerativeRebalancer : IRebalancer
     /// for a conditional method, plus loss logs and sample grids.</summary>
     public IReadOnlyDictionary<int, GanGenerator> TrainGenerators(Dataset train, IReadOnlyList<int> classes, ulong seed, string dir, Action<string>? log = null)
     {
+        Validate(train, classes);
+        Directory.CreateDirectory(dir);
+        return Generators(train, [.. classes.Distinct().Order()], seed, dir, log);
+    }
+
+    /// <summary>The architecture supports the images, and every class to train for exists and has images.</summary>
+    private void Validate(Dataset train, IReadOnlyList<int> classes)
+    {
         CheckData(train.Channels, train.Height, train.Width, train.NumClasses);
         var counts = train.ClassCounts();
         foreach (var c in classes)
@@ -146,29 +147,34 @@ public abstract class GenerativeRebalancer : IRebalancer
                 throw new ArgumentException($"{Name}: class {c} ('{train.ClassNames[c]}') has no images to train a generator on");
             }
         }
-        Directory.CreateDirectory(dir);
-        return Generators(train, [.. classes.Distinct().Order()], seed, dir, log);
     }
 
     /// <summary>A trained generator for each class in <paramref name="grow"/> (the same one for several
     /// classes when it is conditional), loaded from <paramref name="dir"/> when a previous run stored it.</summary>
     private protected abstract Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log);
 
-    /// <summary>Loads the generator file, or trains with <paramref name="train"/> and saves it.</summary>
-    private protected GanGenerator LoadOrTrain(string dir, string tag, GanSettings s, Func<GanTrainer> create, Dataset data, int? forClass, Action<string>? log)
+    /// <summary>Loads the generator file when it was trained from the same <paramref name="key"/>, or trains
+    /// on <paramref name="data"/> and saves it. A file trained from something else is an error rather than
+    /// silently reused or overwritten.</summary>
+    private protected GanGenerator LoadOrTrain(string dir, string tag, string key, GanSettings s, Func<GanTrainer> create, Dataset data, int? forClass, Action<string>? log)
     {
         var file = Path.Combine(dir, tag + ".generator.safetensors");
         if (File.Exists(file))
         {
+            var stored = GeneratorFile.Load(file);
+            if (stored.Key != key)
+            {
+                throw new ArgumentException($"{file} holds a generator trained with other settings, data or seed; use another output folder or delete the file");
+            }
             log?.Invoke($"{tag}: reusing the trained generator {file}");
-            return GeneratorFile.Load(file).Generator;
+            return stored.Generator;
         }
         var trainer = create();
         log?.Invoke($"{tag}: training a {s.Architecture} GAN ({s.Loss}) on {data.Count} images for {s.Steps} steps");
         var sw = System.Diagnostics.Stopwatch.StartNew();
         trainer.Train(data, dir, tag, new GanCallbacks { Log = log, Progress = Context.Progress });
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{tag}: trained in {sw.Elapsed.TotalSeconds:F0} s, sample score {trainer.LastScore:G3}{(trainer.Restarts > 0 ? $", {trainer.Restarts} restart(s)" : "")}"));
-        GeneratorFile.Save(file, trainer.Sampler, s.Architecture, forClass, data.ClassNames);
+        GeneratorFile.Save(file, trainer.Sampler, s.Architecture, forClass, data.ClassNames, key);
         File.Delete(Path.Combine(dir, tag + ".state.safetensors"));
         return trainer.Sampler;
     }
@@ -193,7 +199,8 @@ public sealed class GanPerClass : GenerativeRebalancer
         {
             var data = train.Subset(train.IndicesOf(c));
             var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim);
-            result[c] = LoadOrTrain(dir, $"class{c}", _s, () => new GanTrainer(_s, shape, seed + (ulong)c), data, c, log);
+            var classSeed = seed + (ulong)c;
+            result[c] = LoadOrTrain(dir, $"class{c}", GanTrainer.KeyFor(_s, shape, classSeed, data), _s, () => new GanTrainer(_s, shape, classSeed), data, c, log);
         }
         return result;
     }
@@ -232,50 +239,57 @@ public sealed class Smate : GenerativeRebalancer
 
     private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
     {
-        var majority = Enumerable.Range(0, train.NumClasses).Except(grow).Where(c => train.ClassCounts()[c] > 0).ToArray();
+        var counts = train.ClassCounts();
+        var majority = Enumerable.Range(0, train.NumClasses).Except(grow).Where(c => counts[c] > 0).ToArray();
         if (majority.Length == 0)
         {
             throw new ArgumentException("smate: every class is to be filled, so no majority class is left to pre-train on (use a strategy that leaves the largest classes alone)");
         }
         var shape = new GanShape(train.Channels, train.Height, train.Width, _fine.LatentDim);
-        var result = new Dictionary<int, GanGenerator>();
-        if (grow.All(c => File.Exists(Path.Combine(dir, $"class{c}.generator.safetensors"))))
-        {
-            // Every fine-tuned generator is stored: the pre-trained pair is not needed.
-            foreach (var c in grow)
-            {
-                result[c] = LoadOrTrain(dir, $"class{c}", _fine, () => throw new InvalidOperationException("stored generator expected"), train, c, log);
-            }
-            return result;
-        }
         var preData = train.Subset([.. majority.SelectMany(train.IndicesOf).Order()]);
         // The pre-training set depends on which classes are filled; its files are named after it.
         var preTag = majority.Length <= 12 ? "pretrain-c" + string.Join("_", majority) : "pretrain-" + GanSettings.Digest(string.Join(",", majority));
+        var preKey = GanTrainer.KeyFor(_pre, shape, seed, preData);
+        GanTrainer? pre = null;
+        var result = new Dictionary<int, GanGenerator>();
+        foreach (var c in grow)
+        {
+            var data = train.Subset(train.IndicesOf(c));
+            var classSeed = seed + 1 + (ulong)c;
+            // A fine-tuned generator depends on its pre-training too.
+            var key = GanSettings.Digest(GanTrainer.KeyFor(_fine, shape, classSeed, data) + ";after " + preKey);
+            // The pre-trained pair is loaded or trained only when a fine-tuned generator is not stored.
+            result[c] = LoadOrTrain(dir, $"class{c}", key, _fine, () => new GanTrainer(_fine, shape, classSeed, transferFrom: pre ??= Pretrained(shape, seed, preData, preTag, preKey, dir, log)), data, c, log);
+        }
+        return result;
+    }
+
+    private GanTrainer Pretrained(GanShape shape, ulong seed, Dataset preData, string preTag, string preKey, string dir, Action<string>? log)
+    {
         var preFile = Path.Combine(dir, preTag + ".pair.safetensors");
         var pre = new GanTrainer(_pre, shape, seed);
         if (File.Exists(preFile))
         {
-            log?.Invoke($"{preTag}: reusing {preFile}");
             var c = Nn.Checkpoint.Load(preFile);
+            if (c.Metadata.GetValueOrDefault("gan.key") != preKey)
+            {
+                throw new ArgumentException($"{preFile} holds a pair pre-trained with other settings, data or seed; use another output folder or delete the file");
+            }
+            log?.Invoke($"{preTag}: reusing {preFile}");
             c.LoadModule(pre.G, "g");
             c.LoadModule(pre.D, "d");
             c.LoadModule(pre.Sampler, "ema");
+            return pre;
         }
-        else
-        {
-            log?.Invoke($"{preTag}: {_pre.Architecture} GAN ({_pre.Loss}) on {preData.Count} images of classes {string.Join(", ", majority)} for {_pre.Steps} steps");
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            pre.Train(preData, dir, preTag, new GanCallbacks { Log = log, Progress = Context.Progress });
-            log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{preTag}: done in {sw.Elapsed.TotalSeconds:F0} s, sample score {pre.LastScore:G3}"));
-            new Nn.Checkpoint().AddModule(pre.G, "g").AddModule(pre.D, "d").AddModule(pre.Sampler, "ema").Save(preFile);
-            File.Delete(Path.Combine(dir, preTag + ".state.safetensors"));
-        }
-        foreach (var c in grow)
-        {
-            var data = train.Subset(train.IndicesOf(c));
-            result[c] = LoadOrTrain(dir, $"class{c}", _fine, () => new GanTrainer(_fine, shape, seed + 1 + (ulong)c, transferFrom: pre), data, c, log);
-        }
-        return result;
+        log?.Invoke($"{preTag}: {_pre.Architecture} GAN ({_pre.Loss}) on {preData.Count} images of classes {string.Join(", ", preData.ClassCounts().Select((n, k) => (n, k)).Where(x => x.n > 0).Select(x => x.k))} for {_pre.Steps} steps");
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        pre.Train(preData, dir, preTag, new GanCallbacks { Log = log, Progress = Context.Progress });
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{preTag}: done in {sw.Elapsed.TotalSeconds:F0} s, sample score {pre.LastScore:G3}"));
+        var pair = new Nn.Checkpoint().AddModule(pre.G, "g").AddModule(pre.D, "d").AddModule(pre.Sampler, "ema");
+        pair.Metadata["gan.key"] = preKey;
+        pair.Save(preFile);
+        File.Delete(Path.Combine(dir, preTag + ".state.safetensors"));
+        return pre;
     }
 }
 
@@ -297,7 +311,7 @@ public sealed class ConditionalGan : GenerativeRebalancer
     private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
     {
         var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, train.NumClasses);
-        var g = LoadOrTrain(dir, "all", _s, () => new GanTrainer(_s, shape, seed), train, null, log);
+        var g = LoadOrTrain(dir, "all", GanTrainer.KeyFor(_s, shape, seed, train), _s, () => new GanTrainer(_s, shape, seed), train, null, log);
         return grow.ToDictionary(c => c, _ => g);
     }
 }

@@ -12,12 +12,17 @@ namespace Rebalance.Generative;
 /// e.g. "fc.weight", "up1.weight", "bn1.running_mean") and metadata that rebuilds it: architecture,
 /// latent size, image shape, classes, and for a per-class generator the class it draws.
 /// </summary>
-public sealed record GeneratorFile(GanGenerator Generator, string Architecture, int? Class, IReadOnlyList<string> ClassNames)
+public sealed record GeneratorFile(GanGenerator Generator, string Architecture, int? Class, IReadOnlyList<string> ClassNames, string? Key)
 {
-    /// <summary>Writes the generator atomically.</summary>
-    public static void Save(string path, GanGenerator g, string architecture, int? forClass, IReadOnlyList<string> classNames)
+    /// <summary>Writes the generator atomically; <paramref name="key"/> (see <see cref="GanTrainer.KeyFor"/>)
+    /// records what it was trained from.</summary>
+    public static void Save(string path, GanGenerator g, string architecture, int? forClass, IReadOnlyList<string> classNames, string? key = null)
     {
         var c = new Checkpoint().AddModule(g);
+        if (key is not null)
+        {
+            c.Metadata["generator.key"] = key;
+        }
         c.Metadata["generator.arch"] = architecture;
         c.Metadata["generator.z_dim"] = g.Shape.LatentDim.ToString(CultureInfo.InvariantCulture);
         c.Metadata["generator.shape"] = $"{g.Shape.Channels},{g.Shape.Height},{g.Shape.Width}";
@@ -39,15 +44,25 @@ public sealed record GeneratorFile(GanGenerator Generator, string Architecture, 
         }
         var c = Checkpoint.Load(path);
         string Meta(string key) => c.Metadata.TryGetValue(key, out var v) ? v : throw new CheckpointException($"{path}: not a generator file (no '{key}' in its metadata)");
-        var shape = Meta("generator.shape").Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-        var gs = new GanShape(shape[0], shape[1], shape[2], int.Parse(Meta("generator.z_dim"), CultureInfo.InvariantCulture), int.Parse(Meta("generator.num_classes"), CultureInfo.InvariantCulture));
+        int[] Ints(string key, int count)
+        {
+            var parts = Meta(key).Split(',');
+            var values = new int[parts.Length];
+            if (parts.Length != count || parts.Where((t, i) => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]) || values[i] < 0).Any())
+            {
+                throw new CheckpointException($"{path}: not a generator file ('{key}' is '{Meta(key)}', expected {count} non-negative integer(s))");
+            }
+            return values;
+        }
+        var shape = Ints("generator.shape", 3);
+        var gs = new GanShape(shape[0], shape[1], shape[2], Ints("generator.z_dim", 1)[0], Ints("generator.num_classes", 1)[0]);
         var arch = Meta("generator.arch");
         var g = GanArchitectures.Get(arch).CreateGenerator(gs, new Tensors.Generator(0));
         c.LoadModule(g);
         g.Eval();
         g.RequiresGrad_(false);
-        int? cls = c.Metadata.TryGetValue("generator.class", out var k) ? int.Parse(k, CultureInfo.InvariantCulture) : null;
-        return new GeneratorFile(g, arch, cls, Meta("generator.class_names").Split('\n'));
+        int? cls = c.Metadata.ContainsKey("generator.class") ? Ints("generator.class", 1)[0] : null;
+        return new GeneratorFile(g, arch, cls, Meta("generator.class_names").Split('\n'), c.Metadata.GetValueOrDefault("generator.key"));
     }
 
     /// <summary>Generated images as a tensor (N, C, H, W) in [-1, 1]; <paramref name="label"/> is used by

@@ -167,6 +167,11 @@ public class RunCommandTests
         (code, _, err) = Run("gan", "sample", "--from", gans, "--class", "1", "--count", "5", "--out", Path.Combine(data, "ones"));
         Assert.Equal(1, code);
         Assert.Equal($"error: --from: no generator for class 1 in {gans} (files named classN.generator.safetensors or all.generator.safetensors)", err.TrimEnd());
+        var stored = File.ReadAllBytes(Path.Combine(gans, "class2.generator.safetensors"));
+        (code, _, err) = Run("gan", "train", "--dataset", data, "--class", "2", "--set", "steps=5", "--set", "batch_size=4", "--set", "z_dim=8", "--out", gans);
+        Assert.Equal(1, code);
+        Assert.Contains("holds a generator trained with other settings, data or seed", err, StringComparison.Ordinal);
+        Assert.Equal(stored, File.ReadAllBytes(Path.Combine(gans, "class2.generator.safetensors")));
         (code, _, err) = Run("gan", "train", "--dataset", data, "--set", "loss=wgan", "--out", gans);
         Assert.Equal(1, code);
         Assert.Contains("setting 'loss' of method 'gan-per-class': expected one of gan, wgan-gp", err, StringComparison.Ordinal);

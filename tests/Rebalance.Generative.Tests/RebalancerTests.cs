@@ -87,6 +87,40 @@ public sealed class RebalancerTests : IDisposable
         Assert.Null(loaded.Class);
     }
 
+    [Fact]
+    public void AFileThatIsNotAGeneratorIsRefusedNamingIt()
+    {
+        Directory.CreateDirectory(_dir);
+        var path = Path.Combine(_dir, "plain.safetensors");
+        new Nn.Checkpoint().AddModule(GanArchitectures.Get("dcgan").CreateGenerator(new GanShape(1, 28, 28, 8), new Generator(1))).Save(path);
+        var e = Assert.Throws<Nn.CheckpointException>(() => GeneratorFile.Load(path));
+        Assert.Equal($"{path}: not a generator file (no 'generator.shape' in its metadata)", e.Message);
+        Assert.Throws<FileNotFoundException>(() => GeneratorFile.Load(Path.Combine(_dir, "missing.safetensors")));
+        var g = GanArchitectures.Get("dcgan").CreateGenerator(new GanShape(1, 28, 28, 8), new Generator(1));
+        var bad = new Nn.Checkpoint().AddModule(g);
+        bad.Metadata["generator.arch"] = "dcgan";
+        bad.Metadata["generator.shape"] = "1,28";
+        bad.Save(path);
+        e = Assert.Throws<Nn.CheckpointException>(() => GeneratorFile.Load(path));
+        Assert.Equal($"{path}: not a generator file ('generator.shape' is '1,28', expected 3 non-negative integer(s))", e.Message);
+    }
+
+    [Fact]
+    public void AStoredGeneratorFromOtherSettingsIsNeitherReusedNorOverwritten()
+    {
+        var train = Imbalanced();
+        var dir = Path.Combine(_dir, "models");
+        var first = (GenerativeRebalancer)GenerativeMethods.Create("gan-per-class", Quick("gan-per-class"));
+        first.TrainGenerators(train, [1], 3, dir);
+        var file = Path.Combine(dir, "class1.generator.safetensors");
+        var before = File.ReadAllBytes(file);
+        var other = (GenerativeRebalancer)GenerativeMethods.Create("gan-per-class", Quick("gan-per-class", ("lr_g", "0.001")));
+        var e = Assert.Throws<ArgumentException>(() => other.TrainGenerators(train, [1], 3, dir));
+        Assert.Equal($"{file} holds a generator trained with other settings, data or seed; use another output folder or delete the file", e.Message);
+        Assert.Throws<ArgumentException>(() => first.TrainGenerators(train, [1], 4, dir));
+        Assert.Equal(before, File.ReadAllBytes(file));
+    }
+
     [Theory]
     [InlineData("loss", "wgan", "one of gan, wgan-gp, lsgan, dragan, hinge")]
     [InlineData("arch", "resnet", "one of dcgan, dcgan-deep")]
