@@ -25,7 +25,8 @@ public static class MethodCatalog
     public static int[] Check(IRebalancer r, SamplingStrategy strategy, Dataset train, int[] counts)
     {
         var targets = strategy.Targets(counts, r.Kind);
-        if (r.Kind == SamplingKind.Over && r.Name != "class-weights" && r.Name != "none")
+        // The baseline and loss weighting add no images, so an empty class is no obstacle to them.
+        if (r.Kind == SamplingKind.Over && r is not (NoRebalancing or ClassWeighting))
         {
             SamplingStrategy.CheckGrowable(train, counts, targets, r.Name);
         }
