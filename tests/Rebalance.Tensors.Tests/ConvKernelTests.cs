@@ -29,6 +29,13 @@ public class ConvKernelTests
         [2, 3, 9, 7, 32, 3, 3, 1, 2, 1, 0, 1, 1],    // few input channels: RGB, mixed strides
         [2, 2, 10, 10, 48, 3, 3, 2, 2, 1, 1, 2, 2],  // few input channels: dilation 2
         [1, 1, 8, 8, 80, 2, 2, 2, 2, 0, 0, 1, 1],    // few input channels: 80 = one full and one partial block of 64
+        [3, 16, 9, 9, 19, 4, 4, 2, 2, 1, 1, 1, 1],   // channels-last: 19 outputs (partial tiles of 12 and 32)
+        [2, 20, 11, 9, 33, 3, 5, 2, 3, 1, 2, 1, 1],  // channels-last: mixed strides and pads, runs of 100
+        [2, 16, 10, 10, 16, 2, 2, 3, 3, 0, 0, 1, 1], // channels-last: kernel smaller than stride (phases without taps)
+        [5, 17, 6, 6, 130, 4, 4, 2, 2, 1, 1, 1, 1],  // channels-last: 17 channels, 130 outputs
+        [2, 80, 6, 6, 24, 4, 4, 2, 2, 1, 1, 1, 1],   // channels-last: runs of 320, longer than one k-block
+        [2, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1],   // channels-last: stride 1 on rows too short for the direct kernel
+        [3, 24, 13, 13, 40, 3, 3, 3, 3, 0, 2, 1, 1], // channels-last: stride 3
     ];
 
     private static ConvGeometry Geometry(int[] s)
@@ -82,6 +89,7 @@ public class ConvKernelTests
         {
             Assert.Contains(Shapes, s => ConvDirect.Applies(Geometry(s)));
             Assert.Contains(Shapes, s => ConvFewChannels.Applies(Geometry(s)));
+            Assert.Contains(Shapes, s => !ConvDirect.Applies(Geometry(s)) && ConvChannelsLast.Applies(Geometry(s)));
         }
     }
 

@@ -7,6 +7,8 @@ namespace Rebalance.Tensors.Kernels;
 /// longer than asked (lengths are rounded up to a power of two) and hold stale data; callers overwrite
 /// what they use. Unlike the shared ArrayPool, this pool never trims itself under memory pressure and
 /// keeps enough arrays per size for every thread, so a repeated training step allocates no scratch.
+/// Arrays live on the pinned heap: they never move, so a kernel may align a pointer into one and find the
+/// same alignment in a later <c>fixed</c> block.
 /// </summary>
 internal static class BufferPool
 {
@@ -31,7 +33,7 @@ internal static class BufferPool
                     return stack.Pop();
                 }
             }
-            return GC.AllocateUninitializedArray<T>(1 << bucket);
+            return GC.AllocateUninitializedArray<T>(1 << bucket, pinned: true);
         }
 
         public static void Return(T[] buffer)

@@ -279,6 +279,11 @@ internal static class Conv
             ConvDirect.Forward((float[])(object)x, (float[])(object)w, (float[])(object)y, g);
             return;
         }
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvChannelsLast.Applies(g))
+        {
+            ConvChannelsLast.Forward((float[])(object)x, (float[])(object)w, (float[])(object)y, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric)
         {
             ConvPacked.Forward((float[])(object)x, (float[])(object)w, (float[])(object)y, g);
@@ -342,6 +347,11 @@ internal static class Conv
             ConvDirect.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
             return;
         }
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvChannelsLast.Applies(g))
+        {
+            ConvChannelsLast.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric)
         {
             ConvPacked.BackwardData((float[])(object)gy, (float[])(object)w, (float[])(object)gx, g);
@@ -400,6 +410,11 @@ internal static class Conv
         if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
         {
             ConvDirect.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
+            return;
+        }
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvChannelsLast.Applies(g))
+        {
+            ConvChannelsLast.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
             return;
         }
         if (typeof(T) == typeof(float) && !ForceGeneric)

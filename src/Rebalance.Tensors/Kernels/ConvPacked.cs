@@ -15,7 +15,7 @@ internal static unsafe class ConvPacked
     /// 256 GEMM columns per group, and a group count that is a multiple of the thread count so the
     /// threads get equal work. Results do not depend on the split.
     /// </summary>
-    private static (int Groups, Func<int, (int Start, int Count)> Range) Balanced(in ConvGeometry g)
+    internal static (int Groups, Func<int, (int Start, int Count)> Range) Balanced(in ConvGeometry g)
     {
         var threads = Math.Max(1, Engine.NumThreads);
         var target = Math.Max(1, (int)Math.Round((double)g.N * g.Ohw / 256));
