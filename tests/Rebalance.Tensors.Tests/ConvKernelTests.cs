@@ -36,6 +36,8 @@ public class ConvKernelTests
         [2, 80, 6, 6, 24, 4, 4, 2, 2, 1, 1, 1, 1],   // channels-last: runs of 320, longer than one k-block
         [2, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1],   // channels-last: stride 1 on rows too short for the direct kernel
         [3, 24, 13, 13, 40, 3, 3, 3, 3, 0, 2, 1, 1], // channels-last: stride 3
+        [3, 8, 14, 14, 32, 5, 5, 1, 1, 2, 2, 1, 1],  // channels-last weight gradient with run elements as rows (cnn28 conv2)
+        [2, 12, 7, 7, 24, 3, 3, 1, 1, 1, 1, 1, 1],   // the same with 24 outputs, a partial vector panel
     ];
 
     private static ConvGeometry Geometry(int[] s)
@@ -90,6 +92,8 @@ public class ConvKernelTests
             Assert.Contains(Shapes, s => ConvDirect.Applies(Geometry(s)));
             Assert.Contains(Shapes, s => ConvFewChannels.Applies(Geometry(s)));
             Assert.Contains(Shapes, s => !ConvDirect.Applies(Geometry(s)) && ConvChannelsLast.Applies(Geometry(s)));
+            Assert.Contains(Shapes, s => ConvChannelsLast.AppliesToWeightGradient(Geometry(s)) && ConvChannelsLast.PrefersRunRows(Geometry(s)));
+            Assert.Contains(Shapes, s => ConvChannelsLast.AppliesToWeightGradient(Geometry(s)) && !ConvChannelsLast.PrefersRunRows(Geometry(s)));
         }
     }
 

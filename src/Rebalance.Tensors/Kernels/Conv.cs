@@ -407,14 +407,14 @@ internal static class Conv
             ConvFewChannels.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
             return;
         }
+        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvChannelsLast.AppliesToWeightGradient(g))
+        {
+            ConvChannelsLast.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))
         {
             ConvDirect.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
-            return;
-        }
-        if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvChannelsLast.Applies(g))
-        {
-            ConvChannelsLast.BackwardWeight((float[])(object)x, (float[])(object)gy, (float[])(object)gw, g);
             return;
         }
         if (typeof(T) == typeof(float) && !ForceGeneric)

@@ -34,6 +34,29 @@ internal static unsafe class ConvChannelsLast
     public static bool Applies(in ConvGeometry g) =>
         !Disabled && Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512) && g.DH == 1 && g.DW == 1 && g.KW * g.C >= 64 && g.O >= 16 && g.C >= 16;
 
+    /// <summary>
+    /// The weight gradient's kernel also serves stride-1 layers (where it beats the direct kernel) and
+    /// layers with few channels, as long as padding to the tile wastes at most half the work.
+    /// </summary>
+    public static bool AppliesToWeightGradient(in ConvGeometry g) =>
+        !Disabled && Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512) && g.DH == 1 && g.DW == 1 && WeightPadding(g).Least <= 1.5;
+
+    /// <summary>Work done over useful work for the two tile orientations of the weight gradient.</summary>
+    private static (double OutputRows, double RunRows, double Least) WeightPadding(in ConvGeometry g)
+    {
+        var run = g.KW * g.C;
+        var outputRows = (double)Pad(g.O, Mr) / g.O * Pad(run, Nr) / run;
+        var runRows = (double)Pad(run, Mr) / run * Pad(g.O, Nr) / g.O;
+        return (outputRows, runRows, Math.Min(outputRows, runRows));
+    }
+
+    /// <summary>Whether the weight gradient puts run elements rather than output channels on the tile's rows.</summary>
+    internal static bool PrefersRunRows(in ConvGeometry g)
+    {
+        var (outputRows, runRows, _) = WeightPadding(g);
+        return runRows < outputRows;
+    }
+
     private static int Pad(int extent, int tile) => (extent + tile - 1) / tile * tile;
 
     /// <summary>Floats of slack a buffer needs for <see cref="Align"/>.</summary>
@@ -115,6 +138,36 @@ internal static unsafe class ConvChannelsLast
         for (var i = 0; i < n; i++)
         {
             Transpose.Run(src + ((long)i * hw * ld), ld, dst + ((long)i * c * hw), hw, hw, c);
+        }
+    }
+
+    /// <summary>
+    /// rows[j] = the start of output position pb + j's kernel-row-0 run in the padded channels-last input,
+    /// for j &lt; count; positions are (image, oh, ow) in order, stepped without division.
+    /// </summary>
+    private static void RunTable(float* xp, int img, int wp, in ConvGeometry g, int pb, int count, float** rows)
+    {
+        var n = pb / g.Ohw;
+        var q = pb - (n * g.Ohw);
+        var oh = q / g.OW;
+        var ow = q - (oh * g.OW);
+        var rowStep = (long)g.SH * wp * g.C;
+        var colStep = (long)g.SW * g.C;
+        var line = xp + ((long)n * img) + (oh * rowStep);
+        for (var j = 0; j < count; j++)
+        {
+            rows[j] = line + (ow * colStep);
+            if (++ow == g.OW)
+            {
+                ow = 0;
+                line += rowStep;
+                if (++oh == g.OH)
+                {
+                    oh = 0;
+                    n++;
+                    line = xp + ((long)n * img);
+                }
+            }
         }
     }
 
@@ -356,8 +409,103 @@ internal static unsafe class ConvChannelsLast
         BufferPool.Return(wk);
     }
 
-    /// <summary>gw = sum over positions of gy(p, o) * im2col(x)(p, :), from the channels-last input runs.</summary>
+    /// <summary>
+    /// gw = sum over positions of gy(p, o) * im2col(x)(p, :), from the channels-last input runs. Two
+    /// orientations: output channels as the tile's rows and run columns as its vector lanes, or the
+    /// transpose; the one that pads less to the 12 x 32 tile is taken (runs of 40 floats, as in a 5x5
+    /// layer on 8 channels, would waste 60% as vector lanes and 20% as rows).
+    /// </summary>
     public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    {
+        if (PrefersRunRows(g))
+        {
+            BackwardWeightRunRows(x, gy, gw, g);
+        }
+        else
+        {
+            BackwardWeightOutputRows(x, gy, gw, g);
+        }
+    }
+
+    /// <summary>Weight gradient with run elements as the tile's rows: acc(kh, kw*C + c, o), the output
+    /// gradient in (position, O) order as B and the runs read through the pointer table as A.</summary>
+    private static void BackwardWeightRunRows(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    {
+        var (hp, wp) = PaddedInput(g);
+        var img = hp * wp * g.C;
+        var run = g.KW * g.C;
+        var runPad = Pad(run, Mr);
+        var oPad = Pad(g.O, Nr);
+        var positions = g.N * g.Ohw;
+        var xp = BufferPool.Rent<float>((g.N * img) + Mr);
+        var gyn = BufferPool.Rent<float>((positions * oPad) + AlignSlack);
+        var acc = BufferPool.Rent<float>((g.KH * runPad * oPad) + AlignSlack);
+        ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp);
+        ToPaddedNhwc(gy, g.N, g.O, g.OH, g.OW, 0, 0, g.OH, g.OW, oPad, gyn, aligned: true);
+        // Work units (kh, tile of 12 run elements, panel of 32 output channels), each summing all
+        // positions in order.
+        var rowTiles = runPad / Mr;
+        var panels = oPad / Nr;
+        var units = g.KH * rowTiles * panels;
+        CpuParallel.For(units, 1, (u0, u1) =>
+        {
+            var rowPtrs = stackalloc float*[KBlock];
+            fixed (float* px = xp, pg0 = gyn, pa0 = acc)
+            {
+                var pg = Align(pg0);
+                var pa = Align(pa0);
+                if (positions == 0)
+                {
+                    new Span<float>(pa, g.KH * runPad * oPad).Clear();
+                    return;
+                }
+                for (var pb = 0; pb < positions; pb += KBlock)
+                {
+                    var kc = Math.Min(KBlock, positions - pb);
+                    RunTable(px, img, wp, g, pb, kc, rowPtrs);
+                    for (var u = u0; u < u1; u++)
+                    {
+                        var panel = u % panels;
+                        var rest = u / panels;
+                        var rt = rest % rowTiles;
+                        var kh = rest / rowTiles;
+                        var c = pa + ((((long)kh * runPad) + (rt * Mr)) * oPad) + (panel * Nr);
+                        IndirectMicroKernels.RowsK512(kc, rowPtrs, ((nint)kh * wp * g.C) + (rt * Mr), pg + ((long)pb * oPad) + (panel * Nr), oPad, c, oPad, pb > 0);
+                    }
+                }
+            }
+        });
+        // acc (KH, KW*C, O) -> gw (O, C, KH, KW)
+        CpuParallel.For(g.O, 8, (o0, o1) =>
+        {
+            fixed (float* pa0 = acc, pw = gw)
+            {
+                var pa = Align(pa0);
+                for (var o = o0; o < o1; o++)
+                {
+                    for (var c = 0; c < g.C; c++)
+                    {
+                        var dst = pw + ((long)((o * g.C) + c) * g.KH * g.KW);
+                        for (var kh = 0; kh < g.KH; kh++)
+                        {
+                            var src = pa + ((((long)kh * runPad) + c) * oPad) + o;
+                            for (var kw = 0; kw < g.KW; kw++)
+                            {
+                                dst[(kh * g.KW) + kw] = src[(long)kw * g.C * oPad];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        BufferPool.Return(acc);
+        BufferPool.Return(gyn);
+        BufferPool.Return(xp);
+    }
+
+    /// <summary>Weight gradient with output channels as the tile's rows: acc(kh, o, kw*C + c), the output
+    /// gradient in (position, O) order as A and the runs read through the pointer table as B.</summary>
+    private static void BackwardWeightOutputRows(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
         var (hp, wp) = PaddedInput(g);
         var img = hp * wp * g.C;
@@ -390,15 +538,7 @@ internal static unsafe class ConvChannelsLast
                 for (var pb = 0; pb < positions; pb += KBlock)
                 {
                     var kc = Math.Min(KBlock, positions - pb);
-                    for (var j = 0; j < kc; j++)
-                    {
-                        var p = pb + j;
-                        var n = p / g.Ohw;
-                        var q = p - (n * g.Ohw);
-                        var oh = q / g.OW;
-                        var ow = q - (oh * g.OW);
-                        rowPtrs[j] = px + ((long)n * img) + ((((long)oh * g.SH * wp) + ((long)ow * g.SW)) * g.C);
-                    }
+                    RunTable(px, img, wp, g, pb, kc, rowPtrs);
                     for (var u = u0; u < u1; u++)
                     {
                         var ot = u % oTiles;

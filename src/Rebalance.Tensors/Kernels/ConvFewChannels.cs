@@ -21,16 +21,7 @@ internal static unsafe class ConvFewChannels
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported && g.C <= 4 && g.O % Lanes == 0 && g.O <= 512 && g.KH * g.KW <= 49;
 
     // gyT (OHW, O) of one image from gy (O, OHW).
-    private static void Transpose(float* src, int rows, int cols, float* dst)
-    {
-        for (var r = 0; r < rows; r++)
-        {
-            for (var c = 0; c < cols; c++)
-            {
-                dst[((long)c * rows) + r] = src[((long)r * cols) + c];
-            }
-        }
-    }
+    private static void Transpose(float* src, int rows, int cols, float* dst) => Kernels.Transpose.Run(src, cols, dst, rows, rows, cols);
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<ConvGeometry, (int[] Start, int[] TapOf, int[] PosOf)> s_dataTables = new();
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<ConvGeometry, int[]> s_weightTables = new();

@@ -6,7 +6,7 @@ namespace Rebalance.Tensors.Kernels;
 
 /// <summary>
 /// Strided float32 matrix transposes, for layout changes between channels-first and channels-last.
-/// Full 16x16 blocks go through registers (AVX-512: four butterfly stages of two-source permutes, each
+/// Full 16x16 blocks (and 8x8 ones for 8-row edges) go through registers (AVX-512: butterfly stages of two-source permutes, each
 /// swapping one bit of the row index with the same bit of the column index); the edges and machines
 /// without AVX-512 take the scalar loop.
 /// </summary>
@@ -23,17 +23,21 @@ internal static unsafe class Transpose
     private static readonly int[] s_lower = BuildControl(upper: false);
     private static readonly int[] s_upper = BuildControl(upper: true);
 
-    private static int[] BuildControl(bool upper)
+    private static readonly int[] s_lower8 = BuildControl(upper: false, 8);
+    private static readonly int[] s_upper8 = BuildControl(upper: true, 8);
+
+    private static int[] BuildControl(bool upper, int size = B)
     {
-        var control = new int[4 * B];
-        for (var s = 0; s < 4; s++)
+        var stages = System.Numerics.BitOperations.Log2((uint)size);
+        var control = new int[stages * size];
+        for (var s = 0; s < stages; s++)
         {
-            var d = B >> (s + 1);
-            for (var c = 0; c < B; c++)
+            var d = size >> (s + 1);
+            for (var c = 0; c < size; c++)
             {
-                control[(s * B) + c] = upper
-                    ? ((c & d) != 0 ? B + c : c + d)
-                    : ((c & d) == 0 ? c : B + (c - d));
+                control[(s * size) + c] = upper
+                    ? ((c & d) != 0 ? size + c : c + d)
+                    : ((c & d) == 0 ? c : size + (c - d));
             }
         }
         return control;
@@ -53,6 +57,19 @@ internal static unsafe class Transpose
                     Block16(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd);
                 }
                 Scalar(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd, B, cols - j);
+            }
+        }
+        if (!ForceScalar && Avx512F.VL.IsSupported)
+        {
+            // Blocks of 8 rows (an 8-channel layer's planes) through 256-bit registers.
+            for (; i + 8 <= rows; i += 8)
+            {
+                var j = 0;
+                for (; j + 8 <= cols; j += 8)
+                {
+                    Block8(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd);
+                }
+                Scalar(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd, 8, cols - j);
             }
         }
         Scalar(src + (i * srcLd), srcLd, dst + i, dstLd, rows - i, cols);
@@ -215,5 +232,71 @@ internal static unsafe class Transpose
         Vector512.Store(r13, dst + (13 * dstLd));
         Vector512.Store(r14, dst + (14 * dstLd));
         Vector512.Store(r15, dst + (15 * dstLd));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Block8(float* src, long srcLd, float* dst, long dstLd)
+    {
+        var r0 = Vector256.Load(src + (0 * srcLd));
+        var r1 = Vector256.Load(src + (1 * srcLd));
+        var r2 = Vector256.Load(src + (2 * srcLd));
+        var r3 = Vector256.Load(src + (3 * srcLd));
+        var r4 = Vector256.Load(src + (4 * srcLd));
+        var r5 = Vector256.Load(src + (5 * srcLd));
+        var r6 = Vector256.Load(src + (6 * srcLd));
+        var r7 = Vector256.Load(src + (7 * srcLd));
+        fixed (int* pl = s_lower8, pu = s_upper8)
+        {
+            var lo0 = Vector256.Load(pl + 0);
+            var hi0 = Vector256.Load(pu + 0);
+            var t0_0 = Avx512F.VL.PermuteVar8x32x2(r0, lo0, r4);
+            r4 = Avx512F.VL.PermuteVar8x32x2(r0, hi0, r4);
+            r0 = t0_0;
+            var t0_1 = Avx512F.VL.PermuteVar8x32x2(r1, lo0, r5);
+            r5 = Avx512F.VL.PermuteVar8x32x2(r1, hi0, r5);
+            r1 = t0_1;
+            var t0_2 = Avx512F.VL.PermuteVar8x32x2(r2, lo0, r6);
+            r6 = Avx512F.VL.PermuteVar8x32x2(r2, hi0, r6);
+            r2 = t0_2;
+            var t0_3 = Avx512F.VL.PermuteVar8x32x2(r3, lo0, r7);
+            r7 = Avx512F.VL.PermuteVar8x32x2(r3, hi0, r7);
+            r3 = t0_3;
+            var lo1 = Vector256.Load(pl + 8);
+            var hi1 = Vector256.Load(pu + 8);
+            var t1_0 = Avx512F.VL.PermuteVar8x32x2(r0, lo1, r2);
+            r2 = Avx512F.VL.PermuteVar8x32x2(r0, hi1, r2);
+            r0 = t1_0;
+            var t1_1 = Avx512F.VL.PermuteVar8x32x2(r1, lo1, r3);
+            r3 = Avx512F.VL.PermuteVar8x32x2(r1, hi1, r3);
+            r1 = t1_1;
+            var t1_4 = Avx512F.VL.PermuteVar8x32x2(r4, lo1, r6);
+            r6 = Avx512F.VL.PermuteVar8x32x2(r4, hi1, r6);
+            r4 = t1_4;
+            var t1_5 = Avx512F.VL.PermuteVar8x32x2(r5, lo1, r7);
+            r7 = Avx512F.VL.PermuteVar8x32x2(r5, hi1, r7);
+            r5 = t1_5;
+            var lo2 = Vector256.Load(pl + 16);
+            var hi2 = Vector256.Load(pu + 16);
+            var t2_0 = Avx512F.VL.PermuteVar8x32x2(r0, lo2, r1);
+            r1 = Avx512F.VL.PermuteVar8x32x2(r0, hi2, r1);
+            r0 = t2_0;
+            var t2_2 = Avx512F.VL.PermuteVar8x32x2(r2, lo2, r3);
+            r3 = Avx512F.VL.PermuteVar8x32x2(r2, hi2, r3);
+            r2 = t2_2;
+            var t2_4 = Avx512F.VL.PermuteVar8x32x2(r4, lo2, r5);
+            r5 = Avx512F.VL.PermuteVar8x32x2(r4, hi2, r5);
+            r4 = t2_4;
+            var t2_6 = Avx512F.VL.PermuteVar8x32x2(r6, lo2, r7);
+            r7 = Avx512F.VL.PermuteVar8x32x2(r6, hi2, r7);
+            r6 = t2_6;
+        }
+        Vector256.Store(r0, dst + (0 * dstLd));
+        Vector256.Store(r1, dst + (1 * dstLd));
+        Vector256.Store(r2, dst + (2 * dstLd));
+        Vector256.Store(r3, dst + (3 * dstLd));
+        Vector256.Store(r4, dst + (4 * dstLd));
+        Vector256.Store(r5, dst + (5 * dstLd));
+        Vector256.Store(r6, dst + (6 * dstLd));
+        Vector256.Store(r7, dst + (7 * dstLd));
     }
 }
