@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Rebalance.Tensors.Kernels;
 
 /// <summary>
@@ -394,7 +396,9 @@ internal static unsafe class ConvChannelsLast
                             {
                                 if (targets[i] >= 0)
                                 {
-                                    Buffer.MemoryCopy(tile + (i * Nr), pout + targets[i] + panel, Nr * sizeof(float), Nr * sizeof(float));
+                                    var to = pout + targets[i] + panel;
+                                    Vector512.Store(Vector512.Load(tile + (i * Nr)), to);
+                                    Vector512.Store(Vector512.Load(tile + (i * Nr) + 16), to + 16);
                                 }
                             }
                         }
