@@ -56,8 +56,11 @@ def make(w):
     gy = torch.rand_like(fwd().detach())
 
     def step():
-        x.grad = None
-        weight.grad = None
+        # Gradients are zeroed in place and accumulated into, as optimizer.zero_grad() does by default in
+        # PyTorch 1.13 (and as torch_train.py and our side do).
+        if x.grad is not None:
+            x.grad.zero_()
+            weight.grad.zero_()
         fwd().backward(gy)
 
     return step

@@ -81,16 +81,20 @@ internal static unsafe class ConvChannelsLast
     {
         var img = (long)hp * wp * ld;
         var hw = h * w;
-        // Without padding the transpose writes the destination directly; otherwise it goes through a
-        // (HW, C) scratch copy whose pixel rows are then placed inside the zero border.
-        var direct = top == 0 && left == 0 && wp == w && hp == h && ld == c;
+        // Without spatial padding the transpose writes the destination directly; otherwise it goes through
+        // a (HW, C) scratch copy whose pixel rows are then placed inside the zero border.
+        var direct = top == 0 && left == 0 && wp == w && hp == h;
         for (var i = 0; i < n; i++)
         {
             var d = dst + (i * img);
             var s = src + ((long)i * c * hw);
             if (direct)
             {
-                Transpose.Run(s, hw, d, c, c, hw);
+                Transpose.Run(s, hw, d, ld, c, hw);
+                for (var q = 0; q < hw && ld > c; q++)
+                {
+                    new Span<float>(d + ((long)q * ld) + c, ld - c).Clear();
+                }
                 continue;
             }
             Transpose.Run(s, hw, scratch, c, c, hw);
