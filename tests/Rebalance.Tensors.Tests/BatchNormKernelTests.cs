@@ -3,7 +3,8 @@ using F = Rebalance.Tensors.Functional;
 namespace Rebalance.Tensors.Tests;
 
 /// <summary>The fused training-mode batch norm against the composite form built from elementwise and
-/// reduction ops (the reference), forward, running statistics and all three gradients.</summary>
+/// reduction ops (the reference), forward, running statistics and all three gradients, for both the
+/// plane-at-a-time path (planes of 16 values or more) and the row-at-a-time one.</summary>
 public class BatchNormKernelTests
 {
     // The composite reference: what Functional.BatchNorm computed before the fused kernels.
@@ -39,6 +40,8 @@ public class BatchNormKernelTests
     [InlineData(new[] { 3, 16, 17, 1 }, true)]
     [InlineData(new[] { 64, 8, 7, 7 }, true)]
     [InlineData(new[] { 5, 2, 2, 3, 4 }, false)]
+    [InlineData(new[] { 64, 300 }, true)]        // a BatchNorm1d: planes of one value, channels in several chunks
+    [InlineData(new[] { 4, 70, 2, 2 }, true)]    // small planes, summed a row at a time
     public void FusedMatchesTheCompositeForm(int[] shape, bool affine)
     {
         var gen = new Generator(31);

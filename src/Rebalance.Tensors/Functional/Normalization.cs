@@ -78,9 +78,10 @@ public static partial class Functional
         var n = x.Size(0);
         var c = x.Size(1);
         var s = x.Numel / Math.Max(1, n * c);
-        var mean = new double[c];
-        var variance = new double[c];
-        var invstd = new double[c];
+        // Statistics live in tensors so that inside a TensorScope their storage is pooled like the rest.
+        var mean = Tensor.Empty([c], DType.Float64).Array<double>();
+        var variance = Tensor.Empty([c], DType.Float64).Array<double>();
+        var invstd = Tensor.Empty([c], DType.Float64).Array<double>();
         var y = Tensor.Empty(x.Shape, x.DType);
         Kernels.BatchNormKernels.Forward(x.Array<T>(), n, c, s, weight?.Array<T>(), bias?.Array<T>(), eps, y.Array<T>(), mean, variance, invstd);
         if (runningMean is not null && runningVar is not null)
