@@ -9,36 +9,21 @@ accumulator in its own register; the JIT does not unroll loops over locals.
 """
 import os
 
-def kernel(name, mr, nv, vec, w, fma, isa_comment):
-    L = []
-    L.append(f"    /// <summary>{mr}x{nv*w} tile, {isa_comment}. a: packed (kc, {mr}), b: packed (kc, {nv*w}).")
-    L.append(f"    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the")
-    L.append(f"    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>")
-    L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)")
-    L.append("    {")
+def zeros(L, mr, nv, vec):
     for i in range(mr):
         for j in range(nv):
             L.append(f"        var c{i}_{j} = {vec}<float>.Zero;")
-    L.append("        for (var p = 0; p < kc; p++)")
-    L.append("        {")
-    for j in range(nv):
-        L.append(f"            var b{j} = {vec}.Load(b + {j*w});")
+
+
+def fmas(L, mr, nv, vec, fma, a_of):
+    """One k step: broadcast A's element a_of(i) for each row and multiply-add it into the row's vectors."""
     for i in range(mr):
-        L.append(f"            var a{i} = {vec}.Create(a[{i}]);")
+        L.append(f"            var a{i} = {vec}.Create({a_of(i)});")
         for j in range(nv):
             L.append(f"            c{i}_{j} = {fma}(a{i}, b{j}, c{i}_{j});")
-    L.append(f"            a += {mr};")
-    L.append(f"            b += {nv*w};")
-    L.append("        }")
-    L.append("")
-    L.append("        if (alpha != 1f)")
-    L.append("        {")
-    L.append(f"            var va = {vec}.Create(alpha);")
-    for i in range(mr):
-        for j in range(nv):
-            L.append(f"            c{i}_{j} *= va;")
-    L.append("        }")
+
+
+def stores(L, mr, nv, vec, w):
     L.append("        if (accumulate)")
     L.append("        {")
     for i in range(mr):
@@ -53,6 +38,34 @@ def kernel(name, mr, nv, vec, w, fma, isa_comment):
             off = f"({i} * ldc) + {j*w}"
             L.append(f"            {vec}.Store(c{i}_{j}, c + {off});")
     L.append("        }")
+
+
+def kernel(name, mr, nv, vec, w, fma, isa_comment):
+    L = []
+    L.append(f"    /// <summary>{mr}x{nv*w} tile, {isa_comment}. a: packed (kc, {mr}), b: packed (kc, {nv*w}).")
+    L.append(f"    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the")
+    L.append(f"    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>")
+    L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
+    L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)")
+    L.append("    {")
+    zeros(L, mr, nv, vec)
+    L.append("        for (var p = 0; p < kc; p++)")
+    L.append("        {")
+    for j in range(nv):
+        L.append(f"            var b{j} = {vec}.Load(b + {j*w});")
+    fmas(L, mr, nv, vec, fma, lambda i: f"a[{i}]")
+    L.append(f"            a += {mr};")
+    L.append(f"            b += {nv*w};")
+    L.append("        }")
+    L.append("")
+    L.append("        if (alpha != 1f)")
+    L.append("        {")
+    L.append(f"            var va = {vec}.Create(alpha);")
+    for i in range(mr):
+        for j in range(nv):
+            L.append(f"            c{i}_{j} *= va;")
+    L.append("        }")
+    stores(L, mr, nv, vec, w)
     L.append("    }")
     return "\n".join(L)
 
@@ -115,23 +128,6 @@ with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 
 
-def stores(L, mr, nv, vec, w):
-    L.append("        if (accumulate)")
-    L.append("        {")
-    for i in range(mr):
-        for j in range(nv):
-            off = f"({i} * ldc) + {j*w}"
-            L.append(f"            {vec}.Store({vec}.Load(c + {off}) + c{i}_{j}, c + {off});")
-    L.append("        }")
-    L.append("        else")
-    L.append("        {")
-    for i in range(mr):
-        for j in range(nv):
-            off = f"({i} * ldc) + {j*w}"
-            L.append(f"            {vec}.Store(c{i}_{j}, c + {off});")
-    L.append("        }")
-
-
 def rows_a(mr, nv, vec, w, fma):
     L = []
     L.append(f"    /// <summary>{mr}x{nv*w} tile where row i of A is the contiguous run rows[i] + aOff, ..., + kc - 1 (no packing),")
@@ -141,17 +137,12 @@ def rows_a(mr, nv, vec, w, fma):
     L.append("    {")
     for i in range(mr):
         L.append(f"        var r{i} = rows[{i}] + aOff;")
-    for i in range(mr):
-        for j in range(nv):
-            L.append(f"        var c{i}_{j} = {vec}<float>.Zero;")
+    zeros(L, mr, nv, vec)
     L.append("        for (nint p = 0; p < kc; p++)")
     L.append("        {")
     for j in range(nv):
         L.append(f"            var b{j} = {vec}.Load(b + {j*w});")
-    for i in range(mr):
-        L.append(f"            var a{i} = {vec}.Create(r{i}[p]);")
-        for j in range(nv):
-            L.append(f"            c{i}_{j} = {fma}(a{i}, b{j}, c{i}_{j});")
+    fmas(L, mr, nv, vec, fma, lambda i: f"r{i}[p]")
     L.append(f"            b += {nv*w};")
     L.append("        }")
     L.append("")
@@ -168,18 +159,13 @@ def rows_b(mr, nv, vec, w, fma):
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    public static void RowsB512(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
     L.append("    {")
-    for i in range(mr):
-        for j in range(nv):
-            L.append(f"        var c{i}_{j} = {vec}<float>.Zero;")
+    zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")
     L.append("            var rb = rows[p] + bOff;")
     for j in range(nv):
         L.append(f"            var b{j} = {vec}.Load(rb + {j*w});")
-    for i in range(mr):
-        L.append(f"            var a{i} = {vec}.Create(a[{i}]);")
-        for j in range(nv):
-            L.append(f"            c{i}_{j} = {fma}(a{i}, b{j}, c{i}_{j});")
+    fmas(L, mr, nv, vec, fma, lambda i: f"a[{i}]")
     L.append("            a += lda;")
     L.append("        }")
     L.append("")
@@ -196,18 +182,13 @@ def rows_k(mr, nv, vec, w, fma):
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    public static void RowsK512(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
     L.append("    {")
-    for i in range(mr):
-        for j in range(nv):
-            L.append(f"        var c{i}_{j} = {vec}<float>.Zero;")
+    zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")
     L.append("            var ra = rows[p] + aOff;")
     for j in range(nv):
         L.append(f"            var b{j} = {vec}.Load(b + {j*w});")
-    for i in range(mr):
-        L.append(f"            var a{i} = {vec}.Create(ra[{i}]);")
-        for j in range(nv):
-            L.append(f"            c{i}_{j} = {fma}(a{i}, b{j}, c{i}_{j});")
+    fmas(L, mr, nv, vec, fma, lambda i: f"ra[{i}]")
     L.append("            b += ldb;")
     L.append("        }")
     L.append("")

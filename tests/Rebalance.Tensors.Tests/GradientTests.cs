@@ -90,6 +90,7 @@ public class GradientTests
         ["upsample"] = (x => F.UpsampleNearest(x[0], 2) * F.UpsampleNearest(x[0], 2), () => [N(72, 1, 2, 2, 3)]),
         ["batch_norm_train_2d"] = (x => F.BatchNorm(x[0], null, null, x[1], x[2], training: true), () => [N(73, 4, 3), N(74, 3), N(75, 3)]),
         ["batch_norm_train_4d"] = (x => F.BatchNorm(x[0], null, null, x[1], x[2], training: true), () => [N(76, 3, 2, 2, 2), N(77, 2), N(78, 2)]),
+        ["batch_norm_train_planes"] = (x => F.BatchNorm(x[0], null, null, x[1], x[2], training: true), () => [N(108, 2, 2, 4, 5), N(109, 2), N(110, 2)]), // planes of 20: the plane-at-a-time kernel
         ["batch_norm_eval"] = (x => F.BatchNorm(x[0], P(79, 2), P(80, 2), x[1], x[2], training: false), () => [N(81, 3, 2, 2, 2), N(82, 2), N(83, 2)]),
         ["layer_norm"] = (x => F.LayerNorm(x[0], [4], x[1], x[2]), () => [N(84, 3, 4), N(85, 4), N(86, 4)]),
         ["instance_norm"] = (x => F.InstanceNorm(x[0], x[1], x[2]), () => [N(87, 2, 2, 2, 3), N(88, 2), N(89, 2)]),

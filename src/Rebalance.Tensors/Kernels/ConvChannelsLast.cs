@@ -425,46 +425,43 @@ internal static unsafe class ConvChannelsLast
     /// </summary>
     public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
-        if (PrefersRunRows(g))
-        {
-            BackwardWeightRunRows(x, gy, gw, g);
-        }
-        else
-        {
-            BackwardWeightOutputRows(x, gy, gw, g);
-        }
-    }
-
-    /// <summary>Weight gradient with run elements as the tile's rows: acc(kh, kw*C + c, o), the output
-    /// gradient in (position, O) order as B and the runs read through the pointer table as A.</summary>
-    private static void BackwardWeightRunRows(float[] x, float[] gy, float[] gw, ConvGeometry g)
-    {
+        // Run rows: acc(kh, kw*C + c, o); the output gradient in (position, O) order is B and the runs,
+        // read through the pointer table, are A. Output rows: acc(kh, o, kw*C + c); the output gradient
+        // is A and the runs are B. Either way each work unit sums all positions in order.
+        var runRows = PrefersRunRows(g);
         var (hp, wp) = PaddedInput(g);
         var img = hp * wp * g.C;
         var run = g.KW * g.C;
-        var runPad = Pad(run, Mr);
-        var oPad = Pad(g.O, Nr);
+        var runPad = Pad(run, runRows ? Mr : Nr);
+        var oPad = Pad(g.O, runRows ? Nr : Mr);
         var positions = g.N * g.Ohw;
-        var xp = BufferPool.Rent<float>((g.N * img) + Mr);
-        var gyn = BufferPool.Rent<float>((positions * oPad) + AlignSlack);
-        var acc = BufferPool.Rent<float>((g.KH * runPad * oPad) + AlignSlack);
-        ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp);
-        ToPaddedNhwc(gy, g.N, g.O, g.OH, g.OW, 0, 0, g.OH, g.OW, oPad, gyn, aligned: true);
-        // Work units (kh, tile of 12 run elements, panel of 32 output channels), each summing all
-        // positions in order.
-        var rowTiles = runPad / Mr;
-        var panels = oPad / Nr;
-        var units = g.KH * rowTiles * panels;
+        // acc element (kh, o, j) with j = kw*C + c sits at kh*khStride + o*oStride + j*jStride.
+        var khStride = (long)runPad * oPad;
+        var oStride = runRows ? 1 : runPad;
+        var jStride = runRows ? oPad : 1;
+        var xp = BufferPool.Rent<float>((g.N * img) + Math.Max(Mr, Nr) + AlignSlack);
+        var gyn = BufferPool.Rent<float>((positions * oPad) + Mr + AlignSlack);
+        var acc = BufferPool.Rent<float>((int)(g.KH * khStride) + AlignSlack);
+        // The operand read with vector loads is the one aligned: gy for run rows, the input runs otherwise.
+        ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp, aligned: !runRows);
+        ToPaddedNhwc(gy, g.N, g.O, g.OH, g.OW, 0, 0, g.OH, g.OW, oPad, gyn, aligned: runRows);
+        // Work units: (kh, tile of 12 run elements, panel of 32 outputs) for run rows; (kh, panel of 32
+        // run elements, tile of 12 outputs) otherwise, the outputs innermost so a thread's consecutive
+        // units share the same input runs.
+        var runBlocks = runPad / (runRows ? Mr : Nr);
+        var outBlocks = oPad / (runRows ? Nr : Mr);
+        var units = g.KH * runBlocks * outBlocks;
         CpuParallel.For(units, 1, (u0, u1) =>
         {
             var rowPtrs = stackalloc float*[KBlock];
-            fixed (float* px = xp, pg0 = gyn, pa0 = acc)
+            fixed (float* px0 = xp, pg0 = gyn, pa0 = acc)
             {
-                var pg = Align(pg0);
+                var px = runRows ? px0 : Align(px0);
+                var pg = runRows ? Align(pg0) : pg0;
                 var pa = Align(pa0);
                 if (positions == 0)
                 {
-                    new Span<float>(pa, g.KH * runPad * oPad).Clear();
+                    new Span<float>(pa, (int)(g.KH * khStride)).Clear();
                     return;
                 }
                 for (var pb = 0; pb < positions; pb += KBlock)
@@ -473,93 +470,26 @@ internal static unsafe class ConvChannelsLast
                     RunTable(px, img, wp, g, pb, kc, rowPtrs);
                     for (var u = u0; u < u1; u++)
                     {
-                        var panel = u % panels;
-                        var rest = u / panels;
-                        var rt = rest % rowTiles;
-                        var kh = rest / rowTiles;
-                        var c = pa + ((((long)kh * runPad) + (rt * Mr)) * oPad) + (panel * Nr);
-                        IndirectMicroKernels.RowsK512(kc, rowPtrs, ((nint)kh * wp * g.C) + (rt * Mr), pg + ((long)pb * oPad) + (panel * Nr), oPad, c, oPad, pb > 0);
-                    }
-                }
-            }
-        });
-        // acc (KH, KW*C, O) -> gw (O, C, KH, KW)
-        CpuParallel.For(g.O, 8, (o0, o1) =>
-        {
-            fixed (float* pa0 = acc, pw = gw)
-            {
-                var pa = Align(pa0);
-                for (var o = o0; o < o1; o++)
-                {
-                    for (var c = 0; c < g.C; c++)
-                    {
-                        var dst = pw + ((long)((o * g.C) + c) * g.KH * g.KW);
-                        for (var kh = 0; kh < g.KH; kh++)
+                        var ob = u % outBlocks;
+                        var rest = u / outBlocks;
+                        var rb = rest % runBlocks;
+                        var kh = rest / runBlocks;
+                        var runOff = ((nint)kh * wp * g.C) + (rb * (runRows ? Mr : Nr));
+                        if (runRows)
                         {
-                            var src = pa + ((((long)kh * runPad) + c) * oPad) + o;
-                            for (var kw = 0; kw < g.KW; kw++)
-                            {
-                                dst[(kh * g.KW) + kw] = src[(long)kw * g.C * oPad];
-                            }
+                            var c = pa + (kh * khStride) + ((long)rb * Mr * jStride) + (ob * Nr);
+                            IndirectMicroKernels.RowsK512(kc, rowPtrs, runOff, pg + ((long)pb * oPad) + (ob * Nr), oPad, c, oPad, pb > 0);
+                        }
+                        else
+                        {
+                            var c = pa + (kh * khStride) + ((long)ob * Mr * oStride) + (rb * Nr);
+                            IndirectMicroKernels.RowsB512(kc, pg + ((long)pb * oPad) + (ob * Mr), oPad, rowPtrs, runOff, c, runPad, pb > 0);
                         }
                     }
                 }
             }
         });
-        BufferPool.Return(acc);
-        BufferPool.Return(gyn);
-        BufferPool.Return(xp);
-    }
-
-    /// <summary>Weight gradient with output channels as the tile's rows: acc(kh, o, kw*C + c), the output
-    /// gradient in (position, O) order as A and the runs read through the pointer table as B.</summary>
-    private static void BackwardWeightOutputRows(float[] x, float[] gy, float[] gw, ConvGeometry g)
-    {
-        var (hp, wp) = PaddedInput(g);
-        var img = hp * wp * g.C;
-        var run = g.KW * g.C;
-        var runPad = Pad(run, Nr);
-        var oPad = Pad(g.O, Mr);
-        var positions = g.N * g.Ohw;
-        var xp = BufferPool.Rent<float>((g.N * img) + Nr + AlignSlack);
-        var gyn = BufferPool.Rent<float>((positions * oPad) + Mr);
-        var acc = BufferPool.Rent<float>((g.KH * oPad * runPad) + AlignSlack);
-        ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp, aligned: true);
-        ToPaddedNhwc(gy, g.N, g.O, g.OH, g.OW, 0, 0, g.OH, g.OW, oPad, gyn);
-        // Work units (kh, panel of 32 run columns, tile of 12 output channels), the last innermost so a
-        // thread's consecutive units share the same input runs. Each unit sums all positions in order.
-        var panels = runPad / Nr;
-        var oTiles = oPad / Mr;
-        var units = g.KH * panels * oTiles;
-        CpuParallel.For(units, 1, (u0, u1) =>
-        {
-            var rowPtrs = stackalloc float*[KBlock];
-            fixed (float* px0 = xp, pg = gyn, pa0 = acc)
-            {
-                var px = Align(px0);
-                var pa = Align(pa0);
-                if (positions == 0)
-                {
-                    new Span<float>(pa, g.KH * oPad * runPad).Clear();
-                    return;
-                }
-                for (var pb = 0; pb < positions; pb += KBlock)
-                {
-                    var kc = Math.Min(KBlock, positions - pb);
-                    RunTable(px, img, wp, g, pb, kc, rowPtrs);
-                    for (var u = u0; u < u1; u++)
-                    {
-                        var ot = u % oTiles;
-                        var rest = u / oTiles;
-                        var jp = rest % panels;
-                        var kh = rest / panels;
-                        var c = pa + ((long)kh * oPad * runPad) + ((long)ot * Mr * runPad) + (jp * Nr);
-                        IndirectMicroKernels.RowsB512(kc, pg + ((long)pb * oPad) + (ot * Mr), oPad, rowPtrs, ((nint)kh * wp * g.C) + (jp * Nr), c, runPad, pb > 0);
-                    }
-                }
-            }
-        });
-        // acc (KH, O, KW*C) -> gw (O, C, KH, KW)
+        // acc -> gw (O, C, KH, KW)
         CpuParallel.For(g.O, 8, (o0, o1) =>
         {
             fixed (float* pa0 = acc, pw = gw)
@@ -572,10 +502,10 @@ internal static unsafe class ConvChannelsLast
                         var dst = pw + ((long)((o * g.C) + c) * g.KH * g.KW);
                         for (var kh = 0; kh < g.KH; kh++)
                         {
-                            var src = pa + ((((long)kh * oPad) + o) * runPad) + c;
+                            var src = pa + (kh * khStride) + ((long)o * oStride) + ((long)c * jStride);
                             for (var kw = 0; kw < g.KW; kw++)
                             {
-                                dst[(kh * g.KW) + kw] = src[kw * g.C];
+                                dst[(kh * g.KW) + kw] = src[(long)kw * g.C * jStride];
                             }
                         }
                     }
