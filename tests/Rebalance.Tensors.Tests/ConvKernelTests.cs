@@ -38,6 +38,9 @@ public class ConvKernelTests
         [3, 24, 13, 13, 40, 3, 3, 3, 3, 0, 2, 1, 1], // channels-last: stride 3
         [3, 8, 14, 14, 32, 5, 5, 1, 1, 2, 2, 1, 1],  // channels-last weight gradient with run elements as rows (cnn28 conv2)
         [2, 12, 7, 7, 24, 3, 3, 1, 1, 1, 1, 1, 1],   // the same with 24 outputs, a partial vector panel
+        [2, 16, 5, 5, 20, 3, 3, 2, 2, 3, 3, 1, 1],   // channels-last: padding wider than the kernel (border outputs without taps)
+        [3, 32, 7, 7, 32, 4, 4, 2, 2, 2, 1, 1, 1],   // channels-last: unequal row and column padding
+        [2, 20, 9, 9, 64, 4, 4, 2, 2, 1, 1, 1, 1],   // channels-last: run blocks that straddle two kernel columns
     ];
 
     private static ConvGeometry Geometry(int[] s)
@@ -124,6 +127,84 @@ public class ConvKernelTests
             Conv.BackwardWeight(x, gy, gw, g);
             ConvReference.BackwardWeight(x, gy, gwe, g);
             AssertClose(gwe, gw, g, "weight gradient");
+        }
+    }
+
+    [Fact]
+    public void BorderOrderGroupsPositionsByTheirValidTapsAndSavesWork()
+    {
+        // D conv2: 4x4 stride 2 pad 1 on 14x14, so output rows and columns 0 and 6 each lose one tap.
+        var g = Geometry([6, 64, 14, 14, 128, 4, 4, 2, 2, 1, 1, 1, 1]);
+        var rows = Enumerable.Range(0, g.OH).Select(oh => ConvChannelsLast.Taps.Inside((oh * 2) - 1, 4, 14)).ToArray();
+        var order = ConvChannelsLast.BorderOrder.Build(rows, rows, 4, 4, g.N);
+        Assert.Equal(new ConvChannelsLast.Taps(1, 4), rows[0]);
+        Assert.Equal(new ConvChannelsLast.Taps(0, 3), rows[6]);
+        Assert.Equal(Enumerable.Range(0, g.N * 49), order.Positions.Order());
+        Assert.Equal(10, order.Segments.Length); // 3 x 3 classes
+        Assert.Equal((new ConvChannelsLast.Taps(0, 4), new ConvChannelsLast.Taps(0, 4)), (order.SegmentRows[0], order.SegmentColumns[0]));
+        long work = 0;
+        for (var s = 0; s + 1 < order.Segments.Length; s++)
+        {
+            for (var k = order.Segments[s]; k < order.Segments[s + 1]; k++)
+            {
+                var q = order.Positions[k] % 49;
+                Assert.Equal(order.SegmentRows[s], order.RowTaps[q / 7]);
+                Assert.Equal(order.SegmentColumns[s], order.ColumnTaps[q % 7]);
+            }
+        }
+        // Tiles of 12 consecutive positions take the union of their taps.
+        for (var t = 0; t < order.Positions.Length; t += 12)
+        {
+            var (r, c) = (default(ConvChannelsLast.Taps), default(ConvChannelsLast.Taps));
+            foreach (var p in order.Positions.Skip(t).Take(12))
+            {
+                r = r.Union(order.RowTaps[p % 49 / 7]);
+                c = c.Union(order.ColumnTaps[p % 7]);
+            }
+            work += (r.Hi - r.Lo) * (c.Hi - c.Lo);
+        }
+        var full = (order.Positions.Length + 11) / 12 * 16;
+        Assert.InRange((double)work / full, 0.85, 0.9); // (13/14)^2 = 0.862 is the least possible
+    }
+
+    [Fact]
+    public void SkippingPaddingTapsMatchesTakingThemAll()
+    {
+        var g = Geometry([5, 32, 9, 9, 40, 4, 4, 2, 2, 1, 2, 1, 1]);
+        var gen = new Generator(8);
+        var x = gen.Uniform([g.N * g.C * g.H * g.W], -1, 1).ToFloatArray();
+        var w = gen.Uniform([g.O * g.Ckk], -1, 1).ToFloatArray();
+        var gy = gen.Uniform([g.N * g.O * g.Ohw], -1, 1).ToFloatArray();
+        float[][] Run()
+        {
+            var y = new float[gy.Length];
+            var gx = new float[x.Length];
+            var gw = new float[w.Length];
+            ConvChannelsLast.Forward(x, w, y, g);
+            ConvChannelsLast.BackwardData(gy, w, gx, g);
+            ConvChannelsLast.BackwardWeight(x, gy, gw, g);
+            return [y, gx, gw];
+        }
+        if (!ConvChannelsLast.Applies(g))
+        {
+            return; // AVX2 run: the channels-last kernels need AVX-512
+        }
+        var skipped = Run();
+        ConvChannelsLast.KeepPaddingTaps = true;
+        try
+        {
+            var all = Run();
+            for (var i = 0; i < 3; i++)
+            {
+                for (var j = 0; j < all[i].Length; j++)
+                {
+                    Assert.True(Math.Abs(all[i][j] - skipped[i][j]) <= 1e-5f * (1 + Math.Abs(all[i][j])), $"part {i} element {j}: {all[i][j]} vs {skipped[i][j]}");
+                }
+            }
+        }
+        finally
+        {
+            ConvChannelsLast.KeepPaddingTaps = false;
         }
     }
 
