@@ -25,6 +25,8 @@ public class ConvKernelTests
         [2, 3, 13, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1],   // direct kernel: odd output height
         [2, 2, 10, 14, 3, 3, 2, 1, 1, 0, 1, 1, 1],   // direct kernel: uneven kernel and padding
         [1, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1],   // direct kernel: the cnn28 first layer
+        [2, 3, 9, 14, 8, 3, 3, 1, 1, 2, 0, 1, 1],    // direct kernel: padding K - 1 on rows only, odd output height
+        [2, 3, 9, 13, 8, 3, 3, 1, 1, 4, 2, 1, 1],    // padding wider than the kernel: the direct kernel's adjoint would need negative padding
         [3, 1, 12, 12, 16, 4, 4, 2, 2, 1, 1, 1, 1],  // few input channels: a DCGAN first layer
         [2, 3, 9, 7, 32, 3, 3, 1, 2, 1, 0, 1, 1],    // few input channels: RGB, mixed strides
         [2, 2, 10, 10, 48, 3, 3, 2, 2, 1, 1, 2, 2],  // few input channels: dilation 2

@@ -7,9 +7,9 @@ namespace Rebalance.Tensors.Kernels;
 /// <summary>
 /// Direct float32 convolution for stride 1 and dilation 1 with AVX-512, used where im2col would
 /// multiply the input by KH*KW (small channel counts, 3x3 and 5x5 kernels) and the gather dominates.
-/// Each image is copied once into a zero-bordered buffer, so taps need no bounds checks. The register
-/// tile is 8 output channels x 2 output rows x 16 output columns: per tap, two row loads and eight weight
-/// broadcasts feed sixteen FMAs. Output columns past OW are computed on border zeros and discarded.
+/// Each image is copied once into a zero-bordered buffer, so taps need no bounds checks; kernel rows that
+/// read only the border for both rows of a pair are skipped. The register tile is 8 output channels x 2
+/// output rows x 16 output columns: per tap, two row loads and eight weight broadcasts feed sixteen FMAs. Output columns past OW are computed on border zeros and discarded.
 /// For stride 1 the input gradient is the same kernel applied to the output gradient with the weights
 /// flipped and transposed.
 /// </summary>
@@ -30,8 +30,9 @@ internal static unsafe class ConvDirect
         {
             return false;
         }
-        // The input gradient runs the same kernel over the input's width, so both widths must fill the lanes.
-        return Utilisation(g.OW) >= 0.75 && Utilisation(g.W) >= 0.75;
+        // The input gradient runs the same kernel over the input's width, so both widths must fill the lanes,
+        // and with padding K - 1 - P, which must not be negative.
+        return Utilisation(g.OW) >= 0.75 && Utilisation(g.W) >= 0.75 && g.PH < g.KH && g.PW < g.KW;
     }
 
     private static double Utilisation(int width) => width / (double)(((width + Lanes - 1) / Lanes) * Lanes);
@@ -108,9 +109,13 @@ internal static unsafe class ConvDirect
                     var oCount = Math.Min(Ob, o - (b * Ob));
                     for (var r = 0; r < oh; r += 2)
                     {
+                        // Kernel rows that read the zero border for both output rows of the pair are skipped:
+                        // row r + 1 needs i >= ph - r - 1, row r needs i < h + ph - r.
+                        var i0 = Math.Clamp(ph - r - 1, 0, kh);
+                        var i1 = Math.Clamp(h + ph - r, i0, kh);
                         for (var v = 0; v < vecs; v++)
                         {
-                            Tile(px + (r * pW) + (v * Lanes), pW, planeP, c, kh, kw, wb, tile);
+                            Tile(px + (r * pW) + (v * Lanes), pW, planeP, c, kh, kw, i0, i1, wb, tile);
                             var cols = Math.Min(Lanes, ow - (v * Lanes));
                             for (var oo = 0; oo < oCount; oo++)
                             {
@@ -305,14 +310,15 @@ internal static unsafe class ConvDirect
 
     // tile[row * 8 + o][0..16) = sum over (ch, i, j) of wb[ch, i, j, o] * src[ch, row + i, j..j+16)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(float* src, int pW, int planeP, int c, int kh, int kw, float* wb, float* tile)
+    private static void Tile(float* src, int pW, int planeP, int c, int kh, int kw, int i0, int i1, float* weights, float* tile)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
         for (var ch = 0; ch < c; ch++)
         {
             var plane = src + ((long)ch * planeP);
-            for (var i = 0; i < kh; i++)
+            var wb = weights + ((((long)ch * kh) + i0) * kw * Ob);
+            for (var i = i0; i < i1; i++)
             {
                 var row0 = plane + (i * pW);
                 var row1 = row0 + pW;
