@@ -6,6 +6,24 @@ namespace Rebalance.Tensors.Tests;
 /// <summary>The packed GEMM, on every micro-kernel this machine can run, against the naive reference.</summary>
 public class GemmTests
 {
+    [Fact]
+    public void SwitchingAvx512OffInTheEnvironmentSelectsTheAvx2Kernels()
+    {
+        // CI runs these tests a second time with AVX-512 off to cover the AVX2 kernels. .NET 10 reads
+        // DOTNET_EnableAVX512; the older DOTNET_EnableAVX512F alone no longer switches anything off, and
+        // the second run would then silently repeat the AVX-512 one.
+        var off = new[] { "DOTNET_EnableAVX512", "DOTNET_EnableAVX512F" }.Any(v => Environment.GetEnvironmentVariable(v) == "0");
+        if (off)
+        {
+            Assert.False(System.Runtime.Intrinsics.X86.Avx512F.IsSupported);
+            Assert.Equal(GemmKernel.Avx2, Gemm.ActiveKernel);
+        }
+        else
+        {
+            Assert.Equal(System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? GemmKernel.Avx512 : GemmKernel.Avx2, Gemm.ActiveKernel);
+        }
+    }
+
     public static TheoryData<string> Kernels()
     {
         var data = new TheoryData<string>();
