@@ -7,10 +7,13 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--profile]
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--passes P] [--profile]
 /// With nothing named, gemm, conv, data and the three training workloads run. Ratio = PyTorch time /
-/// our time (above 1 means we are faster). With --profile, each training workload also prints the
-/// time per op of its step (averaged over 20 steps).
+/// our time (above 1 means we are faster). With --passes P, the peer and our side take turns P times
+/// (peer, ours, peer, ours, ...), each side's best pass is reported, and so is the range of the ratios of
+/// single passes: a slow spell of this shared machine then falls on both sides alike instead of on
+/// whichever ran during it. With --profile, each training workload also prints the time per op of its
+/// step (averaged over 20 steps).
 /// </summary>
 internal static class Program
 {
@@ -26,7 +29,14 @@ internal static class Program
             Console.Error.WriteLine("error: --seconds needs a positive number");
             return 2;
         }
-        var suites = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (si < 0 || i != si + 1)).ToList();
+        var passes = 1;
+        var pi = Array.IndexOf(args, "--passes");
+        if (pi >= 0 && (pi + 1 >= args.Length || !int.TryParse(args[pi + 1], CultureInfo.InvariantCulture, out passes) || passes < 1 || passes > 20))
+        {
+            Console.Error.WriteLine("error: --passes needs a whole number from 1 to 20");
+            return 2;
+        }
+        var suites = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (si < 0 || i != si + 1) && (pi < 0 || i != pi + 1)).ToList();
         var known = new[] { "gemm", "conv", "convparts", "data", "dcgan28", "wgangp28", "cnn28" };
         foreach (var s in suites)
         {
@@ -66,19 +76,28 @@ internal static class Program
             Console.WriteLine($"Rebalance bench: {Environment.ProcessorCount} cores, engine threads {Engine.NumThreads}, kernels {Engine.InstructionSet}, .NET {Environment.Version}");
         }
         var peerSpecs = workloads.Where(w => w.PeerSpec is not null).Select(w => (JsonNode)w.PeerSpec!).ToArray();
-        var peer = noPeer || peerSpecs.Length == 0 ? [] : Peer.Run("torch_ops.py", new JsonArray(peerSpecs), seconds);
+        var results = workloads.ToDictionary(w => w.Name, _ => new Passes());
+        for (var pass = 0; pass < passes && workloads.Count > 0; pass++)
+        {
+            var peer = noPeer || peerSpecs.Length == 0 ? [] : Peer.Run("torch_ops.py", new JsonArray([.. peerSpecs.Select(p => p.DeepClone())]), seconds);
+            foreach (var w in workloads)
+            {
+                results[w.Name].Add(Timing.BestSecondsPerIter(w.Setup(), seconds), peer.TryGetValue(w.Name, out var t) ? t : null);
+            }
+        }
         if (!json && !noPeer && Peer.Unavailable is { } why)
         {
             Console.WriteLine($"PyTorch peer unavailable: {why}");
         }
         if (!json && workloads.Count > 0)
         {
-            Console.WriteLine($"{"workload",-28} {"ours ms",10} {"torch ms",10} {"ratio",7} {"ours GFLOP/s",13}");
+            Console.WriteLine($"{"workload",-28} {"ours ms",10} {"torch ms",10} {"ratio",7} {"ours GFLOP/s",13}{(passes > 1 && !noPeer ? "  ratio per pass" : "")}");
         }
         foreach (var w in workloads)
         {
-            var ours = Timing.BestSecondsPerIter(w.Setup(), seconds);
-            double? theirs = peer.TryGetValue(w.Name, out var t) ? t : null;
+            var r = results[w.Name];
+            var ours = r.Ours;
+            var theirs = r.Theirs;
             var ratio = theirs / ours;
             double? gflops = w.Flops > 0 ? w.Flops / ours / 1e9 : null;
             if (json)
@@ -90,50 +109,45 @@ internal static class Program
                     ["peer_seconds_per_iter"] = theirs,
                     ["ratio"] = ratio,
                     ["gflops"] = gflops is { } gf ? Math.Round(gf, 2) : null,
+                    ["passes"] = passes,
+                    ["pass_ratio_min"] = r.RatioRange?.Min,
+                    ["pass_ratio_max"] = r.RatioRange?.Max,
                 };
                 Console.WriteLine(o.ToJsonString());
             }
             else
             {
-                Console.WriteLine($"{w.Name,-28} {ours * 1e3,10:F3} {(theirs is { } th ? (th * 1e3).ToString("F3", CultureInfo.InvariantCulture) : "-"),10} {(ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-"),7} {(gflops is { } gf ? gf.ToString("F1", CultureInfo.InvariantCulture) : "-"),13}");
+                Console.WriteLine($"{w.Name,-28} {ours * 1e3,10:F3} {(theirs is { } th ? (th * 1e3).ToString("F3", CultureInfo.InvariantCulture) : "-"),10} {Format(ratio),7} {(gflops is { } gf ? gf.ToString("F1", CultureInfo.InvariantCulture) : "-"),13}{PassColumn(r, passes)}");
             }
         }
         if (training.Count > 0)
         {
-            RunTraining(training, json, noPeer, seconds, profile);
+            RunTraining(training, json, noPeer, seconds, profile, passes);
         }
         return 0;
     }
 
     /// <summary>Training steps: samples per second against the peer, and managed bytes allocated per
     /// step in steady state (after the warm-up, averaged over the timed steps).</summary>
-    private static void RunTraining(List<string> names, bool json, bool noPeer, double seconds, bool profile)
+    private static void RunTraining(List<string> names, bool json, bool noPeer, double seconds, bool profile, int passes)
     {
         var specs = new JsonArray([.. names.Select(n => (JsonNode)new JsonObject { ["name"] = n })]);
-        var peer = noPeer ? [] : Peer.Run("torch_train.py", specs, seconds);
-        if (!json)
-        {
-            if (!noPeer && Peer.Unavailable is { } why)
-            {
-                Console.WriteLine($"PyTorch peer unavailable: {why}");
-            }
-            Console.WriteLine();
-            Console.WriteLine($"{"training step",-14} {"samples/s",10} {"torch samples/s",16} {"ratio",7} {"alloc bytes/step",17}");
-        }
+        var steps = names.ToDictionary(n => n, n => TrainWorkloads.Setup(n)());
+        var allocs = new Dictionary<string, long>();
         foreach (var name in names)
         {
-            var step = TrainWorkloads.Setup(name)();
+            var step = steps[name];
             for (var i = 0; i < 5; i++)
             {
                 step();
             }
-            var steps = 10;
+            const int counted = 10;
             var before = GC.GetTotalAllocatedBytes(precise: true);
-            for (var i = 0; i < steps; i++)
+            for (var i = 0; i < counted; i++)
             {
                 step();
             }
-            var alloc = (GC.GetTotalAllocatedBytes(precise: true) - before) / steps;
+            allocs[name] = (GC.GetTotalAllocatedBytes(precise: true) - before) / counted;
             if (Environment.GetEnvironmentVariable("REBALANCE_ALLOC_PROFILE") == "1")
             {
                 using var allocations = new AllocationProfile();
@@ -154,10 +168,31 @@ internal static class Program
                 Console.WriteLine($"{name}: time per op, one step (mean of 20)");
                 Console.WriteLine(ops.Format(steps: 20));
             }
-            var ours = Timing.BestSecondsPerIter(step, seconds);
+        }
+        var results = names.ToDictionary(n => n, _ => new Passes());
+        for (var pass = 0; pass < passes; pass++)
+        {
+            var peer = noPeer ? [] : Peer.Run("torch_train.py", (JsonArray)specs.DeepClone(), seconds);
+            foreach (var name in names)
+            {
+                results[name].Add(Timing.BestSecondsPerIter(steps[name], seconds), peer.TryGetValue(name, out var t) ? t : null);
+            }
+        }
+        if (!json)
+        {
+            if (!noPeer && Peer.Unavailable is { } why)
+            {
+                Console.WriteLine($"PyTorch peer unavailable: {why}");
+            }
+            Console.WriteLine();
+            Console.WriteLine($"{"training step",-14} {"samples/s",10} {"torch samples/s",16} {"ratio",7} {"alloc bytes/step",17}{(passes > 1 && !noPeer ? "  ratio per pass" : "")}");
+        }
+        foreach (var name in names)
+        {
+            var r = results[name];
             var batch = TrainWorkloads.BatchSize(name);
-            var sps = batch / ours;
-            double? peerSps = peer.TryGetValue(name, out var t) ? batch / t : null;
+            var sps = batch / r.Ours;
+            double? peerSps = batch / r.Theirs;
             var ratio = sps / peerSps;
             if (json)
             {
@@ -166,13 +201,43 @@ internal static class Program
                     ["workload"] = name,
                     ["samples_per_s"] = Math.Round(sps, 1),
                     ["peer_samples_per_s"] = peerSps is { } p ? Math.Round(p, 1) : null,
-                    ["ratio"] = ratio is { } r ? Math.Round(r, 3) : null,
-                    ["alloc_bytes_per_step"] = alloc,
+                    ["ratio"] = ratio is { } q ? Math.Round(q, 3) : null,
+                    ["alloc_bytes_per_step"] = allocs[name],
+                    ["passes"] = passes,
+                    ["pass_ratio_min"] = r.RatioRange?.Min,
+                    ["pass_ratio_max"] = r.RatioRange?.Max,
                 }.ToJsonString());
             }
             else
             {
-                Console.WriteLine($"{name,-14} {sps,10:F1} {(peerSps is { } p ? p.ToString("F1", CultureInfo.InvariantCulture) : "-"),16} {(ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-"),7} {alloc,17:N0}");
+                Console.WriteLine($"{name,-14} {sps,10:F1} {(peerSps is { } p ? p.ToString("F1", CultureInfo.InvariantCulture) : "-"),16} {Format(ratio),7} {allocs[name],17:N0}{PassColumn(r, passes)}");
+            }
+        }
+    }
+
+    private static string Format(double? ratio) => ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-";
+
+    private static string PassColumn(Passes r, int passes) =>
+        passes > 1 && r.RatioRange is { } range ? $"  {Format(range.Min)}-{Format(range.Max)}" : "";
+
+    /// <summary>One workload's times over the passes: each side's best, and the range of per-pass ratios.</summary>
+    private sealed class Passes
+    {
+        private readonly List<double> ratios = [];
+
+        public double Ours { get; private set; } = double.MaxValue;
+
+        public double? Theirs { get; private set; }
+
+        public (double Min, double Max)? RatioRange => ratios.Count == 0 ? null : (ratios.Min(), ratios.Max());
+
+        public void Add(double ours, double? theirs)
+        {
+            Ours = Math.Min(Ours, ours);
+            if (theirs is { } t)
+            {
+                Theirs = Math.Min(Theirs ?? double.MaxValue, t);
+                ratios.Add(t / ours);
             }
         }
     }
