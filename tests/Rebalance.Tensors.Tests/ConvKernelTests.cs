@@ -210,6 +210,38 @@ public class ConvKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void WeightGradientFromTheForwardsInputCopyEqualsTheDirectCall(bool inScope)
+    {
+        // conv2d keeps the channels-last copy of x its forward made, and the weight gradient reads it
+        // instead of converting x again: the gradients must be exactly those of the kernels called alone.
+        var g = Geometry([3, 16, 9, 9, 19, 4, 4, 2, 2, 1, 1, 1, 1]);
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            Assert.True(Conv.SharesInputCopy(g));
+        }
+        var gen = new Generator(9);
+        var x = gen.Uniform([g.N, g.C, g.H, g.W], -1, 1).RequiresGrad_();
+        var w = gen.Uniform([g.O, g.C, g.KH, g.KW], -1, 1).RequiresGrad_();
+        var gy = gen.Uniform([g.N, g.O, g.OH, g.OW], -1, 1);
+        using (var scope = inScope ? TensorScope.Begin() : null)
+        {
+            var y = Functional.Conv2d(x, w, null, 2, 1);
+            y.Backward(gy);
+            var ye = new float[g.N * g.O * g.Ohw];
+            Conv.Forward(x.ToFloatArray(), w.ToFloatArray(), ye, g);
+            Assert.Equal(ye, y.ToFloatArray());
+        }
+        var gwe = new float[g.O * g.Ckk];
+        var gxe = new float[g.N * g.C * g.Hw];
+        Conv.BackwardWeight(x.ToFloatArray(), gy.ToFloatArray(), gwe, g);
+        Conv.BackwardData(gy.ToFloatArray(), w.ToFloatArray(), gxe, g);
+        Assert.Equal(gwe, w.Grad!.ToFloatArray());
+        Assert.Equal(gxe, x.Grad!.ToFloatArray());
+    }
+
     [Fact]
     public void ResultsAreBitIdenticalWithOneAndTwoThreads()
     {

@@ -93,7 +93,15 @@ public static partial class Functional
     internal static Tensor ConvOp(Tensor x, Tensor w, ConvGeometry g)
     {
         var y = Tensor.Empty([g.N, g.O, g.OH, g.OW], x.DType);
-        if (x.DType == DType.Float32)
+        Tensor? inputCopy = null;
+        var copyOffset = 0;
+        if (x.DType == DType.Float32 && w.RequiresGrad && GradMode.IsEnabled && Conv.SharesInputCopy(g))
+        {
+            // The weight gradient reads the same channels-last copy of x that the forward makes: keep it.
+            inputCopy = Tensor.Empty([ConvChannelsLast.InputCopyLength(g)], DType.Float32);
+            copyOffset = ConvChannelsLast.Forward(x.Array<float>(), w.Array<float>(), y.Array<float>(), g, inputCopy.Array<float>());
+        }
+        else if (x.DType == DType.Float32)
         {
             Conv.Forward(x.Array<float>(), w.Array<float>(), y.Array<float>(), g);
         }
@@ -103,7 +111,7 @@ public static partial class Functional
         }
         Tensor.Record(y, "ConvolutionBackward", [x, w], gy => [
             x.RequiresGrad ? ConvDataGradOp(gy, w, g) : null,
-            w.RequiresGrad ? ConvWeightGradOp(x, gy, g) : null]);
+            w.RequiresGrad ? ConvWeightGradOp(x, gy, g, inputCopy, copyOffset) : null]);
         return y;
     }
 
@@ -125,11 +133,16 @@ public static partial class Functional
         return gx;
     }
 
-    /// <summary>gw = sum_n gy[n] im2col(x[n])^T, linear in both arguments.</summary>
-    internal static Tensor ConvWeightGradOp(Tensor x, Tensor gy, ConvGeometry g)
+    /// <summary>gw = sum_n gy[n] im2col(x[n])^T, linear in both arguments; inputCopy, when given, is the
+    /// channels-last copy of x that <see cref="ConvOp"/>'s forward left (read from copyOffset on).</summary>
+    internal static Tensor ConvWeightGradOp(Tensor x, Tensor gy, ConvGeometry g, Tensor? inputCopy = null, int copyOffset = 0)
     {
         var gw = Tensor.Empty([g.O, g.C, g.KH, g.KW], x.DType);
-        if (x.DType == DType.Float32)
+        if (inputCopy is not null)
+        {
+            ConvChannelsLast.BackwardWeight(x.Array<float>(), gy.Array<float>(), gw.Array<float>(), g, inputCopy.Array<float>(), copyOffset);
+        }
+        else if (x.DType == DType.Float32)
         {
             Conv.BackwardWeight(x.Array<float>(), gy.Array<float>(), gw.Array<float>(), g);
         }

@@ -272,6 +272,11 @@ internal static class Conv
     }
 
     /// <summary>y = conv(x, w); x (N,C,H,W), w (O,C,KH,KW), y (N,O,OH,OW).</summary>
+    /// <summary>Whether the float32 forward and weight gradient of g both run channels-last, so the forward can
+    /// leave its channels-last copy of the input for the weight gradient.</summary>
+    public static bool SharesInputCopy(in ConvGeometry g) =>
+        !ForceGeneric && !ForceIm2Col && !ConvDirect.Applies(g) && ConvChannelsLast.Applies(g) && !ConvFewChannels.Applies(g) && ConvChannelsLast.AppliesToWeightGradient(g);
+
     public static void Forward<T>(T[] x, T[] w, T[] y, ConvGeometry g) where T : unmanaged, INumber<T>
     {
         if (typeof(T) == typeof(float) && !ForceGeneric && !ForceIm2Col && ConvDirect.Applies(g))

@@ -301,10 +301,40 @@ internal static unsafe class ConvChannelsLast
         }
     }
 
-    /// <summary>y = conv(x, w).</summary>
-    public static void Forward(float[] x, float[] w, float[] y, ConvGeometry g)
+    /// <summary>Floats of a buffer that holds the whole batch's padded channels-last input, as
+    /// <see cref="Forward(float[], float[], float[], ConvGeometry, float[])"/> can leave it for
+    /// <see cref="BackwardWeight(float[], float[], float[], ConvGeometry, float[], int)"/>.</summary>
+    public static int InputCopyLength(in ConvGeometry g)
     {
         var (hp, wp) = PaddedInput(g);
+        return (g.N * hp * wp * g.C) + Math.Max(Mr, Nr) + AlignSlack;
+    }
+
+    /// <summary>y = conv(x, w).</summary>
+    public static void Forward(float[] x, float[] w, float[] y, ConvGeometry g) => Forward(x, w, y, g, null);
+
+    /// <summary>
+    /// y = conv(x, w). With keep (<see cref="InputCopyLength"/> floats), the image groups are converted
+    /// into it rather than into scratch, so the whole batch's padded channels-last input is left there for
+    /// the weight gradient, which then skips its own conversion; the copy starts at the returned offset
+    /// (aligned as the weight gradient wants it: the offset is kept rather than recomputed, since the
+    /// buffer may move in between).
+    /// </summary>
+    public static int Forward(float[] x, float[] w, float[] y, ConvGeometry g, float[]? keep)
+    {
+        var (hp, wp) = PaddedInput(g);
+        var keepOffset = 0;
+        if (keep is not null)
+        {
+            if (keep.Length < InputCopyLength(g))
+            {
+                throw new ArgumentException($"channels-last input copy needs {InputCopyLength(g)} floats, got {keep.Length}", nameof(keep));
+            }
+            fixed (float* pk = keep)
+            {
+                keepOffset = PrefersRunRows(g) ? 0 : (int)(Align(pk) - pk);
+            }
+        }
         var img = hp * wp * g.C;
         var run = g.KW * g.C;
         var oPad = Pad(g.O, Nr);
@@ -339,15 +369,16 @@ internal static unsafe class ConvChannelsLast
             var positions = cnt * g.Ohw;
             var tiles = (positions + Mr - 1) / Mr;
             var order = BorderOrder.For(g, 0, cnt, OutputGrid);
-            var xp = BufferPool.Rent<float>((cnt * img) + Nr);
+            var xp = keep is null ? BufferPool.Rent<float>((cnt * img) + Nr) : null;
             var scratch = BufferPool.Rent<float>(g.C * g.Hw);
             var yn = BufferPool.Rent<float>((positions * oPad) + AlignSlack);
             var rows = stackalloc float*[Mr];
             var targets = stackalloc long[Mr];
             var tileBuf = stackalloc float[(Mr * Nr) + AlignSlack];
             var tile = Align(tileBuf);
-            fixed (float* px = x, pxp = xp, ps = scratch, pk0 = wk, pyn0 = yn, py = y)
+            fixed (float* px = x, pxp0 = keep ?? xp, ps = scratch, pk0 = wk, pyn0 = yn, py = y)
             {
+                var pxp = keep is null ? pxp0 : pxp0 + keepOffset + ((long)n0 * img);
                 var pk = Align(pk0);
                 var pyn = Align(pyn0);
                 ToPaddedNhwc(px + ((long)n0 * g.C * g.Hw), cnt, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, pxp, ps);
@@ -397,9 +428,13 @@ internal static unsafe class ConvChannelsLast
             }
             BufferPool.Return(yn);
             BufferPool.Return(scratch);
-            BufferPool.Return(xp);
+            if (xp is not null)
+            {
+                BufferPool.Return(xp);
+            }
         });
         BufferPool.Return(wk);
+        return keepOffset;
     }
 
     /// <summary>The output positions' valid taps: output row oh reads input rows oh * SH - PH + kh.</summary>
@@ -731,7 +766,11 @@ internal static unsafe class ConvChannelsLast
     /// <see cref="BorderOrder"/> order, so each (kernel row, run block) skips the positions whose runs there
     /// lie wholly in the padding.
     /// </summary>
-    public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g)
+    public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g) => BackwardWeight(x, gy, gw, g, null, 0);
+
+    /// <summary>The weight gradient, with the padded channels-last input already in prepared from offset on
+    /// (as <see cref="Forward(float[], float[], float[], ConvGeometry, float[])"/> left it) when given.</summary>
+    public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g, float[]? prepared, int preparedOffset)
     {
         // Run rows: acc(kh, kw*C + c, o); the output gradient in (position, O) order is B and the runs,
         // read through the pointer table, are A. Output rows: acc(kh, o, kw*C + c); the output gradient
@@ -748,11 +787,18 @@ internal static unsafe class ConvChannelsLast
         var khStride = (long)runPad * oPad;
         var oStride = runRows ? 1 : runPad;
         var jStride = runRows ? oPad : 1;
-        var xp = BufferPool.Rent<float>((g.N * img) + Math.Max(Mr, Nr) + AlignSlack);
+        if (prepared is not null && (prepared.Length < InputCopyLength(g) || preparedOffset < 0 || preparedOffset > AlignSlack))
+        {
+            throw new ArgumentException($"channels-last input copy of {prepared.Length} floats at offset {preparedOffset} does not fit this geometry", nameof(prepared));
+        }
+        var xp = prepared ?? BufferPool.Rent<float>(InputCopyLength(g));
         var gyn = BufferPool.Rent<float>((positions * oPad) + Mr + AlignSlack);
         var acc = BufferPool.Rent<float>((int)(g.KH * khStride) + AlignSlack);
         // The operand read with vector loads is the one aligned: gy for run rows, the input runs otherwise.
-        ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp, aligned: !runRows);
+        if (prepared is null)
+        {
+            ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp, aligned: !runRows);
+        }
         ToOrderedRows(gy, g.N, g.O, g.Ohw, oPad, plan.Slot, gyn, aligned: runRows);
         // Work units: (kh, tile of 12 run elements, panel of 32 outputs) for run rows; (kh, panel of 32
         // run elements, tile of 12 outputs) otherwise, the outputs innermost so a thread's consecutive
@@ -766,7 +812,7 @@ internal static unsafe class ConvChannelsLast
             var rowPtrs = stackalloc float*[KBlock];
             fixed (float* px0 = xp, pg0 = gyn, pa0 = acc)
             {
-                var px = runRows ? px0 : Align(px0);
+                var px = prepared is not null ? px0 + preparedOffset : runRows ? px0 : Align(px0);
                 var pg = runRows ? Align(pg0) : pg0;
                 var pa = Align(pa0);
                 for (var pb = 0; pb < Math.Max(positions, 1); pb += KBlock)
@@ -844,6 +890,9 @@ internal static unsafe class ConvChannelsLast
         });
         BufferPool.Return(acc);
         BufferPool.Return(gyn);
-        BufferPool.Return(xp);
+        if (prepared is null)
+        {
+            BufferPool.Return(xp);
+        }
     }
 }
