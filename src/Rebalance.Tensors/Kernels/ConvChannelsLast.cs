@@ -26,7 +26,8 @@ namespace Rebalance.Tensors.Kernels;
 /// are all padding. On 14x14 images with a 4x4 stride-2 kernel and padding 1 that is a seventh of the work.</para>
 /// <para>Forward and input gradient run image groups end to end on one thread (to channels-last, GEMM,
 /// back to channels-first), so a group's copies stay in that core's cache; the weight gradient sums over
-/// all images and converts them once up front.</para>
+/// all images and converts them once up front, or reads the copy the forward pass left when conv2d asked
+/// it to keep one.</para>
 /// </remarks>
 internal static unsafe class ConvChannelsLast
 {
