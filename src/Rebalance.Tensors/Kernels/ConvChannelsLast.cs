@@ -179,6 +179,30 @@ internal static unsafe class ConvChannelsLast
         });
     }
 
+    /// <summary>
+    /// Bounds the memory of the cached position orders and weight-gradient plans (a few ints per output
+    /// position each): a cache that would pass the budget is emptied first, so a long run that meets many
+    /// geometries (varying batch sizes, say) rebuilds plans instead of growing without end.
+    /// </summary>
+    private static class PlanBudget
+    {
+        /// <summary>About 64 MB of ints across both caches.</summary>
+        private const long MaxInts = 16L << 20;
+
+        private static long s_ints;
+
+        /// <summary>Counts a new entry of the given size, first emptying both caches when it would pass the budget.</summary>
+        public static void Admit(long ints)
+        {
+            if (Interlocked.Add(ref s_ints, ints) > MaxInts)
+            {
+                BorderOrder.ClearCache();
+                WeightPlan.ClearCache();
+                Interlocked.Exchange(ref s_ints, ints);
+            }
+        }
+    }
+
     /// <summary>Kernel taps [Lo, Hi) along one axis that read real data rather than zero padding.</summary>
     internal readonly record struct Taps(int Lo, int Hi)
     {
@@ -242,6 +266,8 @@ internal static unsafe class ConvChannelsLast
         /// <summary>Valid taps of each column.</summary>
         public Taps[] ColumnTaps { get; }
 
+        public static void ClearCache() => Cache.Clear();
+
         /// <summary>The order for count images of the grid that grid(g, kind) describes (valid taps per row and
         /// column, and the tap counts), cached: kind tells apart the grids of one geometry.</summary>
         public static BorderOrder For(in ConvGeometry g, int kind, int count, Func<ConvGeometry, int, (Taps[] Rows, Taps[] Columns, int RowTaps, int ColumnTaps)> grid)
@@ -251,12 +277,9 @@ internal static unsafe class ConvChannelsLast
             {
                 return found;
             }
-            if (Cache.Count > 1024)
-            {
-                Cache.Clear();
-            }
             var (rows, columns, rowTaps, columnTaps) = grid(g, kind);
             var made = Build(rows, columns, rowTaps, columnTaps, count);
+            PlanBudget.Admit(made.Positions.Length);
             Cache[key] = made;
             return made;
         }
@@ -686,17 +709,16 @@ internal static unsafe class ConvChannelsLast
 
         public int[] Ranges { get; }
 
+        public static void ClearCache() => Cache.Clear();
+
         public static WeightPlan For(in ConvGeometry g)
         {
             if (Cache.TryGetValue(g, out var found))
             {
                 return found;
             }
-            if (Cache.Count > 256)
-            {
-                Cache.Clear();
-            }
             var made = Build(g);
+            PlanBudget.Admit(made.Slot.Length * 3L);
             Cache[g] = made;
             return made;
         }
