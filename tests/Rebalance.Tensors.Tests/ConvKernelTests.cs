@@ -133,6 +133,53 @@ public class ConvKernelTests
     }
 
     [Fact]
+    public void RandomGeometriesWithWidePaddingMatchDirectLoops()
+    {
+        // Seeded sweep over the shapes the channels-last kernels take (16+ channels, runs of 64+ floats),
+        // with padding up to the kernel size, so the border classes, their tile unions and the weight
+        // gradient's ranges meet many layouts: one-sided clipping, both sides clipped, empty classes.
+        var rng = new Random(12);
+        var taken = 0;
+        for (var i = 0; i < 40; i++)
+        {
+            var c = rng.Next(16, 41);
+            var kh = rng.Next(1, 6);
+            var kw = Math.Max((64 + c - 1) / c, rng.Next(1, 6));
+            var s = new[]
+            {
+                rng.Next(1, 4), c, rng.Next(3, 13), rng.Next(3, 13), rng.Next(16, 41), kh, kw,
+                rng.Next(1, 4), rng.Next(1, 4), rng.Next(0, kh + 1), rng.Next(0, kw + 1), 1, 1,
+            };
+            var g = Geometry(s);
+            if (g.OH < 1 || g.OW < 1)
+            {
+                continue;
+            }
+            taken += ConvChannelsLast.Applies(g) ? 1 : 0;
+            var gen = new Generator((ulong)(100 + i));
+            var x = gen.Uniform([g.N * g.C * g.H * g.W], -1, 1).ToFloatArray();
+            var w = gen.Uniform([g.O * g.Ckk], -1, 1).ToFloatArray();
+            var gy = gen.Uniform([g.N * g.O * g.Ohw], -1, 1).ToFloatArray();
+            var (y, ye) = (new float[gy.Length], new float[gy.Length]);
+            Conv.Forward(x, w, y, g);
+            ConvReference.Forward(x, w, ye, g);
+            AssertClose(ye, y, g, "forward");
+            var (gx, gxe) = (new float[x.Length], new float[x.Length]);
+            Conv.BackwardData(gy, w, gx, g);
+            ConvReference.BackwardData(gy, w, gxe, g);
+            AssertClose(gxe, gx, g, "input gradient");
+            var (gw, gwe) = (new float[w.Length], new float[w.Length]);
+            Conv.BackwardWeight(x, gy, gw, g);
+            ConvReference.BackwardWeight(x, gy, gwe, g);
+            AssertClose(gwe, gw, g, "weight gradient");
+        }
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            Assert.True(taken >= 20, $"only {taken} of the random shapes took the channels-last path");
+        }
+    }
+
+    [Fact]
     public void BorderOrderGroupsPositionsByTheirValidTapsAndSavesWork()
     {
         // D conv2: 4x4 stride 2 pad 1 on 14x14, so output rows and columns 0 and 6 each lose one tap.
