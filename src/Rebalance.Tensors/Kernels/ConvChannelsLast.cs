@@ -434,18 +434,8 @@ internal static unsafe class ConvChannelsLast
                     var k1 = kws.Hi * g.C;
                     for (var panel = 0; panel < oPad; panel += Nr)
                     {
-                        var first = true;
-                        for (var kh = khs.Lo; kh < khs.Hi; kh++)
-                        {
-                            var b = pk + ((long)kh * run * oPad) + ((long)panel * run);
-                            for (var kb = k0; kb < k1; kb += KBlock)
-                            {
-                                var kc = Math.Min(KBlock, k1 - kb);
-                                IndirectMicroKernels.RowsA512(kc, rows, ((nint)kh * wp * g.C) + kb, b + ((long)kb * Nr), tile, Nr, !first);
-                                first = false;
-                            }
-                        }
-                        StoreTile(tile, first, targets, pyn + panel);
+                        var summed = SumTile(rows, khs, (nint)wp * g.C, k0, k1, pk + ((long)panel * run), (long)run * oPad, tile);
+                        StoreTile(tile, !summed, targets, pyn + panel);
                     }
                 }
                 FromNhwc(pyn, cnt, g.O, g.Ohw, oPad, py + ((long)n0 * g.O * g.Ohw));
@@ -475,6 +465,26 @@ internal static unsafe class ConvChannelsLast
             columns[ow] = Taps.Inside((ow * g.SW) - g.PW, g.KW, g.W);
         }
         return (rows, columns, g.KH, g.KW);
+    }
+
+    /// <summary>
+    /// tile (12 x 32) = sum over kernel rows r in taps of the runs rows[i] + r * rowStep + [k0, k1) times the
+    /// packed weights at weights + r * weightStep (32 per run element), in k-blocks. Returns false when
+    /// taps is empty and nothing was written.
+    /// </summary>
+    private static bool SumTile(float** rows, Taps taps, nint rowStep, int k0, int k1, float* weights, long weightStep, float* tile)
+    {
+        var summed = false;
+        for (var r = taps.Lo; r < taps.Hi; r++)
+        {
+            var b = weights + (r * weightStep);
+            for (var kb = k0; kb < k1; kb += KBlock)
+            {
+                IndirectMicroKernels.RowsA512(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Nr), tile, Nr, summed);
+                summed = true;
+            }
+        }
+        return summed;
     }
 
     /// <summary>Stores the tile's rows (zeros when nothing was summed into it) at to + targets[i], skipping targets of -1.</summary>
@@ -654,18 +664,8 @@ internal static unsafe class ConvChannelsLast
                         var k1 = bws.Hi * g.O;
                         for (var panel = 0; panel < cPad; panel += Nr)
                         {
-                            var first = true;
-                            for (var a = ahs.Lo; a < ahs.Hi; a++)
-                            {
-                                var b = pk + ph.WeightOffset + ((long)a * seg * cPad) + ((long)panel * seg);
-                                for (var kb = k0; kb < k1; kb += KBlock)
-                                {
-                                    var kc = Math.Min(KBlock, k1 - kb);
-                                    IndirectMicroKernels.RowsA512(kc, rows, ((nint)a * wg * g.O) + kb, b + ((long)kb * Nr), tile, Nr, !first);
-                                    first = false;
-                                }
-                            }
-                            StoreTile(tile, first, targets, pout + panel);
+                            var summed = SumTile(rows, ahs, (nint)wg * g.O, k0, k1, pk + ph.WeightOffset + ((long)panel * seg), (long)seg * cPad, tile);
+                            StoreTile(tile, !summed, targets, pout + panel);
                         }
                     }
                 }
@@ -829,7 +829,8 @@ internal static unsafe class ConvChannelsLast
         var runBlocks = runPad / (runRows ? Mr : Nr);
         var outBlocks = oPad / (runRows ? Nr : Mr);
         var units = g.KH * runBlocks * outBlocks;
-        int[] everything = [0, positions];
+        // With the padding taps kept (a benchmark switch), every unit sums all positions as one range.
+        int[]? everything = !KeepPaddingTaps ? null : positions > 0 ? [0, positions] : [];
         CpuParallel.For(units, 1, (u0, u1) =>
         {
             var rowPtrs = stackalloc float*[KBlock];
@@ -856,7 +857,7 @@ internal static unsafe class ConvChannelsLast
                             ? pa + (kh * khStride) + ((long)rb * Mr * jStride) + (ob * Nr)
                             : pa + (kh * khStride) + ((long)ob * Mr * oStride) + (rb * Nr);
                         var ldc = runRows ? oPad : runPad;
-                        var (ranges, r0, r1) = KeepPaddingTaps ? (everything, 0, 1) : (plan.Ranges, plan.RangeStart[rest], plan.RangeStart[rest + 1]);
+                        var (ranges, r0, r1) = everything is not null ? (everything, 0, everything.Length / 2) : (plan.Ranges, plan.RangeStart[rest], plan.RangeStart[rest + 1]);
                         if (r0 == r1)
                         {
                             // Every run of this block is padding: its gradient is zero.
