@@ -225,6 +225,29 @@ plateau_metrics = [1.0, 0.9, 0.95, 0.96, 0.97, 0.85, 0.86, 0.87, 0.88, 0.84, 0.8
 put("sched.plateau_metrics", torch.tensor(plateau_metrics))
 put("sched.plateau", lrs(lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1), plateau_metrics))
 
+# Spectral norm, two training forwards in one step (as a discriminator sees real, then fake images):
+# each forward runs a power iteration, and the gradient of each output must use that forward's own u, v.
+# Drawn last so the values above stay as they were.
+sn2 = nn.utils.spectral_norm(nn.Linear(5, 4))
+put("spectral2.param.weight_orig", sn2.weight_orig)
+put("spectral2.param.bias", sn2.bias)
+put("spectral2.u0", sn2.weight_u)
+put("spectral2.v0", sn2.weight_v)
+xa = torch.randn(3, 5)
+xb = torch.randn(2, 5)
+ra = torch.randn(3, 4)
+rb = torch.randn(2, 4)
+put("spectral2.xa", xa)
+put("spectral2.xb", xb)
+put("spectral2.ra", ra)
+put("spectral2.rb", rb)
+ya = sn2(xa)
+yb = sn2(xb)
+((ya * ra).sum() + (yb * rb).sum()).backward()
+put("spectral2.grad.weight_orig", sn2.weight_orig.grad)
+put("spectral2.grad.bias", sn2.bias.grad)
+put("spectral2.u2", sn2.weight_u)
+
 # Write safetensors by hand.
 header = {"__metadata__": meta}
 blobs = []

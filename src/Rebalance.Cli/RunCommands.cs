@@ -36,6 +36,8 @@ internal static class RunCommands
             console.MarkupLineInterpolated($"[bold]{e.Name}[/]: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) = {total} runs on {e.Dataset} ({e.Protocol}), classifier {e.Classifier}, output {e.Output}");
             if (r.GetValue(check))
             {
+                var classifier = Classifiers.Create(e.Classifier, data.Train.Channels, data.Train.Height, data.Train.Width, data.Train.NumClasses, new Tensors.Generator(0));
+                console.WriteLine($"  classifier {e.Classifier}: {classifier.Parameters().Sum(p => (long)p.Numel):N0} parameters ({data.Train.Channels}x{data.Train.Height}x{data.Train.Width} images, {data.Train.NumClasses} classes)");
                 foreach (var m in e.Methods)
                 {
                     console.WriteLine($"  {m.Label}: {m.Method}, strategy {m.Strategy.Spec}{(m.SettingsText.Length > 0 ? ", " + m.SettingsText : "")}");
@@ -133,8 +135,7 @@ internal static class RunCommands
                 var runs = results.Where(x => x.Label == m.Label).ToList();
                 table.AddRow([Markup.Escape(m.Label), .. ClassificationMetrics.HeadlineKeys.Select(k =>
                 {
-                    var (mean, std) = ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])]);
-                    return $"{mean * 100:F2} ± {std * 100:F2}";
+                    return ClassificationMetrics.Percent(ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])]));
                 })]);
             }
             console.Write(table);

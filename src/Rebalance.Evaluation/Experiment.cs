@@ -60,6 +60,12 @@ public sealed record Experiment
     private static readonly string[] TopKeys = ["name", "dataset", "protocol", "validation", "test_split", "strategy", "seeds", "output", "classifier", "methods"];
     private static readonly string[] ClassifierKeys = ["name", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "augment", "patience", "epoch_size"];
 
+    /// <summary>Largest experiment file read (a real one is a few kilobytes).</summary>
+    public const int MaxFileBytes = 1 << 20;
+
+    /// <summary>Deepest nesting of lists and mappings accepted (a real file nests three levels).</summary>
+    public const int MaxDepth = 16;
+
     /// <summary>Reads and validates an experiment file. Relative output folders are taken from the current directory.</summary>
     public static Experiment Load(string path)
     {
@@ -67,25 +73,48 @@ public sealed record Experiment
         {
             throw new ExperimentException($"{path}: no such experiment file");
         }
-        return Parse(File.ReadAllText(path), path);
-    }
-
-    /// <summary>Parses experiment YAML; <paramref name="source"/> names it in messages.</summary>
-    public static Experiment Parse(string yaml, string source)
-    {
-        var stream = new YamlStream();
+        byte[] bytes;
         try
         {
-            stream.Load(new StringReader(yaml));
+            var length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+            {
+                throw new ExperimentException($"{path}: {length:N0} bytes is too large for an experiment file (at most {MaxFileBytes:N0})");
+            }
+            bytes = File.ReadAllBytes(path);
         }
-        catch (YamlException bad)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ExperimentException($"{source}:{bad.Start.Line}:{bad.Start.Column}: not valid YAML: {bad.InnerException?.Message ?? bad.Message}");
+            throw new ExperimentException($"{path}: cannot be read: {e.Message}");
         }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses the bytes of an experiment file, which must be UTF-8 text.</summary>
+    public static Experiment Parse(byte[] bytes, string source)
+    {
+        var start = bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? 3 : 0;
+        string text;
+        try
         {
-            throw new ExperimentException($"{source}: expected a mapping of settings (dataset, protocol, methods, ...)");
+            text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, start, bytes.Length - start);
         }
+        catch (System.Text.DecoderFallbackException bad)
+        {
+            var at = start + Math.Max(0, bad.Index);
+            var before = bytes.AsSpan(0, Math.Min(at, bytes.Length));
+            var line = before.Count((byte)'\n') + 1;
+            var column = before.Length - (before.LastIndexOf((byte)'\n') + 1) + 1;
+            throw new ExperimentException($"{source}:{line}:{column}: byte 0x{bytes[Math.Min(at, bytes.Length - 1)]:X2} is not UTF-8 text; save the file as UTF-8");
+        }
+        return Parse(text, source);
+    }
+
+    /// <summary>Parses experiment YAML; <paramref name="source"/> names it in messages. Any malformed input
+    /// gives an <see cref="ExperimentException"/> naming the line and column, never another exception.</summary>
+    public static Experiment Parse(string yaml, string source)
+    {
+        var root = LoadRoot(yaml, source);
         var r = new Reader(source);
         var map = r.Map(root, "", TopKeys);
         var stem = Path.GetFileNameWithoutExtension(source);
@@ -139,6 +168,80 @@ public sealed record Experiment
             methods.Add(m);
         }
         return e with { Methods = methods };
+    }
+
+    /// <summary>Checks the raw text, walks the YAML events once (no recursion, so no depth can overflow the
+    /// stack) to bound the nesting and count documents, then builds the tree.</summary>
+    private static YamlMappingNode LoadRoot(string yaml, string source)
+    {
+        if (yaml.Length > MaxFileBytes)
+        {
+            throw new ExperimentException($"{source}: {yaml.Length:N0} characters is too large for an experiment file (at most {MaxFileBytes:N0})");
+        }
+        var (line, column) = (1, 1);
+        foreach (var ch in yaml)
+        {
+            if (char.IsControl(ch) && ch is not ('\t' or '\n' or '\r'))
+            {
+                throw new ExperimentException($"{source}:{line}:{column}: control character U+{(int)ch:X4}; an experiment file is plain text");
+            }
+            if (char.IsSurrogate(ch) || ch is '\uFFFE' or '\uFFFF')
+            {
+                throw new ExperimentException($"{source}:{line}:{column}: character U+{(int)ch:X4} is not allowed in an experiment file");
+            }
+            (line, column) = ch == '\n' ? (line + 1, 1) : (line, column + 1);
+        }
+        Mark position = Mark.Empty;
+        try
+        {
+            var parser = new Parser(new StringReader(yaml));
+            var depth = 0;
+            var documents = 0;
+            while (parser.MoveNext())
+            {
+                var ev = parser.Current!;
+                position = ev.Start;
+                switch (ev)
+                {
+                    case YamlDotNet.Core.Events.DocumentStart:
+                        if (++documents > 1)
+                        {
+                            throw new ExperimentException($"{source}:{ev.Start.Line}:{ev.Start.Column}: a second YAML document ('---'); an experiment file holds one");
+                        }
+                        break;
+                    case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
+                        if (++depth > MaxDepth)
+                        {
+                            throw new ExperimentException($"{source}:{ev.Start.Line}:{ev.Start.Column}: lists and mappings nested more than {MaxDepth} deep");
+                        }
+                        break;
+                    case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                        depth--;
+                        break;
+                    case YamlDotNet.Core.Events.AnchorAlias alias:
+                        throw new ExperimentException($"{source}:{ev.Start.Line}:{ev.Start.Column}: alias '*{alias.Value}': anchors and aliases are not used in experiment files; write the value out");
+                }
+            }
+            var stream = new YamlStream();
+            stream.Load(new StringReader(yaml));
+            if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            {
+                var at = stream.Documents.Count == 0 ? Mark.Empty : stream.Documents[0].RootNode.Start;
+                throw new ExperimentException($"{source}:{Math.Max(1, at.Line)}:{Math.Max(1, at.Column)}: expected a mapping of settings (dataset, protocol, methods, ...)");
+            }
+            return root;
+        }
+        catch (YamlException bad)
+        {
+            var problem = (bad.InnerException?.Message ?? bad.Message).ReplaceLineEndings(" ");
+            throw new ExperimentException($"{source}:{Math.Max(1, bad.Start.Line)}:{Math.Max(1, bad.Start.Column)}: not valid YAML: {problem}");
+        }
+        catch (Exception bad) when (bad is not ExperimentException and not OutOfMemoryException)
+        {
+            // YamlDotNet's scanner throws more than YamlException on some malformed input (an
+            // InvalidOperationException for some unclosed flow collections): still the file's fault.
+            throw new ExperimentException($"{source}:{Math.Max(1, position.Line)}:{Math.Max(1, position.Column)}: not valid YAML near here ({bad.Message.ReplaceLineEndings(" ")})");
+        }
     }
 
     private static Experiment ReadClassifier(Reader r, YamlNode node, Experiment e)
@@ -275,8 +378,19 @@ public sealed record Experiment
         public IReadOnlyList<YamlNode> Sequence(YamlNode node, string field) =>
             node is YamlSequenceNode seq ? [.. seq.Children] : throw Error(node, field, "expected a list");
 
-        public string? Text(YamlNode node, string field) =>
-            node is YamlScalarNode s ? s.Value ?? "" : throw Error(node, field, "expected a single value, not a list or mapping");
+        public string? Text(YamlNode node, string field)
+        {
+            if (node is not YamlScalarNode s)
+            {
+                throw Error(node, field, "expected a single value, not a list or mapping");
+            }
+            var v = s.Value ?? "";
+            if (v.FirstOrDefault(char.IsControl) is var bad && bad != '\0' || v.Contains('\0', StringComparison.Ordinal))
+            {
+                throw Error(node, field, $"the value holds a control character (U+{(int)v.First(char.IsControl):X4}); write plain text");
+            }
+            return v;
+        }
 
         public string? Text(Dictionary<string, YamlNode> map, string key, string prefix = "") =>
             map.TryGetValue(key, out var n) ? Text(n, prefix + key) : null;

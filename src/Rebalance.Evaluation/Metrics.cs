@@ -125,10 +125,15 @@ public sealed class ClassificationMetrics
         _ => key,
     };
 
+    /// <summary>"97.40 ± 0.12" (percent) over several seeds, "97.40" when the spread is unknown (one seed).</summary>
+    public static string Percent((double Mean, double Std) v) =>
+        double.IsFinite(v.Std) ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{v.Mean * 100:F2} ± {v.Std * 100:F2}") : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{v.Mean * 100:F2}");
+
     /// <summary>Relative improvement over the baseline: (method - none) / none; null when the baseline is 0.</summary>
     public static double? Gain(double method, double baseline) => baseline == 0 ? null : (method - baseline) / baseline;
 
-    /// <summary>Mean and sample standard deviation (n - 1; 0 for a single value).</summary>
+    /// <summary>Mean and sample standard deviation (n - 1). With a single value the spread is unknown and
+    /// the deviation is NaN (tables print no spread then; JSON writes null).</summary>
     public static (double Mean, double Std) MeanStd(IReadOnlyList<double> values)
     {
         if (values.Count == 0)
@@ -136,7 +141,7 @@ public sealed class ClassificationMetrics
             return (double.NaN, double.NaN);
         }
         var mean = values.Average();
-        var std = values.Count < 2 ? 0 : Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+        var std = values.Count < 2 ? double.NaN : Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
         return (mean, std);
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Rebalance.Data;
+using Rebalance.Sampling;
 
 namespace Rebalance.Evaluation;
 
@@ -71,7 +72,7 @@ public static class Report
                 o[key] = new JsonObject
                 {
                     ["mean"] = mean,
-                    ["std"] = std,
+                    ["std"] = StdJson(std),
                     ["per_seed"] = new JsonArray([.. s.Runs.Select(r => (JsonNode)r.Metrics[key])]),
                     ["gain_over_none"] = baseline is null ? null : ClassificationMetrics.Gain(mean, baseline.Metric(key).Mean),
                 };
@@ -85,6 +86,7 @@ public static class Report
                 ["precision"] = MeanStdJson(s.PerClass(c, p => p.Precision)),
                 ["f1"] = MeanStdJson(s.PerClass(c, p => p.F1)),
             })]);
+            o["notes"] = new JsonObject(s.Runs.Where(r => r.Notes.Count > 0).Select(r => KeyValuePair.Create($"seed{r.Seed}", (JsonNode?)Runner.NotesJson(r.Notes))));
             var conf = s.Confusion();
             o["confusion_sum"] = new JsonArray([.. Enumerable.Range(0, classNames.Count).Select(i => (JsonNode)new JsonArray([.. Enumerable.Range(0, classNames.Count).Select(j => (JsonNode)conf[i, j])]))]);
             methods[s.Spec.Label] = o;
@@ -110,14 +112,25 @@ public static class Report
             },
             ["seeds"] = new JsonArray([.. e.Seeds.Select(x => (JsonNode)x)]),
             ["class_names"] = new JsonArray([.. classNames.Select(n => (JsonNode)n)]),
-            ["std"] = "sample standard deviation over seeds (n - 1)",
+            ["std"] = "sample standard deviation over seeds (n - 1); null with one seed",
+            ["results_version"] = Runner.ResultsVersion,
+            ["runs"] = new JsonArray([.. summaries.SelectMany(s => s.Runs).Select(r => (JsonNode)new JsonObject
+            {
+                ["label"] = r.Label,
+                ["seed"] = r.Seed,
+                ["results_version"] = r.ResultsVersion,
+                ["commit"] = r.Commit,
+            })]),
             ["methods"] = methods,
         };
     }
 
-    private static JsonObject MeanStdJson((double Mean, double Std) v) => new() { ["mean"] = v.Mean, ["std"] = v.Std };
+    private static JsonObject MeanStdJson((double Mean, double Std) v) => new() { ["mean"] = v.Mean, ["std"] = StdJson(v.Std) };
 
-    private static string Pct((double Mean, double Std) v) => $"{v.Mean * 100:F2} ± {v.Std * 100:F2}";
+    // With one seed the spread is unknown: MeanStd gives NaN, which JSON cannot hold and tables must not show as 0.
+    private static JsonNode? StdJson(double std) => double.IsFinite(std) ? std : null;
+
+    private static string Pct((double Mean, double Std) v) => ClassificationMetrics.Percent(v);
 
     private static string GainText(double? g) => g is { } x ? $"{(x >= 0 ? "+" : "")}{x * 100:F1}%" : "-";
 
@@ -139,7 +152,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("## Recall per class");
         sb.AppendLine();
-        sb.AppendLine("| method | " + string.Join(" | ", classNames.Select((n, c) => $"{c} {n} ({summaries[0].Runs[0].TrainCounts[c]})")) + " |");
+        sb.AppendLine("| method | " + string.Join(" | ", classNames.Select((n, c) => $"{ClassTitle(c, n)} ({summaries[0].Runs[0].TrainCounts[c]})")) + " |");
         sb.AppendLine("| --- |" + string.Concat(Enumerable.Repeat(" --- |", classNames.Count)));
         foreach (var s in summaries)
         {
@@ -147,10 +160,26 @@ public static class Report
         }
         sb.AppendLine();
         sb.AppendLine("Column headers give the class and its training count (first seed). Confusion matrices and learning curves are in report.html.");
+        if (summaries.Any(s => s.Runs.Any(r => r.Notes.Count > 0)))
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Notes");
+            sb.AppendLine();
+            sb.AppendLine("Methods marked † did something a table alone would hide:");
+            sb.AppendLine();
+            foreach (var (label, seed, note) in Notes(summaries))
+            {
+                sb.AppendLine(Inv, $"- {label}, seed {seed}: {note}");
+            }
+        }
         return sb.ToString();
     }
 
-    private static string Label(MethodSummary s) => s.Spec.SettingsText.Length == 0 ? s.Spec.Label : $"{s.Spec.Label} ({s.Spec.SettingsText})";
+    private static string Label(MethodSummary s) =>
+        (s.Spec.SettingsText.Length == 0 ? s.Spec.Label : $"{s.Spec.Label} ({s.Spec.SettingsText})") + (s.Runs.Any(r => r.Notes.Count > 0) ? " †" : "");
+
+    private static IEnumerable<(string Label, ulong Seed, RebalanceNote Note)> Notes(IReadOnlyList<MethodSummary> summaries) =>
+        summaries.SelectMany(s => s.Runs.SelectMany(r => r.Notes.Select(n => (s.Spec.Label, r.Seed, n))));
 
     private static string Describe(TrainSettings t) =>
         $"{t.Epochs} epochs{(t.EpochSize == EpochSize.Original ? " of the imbalanced set's length (equal steps for every method)" : "")}, batch {t.BatchSize}, {t.Optimizer} lr {t.LearningRate.ToString(Inv)}"
@@ -191,6 +220,16 @@ public static class Report
         }
         sb.AppendLine("</table>");
 
+        if (summaries.Any(s => s.Runs.Any(r => r.Notes.Count > 0)))
+        {
+            sb.AppendLine("<h2>Notes</h2><p><small>Methods marked † did something the table alone would hide: a class left as it was, copies instead of new images, a generator's training restarted after divergence or its learning rates cut on a plateau.</small></p><table><tr><th>method</th><th>seed</th><th>what</th><th>where</th><th>step</th><th>detail</th></tr>");
+            foreach (var (label, seed, note) in Notes(summaries))
+            {
+                sb.AppendLine(Inv, $"<tr><td>{H(label)}</td><td>{seed}</td><td>{H(note.Kind)}</td><td>{H(note.Source ?? "")}</td><td>{(note.Step is { } st ? st.ToString(Inv) : "")}</td><td style=\"text-align:left\">{H(note.Detail)}</td></tr>");
+            }
+            sb.AppendLine("</table>");
+        }
+
         sb.AppendLine("<h2>Metrics by method</h2><div class=\"grid\">");
         foreach (var k in ClassificationMetrics.HeadlineKeys)
         {
@@ -201,7 +240,7 @@ public static class Report
         sb.AppendLine("<h2>Recall per class</h2><table><tr><th>method</th>");
         for (var c = 0; c < classNames.Count; c++)
         {
-            sb.Append(Inv, $"<th>{c} {H(classNames[c])}<br><small>{summaries[0].Runs[0].TrainCounts[c]} train</small></th>");
+            sb.Append(Inv, $"<th>{H(ClassTitle(c, classNames[c]))}<br><small>{summaries[0].Runs[0].TrainCounts[c]} train</small></th>");
         }
         sb.AppendLine("</tr>");
         foreach (var s in summaries)
@@ -254,26 +293,59 @@ public static class Report
         return sb.ToString();
     }
 
-    private static string BarChart(IReadOnlyList<MethodSummary> summaries, string key)
+    /// <summary>Horizontal bars of a metric's mean with a ±std whisker. The axis starts just below the
+    /// smallest value shown (see <see cref="AxisStart"/>), not at 0, so that 97.4 and 97.7 look different;
+    /// its start is written under the bars.</summary>
+    internal static string BarChart(IReadOnlyList<MethodSummary> summaries, string key)
     {
-        const int rowH = 22, labelW = 150, barW = 260;
-        var h = (summaries.Count * rowH) + 10;
+        const int rowH = 22, labelW = 150, barW = 260, axisH = 30;
+        var h = (summaries.Count * rowH) + 10 + axisH;
+        var stats = summaries.Select(s => s.Metric(key)).ToList();
+        var start = AxisStart(stats.Select(v => double.IsFinite(v.Std) ? v.Mean - v.Std : v.Mean));
+        double X(double v) => labelW + (Math.Clamp((v - start) / (1 - start), 0, 1) * barW);
         var sb = new StringBuilder();
         sb.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{labelW + barW + 90}\" height=\"{h}\" font-size=\"12\">");
         for (var i = 0; i < summaries.Count; i++)
         {
-            var (mean, std) = summaries[i].Metric(key);
+            var (mean, std) = stats[i];
             var y = 5 + (i * rowH);
-            var w = Math.Clamp(mean, 0, 1) * barW;
             sb.Append(Inv, $"<text x=\"0\" y=\"{y + 15}\">{WebUtility.HtmlEncode(summaries[i].Spec.Label)}</text>");
-            sb.Append(Inv, $"<rect x=\"{labelW}\" y=\"{y + 3}\" width=\"{w:F1}\" height=\"{rowH - 6}\" fill=\"{Palette[i % Palette.Length]}\"/>");
-            var lo = labelW + (Math.Clamp(mean - std, 0, 1) * barW);
-            var hi = labelW + (Math.Clamp(mean + std, 0, 1) * barW);
-            sb.Append(Inv, $"<line x1=\"{lo:F1}\" x2=\"{hi:F1}\" y1=\"{y + (rowH / 2)}\" y2=\"{y + (rowH / 2)}\" stroke=\"#222\"/>");
+            sb.Append(Inv, $"<rect x=\"{labelW}\" y=\"{y + 3}\" width=\"{X(mean) - labelW:F1}\" height=\"{rowH - 6}\" fill=\"{Palette[i % Palette.Length]}\"/>");
+            if (double.IsFinite(std))
+            {
+                sb.Append(Inv, $"<line x1=\"{X(mean - std):F1}\" x2=\"{X(mean + std):F1}\" y1=\"{y + (rowH / 2)}\" y2=\"{y + (rowH / 2)}\" stroke=\"#222\"/>");
+            }
             sb.Append(Inv, $"<text x=\"{labelW + barW + 6}\" y=\"{y + 15}\">{mean * 100:F1}%</text>");
         }
+        var axisY = 5 + (summaries.Count * rowH) + 4;
+        sb.Append(Inv, $"<line x1=\"{labelW}\" x2=\"{labelW + barW}\" y1=\"{axisY}\" y2=\"{axisY}\" stroke=\"#888\"/>");
+        sb.Append(Inv, $"<text x=\"{labelW}\" y=\"{axisY + 14}\" font-size=\"10\">{start * 100:0.#}%</text>");
+        sb.Append(Inv, $"<text x=\"{labelW + barW}\" y=\"{axisY + 14}\" font-size=\"10\" text-anchor=\"end\">100%</text>");
+        sb.Append(Inv, $"<text x=\"{labelW + (barW / 2)}\" y=\"{axisY + 26}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#666\">{(start > 0 ? $"axis starts at {start * 100:0.#}%, not 0" : "axis starts at 0")}</text>");
         sb.Append("</svg>");
         return sb.ToString();
+    }
+
+    /// <summary>Where a bar chart's axis starts: a round value (a multiple of 1, 5 or 10 points) a little
+    /// below the smallest value shown, so the spread between methods fills the chart; 0 when values
+    /// are spread over more than half the range anyway.</summary>
+    internal static double AxisStart(IEnumerable<double> values)
+    {
+        var finite = values.Where(double.IsFinite).ToList();
+        if (finite.Count == 0)
+        {
+            return 0;
+        }
+        var min = Math.Clamp(finite.Min(), 0, 1);
+        var max = Math.Clamp(finite.Max(), 0, 1);
+        if (min < 0.5)
+        {
+            return 0;
+        }
+        // Leave at least a fifth of the shown span below the smallest bar, so it stays visible.
+        var margin = Math.Max(0.01, (max - min) / 4);
+        var step = max - min > 0.2 ? 0.1 : max - min > 0.05 ? 0.05 : 0.01;
+        return Math.Max(0, Math.Floor((min - margin) / step) * step);
     }
 
     private static string ConfusionSvg(int[,] m, IReadOnlyList<string> classNames)
@@ -289,8 +361,7 @@ public static class Report
         for (var i = 0; i < k; i++)
         {
             var rowSum = Math.Max(1, Enumerable.Range(0, k).Sum(j => m[i, j]));
-            var name = classNames[i].Length > 12 ? classNames[i][..12] : classNames[i];
-            sb.Append(Inv, $"<text x=\"0\" y=\"{top + (i * cell) + (cell / 2) + 4}\">{i} {WebUtility.HtmlEncode(name)}</text>");
+            sb.Append(Inv, $"<text x=\"0\" y=\"{top + (i * cell) + (cell / 2) + 4}\">{WebUtility.HtmlEncode(ClassTitle(i, classNames[i]))}</text>");
             for (var j = 0; j < k; j++)
             {
                 var share = m[i, j] / (double)rowSum;
@@ -302,6 +373,16 @@ public static class Report
         }
         sb.Append("</svg>");
         return sb.ToString();
+    }
+
+    /// <summary>"3 dress" for a named class, "3" when the name is the index itself (not "3 3").</summary>
+    internal static string ClassTitle(int index, string name)
+    {
+        if (name == index.ToString(Inv))
+        {
+            return name;
+        }
+        return $"{index} {(name.Length > 12 ? name[..12] : name)}";
     }
 
     private static string CurveSvg(IReadOnlyList<MethodSummary> summaries, Func<EpochRecord, double> pick)

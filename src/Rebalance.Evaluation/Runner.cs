@@ -28,7 +28,17 @@ public sealed record RunResult(
     IReadOnlyList<EpochRecord> Epochs,
     int BestEpoch,
     double ResampleSeconds,
-    double TrainSeconds);
+    double TrainSeconds)
+{
+    /// <summary>What the method reported about its own work (classes left unfilled, training restarts...).</summary>
+    public IReadOnlyList<RebalanceNote> Notes { get; init; } = [];
+
+    /// <summary>The results format (<see cref="Runner.ResultsVersion"/>) of the code that made the run.</summary>
+    public int ResultsVersion { get; init; } = Runner.ResultsVersion;
+
+    /// <summary>The git commit the program was built from, when it was built from a git checkout.</summary>
+    public string? Commit { get; init; } = Runner.Commit;
+}
 
 /// <summary>What the runner tells its caller while it works.</summary>
 public sealed class RunCallbacks
@@ -58,6 +68,21 @@ public sealed class RunCallbacks
 /// </summary>
 public static class Runner
 {
+    /// <summary>
+    /// Version of what a run computes. Every fix that changes the figures the same settings produce bumps
+    /// it, so that finished runs stored by older code are run again rather than mixed into new tables.
+    /// 2: Borderline-SMOTE leaves a class with no image in danger as it is; ADASYN refuses a class with no
+    /// other-class neighbour; the study's simple-cnn; the GAN fixes of <see cref="GanSettings.TrainingVersion"/> 2.
+    /// </summary>
+    public const int ResultsVersion = 2;
+
+    /// <summary>The git commit this program was built from (from the assembly's informational version), or null.</summary>
+    public static string? Commit { get; } = typeof(Runner).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+        .OfType<System.Reflection.AssemblyInformationalVersionAttribute>()
+        .Select(a => a.InformationalVersion.Split('+') is [_, var sha, ..] && sha.Length > 0 ? sha : null)
+        .FirstOrDefault();
+
     /// <summary>The data an experiment runs on, loaded and checked before any training.</summary>
     public sealed record PreparedData(Dataset Train, Dataset Test, ImbalanceProtocol Protocol);
 
@@ -114,7 +139,30 @@ public static class Runner
         callbacks ??= new RunCallbacks();
         var runsDir = Path.Combine(e.Output, "runs");
         Directory.CreateDirectory(runsDir);
-        Directory.CreateDirectory(Path.Combine(e.Output, "logs"));
+        var logDir = Path.Combine(e.Output, "logs");
+        Directory.CreateDirectory(logDir);
+        // Every log line also goes to logs/run-TIMESTAMP.log, one file per invocation, so an earlier
+        // interrupted run's log is kept beside the one that finished it.
+        using var logFile = new StreamWriter(Path.Combine(logDir, $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}.log"), append: true) { AutoFlush = true };
+        var outer = callbacks;
+        void LogLine(string line)
+        {
+            logFile.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
+            outer.Log?.Invoke(line);
+        }
+        callbacks = new RunCallbacks
+        {
+            Log = LogLine,
+            Started = (label, seed, n, t) =>
+            {
+                logFile.WriteLine($"{DateTime.UtcNow:HH:mm:ss} [{n}/{t}] {label} seed {seed}");
+                outer.Started?.Invoke(label, seed, n, t);
+            },
+            Progress = outer.Progress,
+            GanProgress = outer.GanProgress,
+            Finished = outer.Finished,
+        };
+        LogLine($"{e.Name}: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) on {e.Dataset} ({e.Protocol}), results version {ResultsVersion}{(Commit is null ? "" : $", commit {Commit}")}");
         var results = new List<RunResult>();
         var total = e.Seeds.Count * e.Methods.Count;
         var number = 0;
@@ -177,7 +225,10 @@ public static class Runner
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
         log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s)");
         return new RunResult(m.Label, seed, hash, metrics.Headline, metrics.PerClass, metrics.Confusion, train.ClassCounts(), resampled.Train.ClassCounts(),
-            resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds);
+            resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds)
+        {
+            Notes = resampled.Notes,
+        };
     }
 
     /// <summary>A grid of added images: for each class that received any, a row of real images and two rows of added ones.</summary>
@@ -211,7 +262,7 @@ public static class Runner
     {
         var t = e.Training;
         var text = string.Join("\n",
-            "v1", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
+            $"v{ResultsVersion}", $"gan v{GanSettings.TrainingVersion}", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
             e.Classifier, t.Epochs, t.BatchSize, t.Optimizer, t.LearningRate.ToString("R", CultureInfo.InvariantCulture),
             t.WeightDecay.ToString("R", CultureInfo.InvariantCulture), t.Momentum.ToString("R", CultureInfo.InvariantCulture),
             string.Join(",", t.Augment), t.Patience, t.EpochSize, m.Label, m.Method, m.Strategy.Spec, m.SettingsText, seed);
@@ -242,8 +293,19 @@ public static class Runner
             ["best_epoch"] = r.BestEpoch,
             ["resample_seconds"] = Math.Round(r.ResampleSeconds, 2),
             ["train_seconds"] = Math.Round(r.TrainSeconds, 2),
+            ["notes"] = NotesJson(r.Notes),
+            ["results_version"] = r.ResultsVersion,
+            ["commit"] = r.Commit,
         };
     }
+
+    internal static JsonArray NotesJson(IEnumerable<RebalanceNote> notes) => new([.. notes.Select(n => (JsonNode)new JsonObject
+    {
+        ["kind"] = n.Kind,
+        ["source"] = n.Source,
+        ["step"] = n.Step,
+        ["detail"] = n.Detail,
+    })]);
 
     private static RunResult? TryLoad(string file, string hash)
     {
@@ -277,7 +339,12 @@ public static class Runner
                 [.. o["resampled_counts"]!.AsArray().Select(c => (int)c!)],
                 (int)o["synthetic"]!,
                 [.. o["epochs"]!.AsArray().Select(ep => new EpochRecord((int)ep!["epoch"]!, (double)ep["train_loss"]!, (double?)ep["val_accuracy"], (double?)ep["val_balanced_accuracy"]))],
-                (int)o["best_epoch"]!, (double)o["resample_seconds"]!, (double)o["train_seconds"]!);
+                (int)o["best_epoch"]!, (double)o["resample_seconds"]!, (double)o["train_seconds"]!)
+            {
+                Notes = [.. (o["notes"]?.AsArray() ?? []).Select(n => new RebalanceNote((string)n!["kind"]!, (string)n["detail"]!, (string?)n["source"], (int?)n["step"]))],
+                ResultsVersion = (int?)o["results_version"] ?? 1,
+                Commit = (string?)o["commit"],
+            };
         }
         catch (Exception x) when (x is JsonException or InvalidOperationException or NullReferenceException or FormatException or IndexOutOfRangeException or KeyNotFoundException)
         {

@@ -65,6 +65,10 @@ public sealed record GanSettings
     /// <summary>Weight of ACGAN's auxiliary classification loss (conditional only; 0: no auxiliary head).</summary>
     public double AuxWeight { get; init; }
 
+    /// <summary>ACGAN (Odena et al. 2017): D's auxiliary classifier also learns the intended class of
+    /// generated images, as in the paper (L_C over real and fake); false trains it on real images only.</summary>
+    public bool AuxOnFake { get; init; } = true;
+
     /// <summary>Conditional training draws a class uniformly, then an image of it (instead of images uniformly).</summary>
     public bool ClassBalanced { get; init; } = true;
 
@@ -103,7 +107,7 @@ public sealed record GanSettings
     public static IReadOnlyList<string> Keys { get; } =
     [
         "arch", "loss", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
-        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "class_balanced", "checkpoint_every", "sample_every",
+        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "class_balanced", "checkpoint_every", "sample_every",
         "eval_every", "plateau_patience", "plateau_factor", "divergence_patience", "max_restarts", "restart_factor", "freeze_g", "freeze_d",
     ];
 
@@ -114,6 +118,13 @@ public sealed record GanSettings
         string K(string key) => prefix + key;
         var arch = s.Choice(K("arch"), d.Architecture, [.. GanArchitectures.Names]);
         var loss = s.Choice(K("loss"), d.Loss, [.. AdversarialLoss.Names]);
+        if (prefix.Length == 0 && loss == "wgan-gp")
+        {
+            // Gulrajani et al. 2017, Algorithm 1: n_critic = 5, Adam(α = 1e-4, β1 = 0, β2 = 0.9) for both
+            // networks. These replace the method's defaults; keys written in the file still win. (A
+            // prefixed group, SMate's pre-training, inherits them through d from the fine-tuning group.)
+            d = d with { DSteps = 5, LrG = 1e-4, LrD = 1e-4, Beta1 = 0, Beta2 = 0.9 };
+        }
         var aug = s.List(K("diffaugment"), d.DiffAugment ?? ["auto"]);
         IReadOnlyList<string>? diff = aug.Count == 1 && aug[0] == "auto" ? null : aug.Count == 1 && aug[0] is "none" or "off" ? [] : aug;
         if (diff is not null)
@@ -145,6 +156,7 @@ public sealed record GanSettings
             EmaDecay = s.Double(K("ema"), d.EmaDecay, 0, 0.99999),
             SpectralNorm = s.Bool(K("spectral_norm"), d.SpectralNorm),
             AuxWeight = s.Double(K("acgan"), d.AuxWeight, 0, 100),
+            AuxOnFake = s.Bool(K("acgan_fake"), d.AuxOnFake),
             ClassBalanced = s.Bool(K("class_balanced"), d.ClassBalanced),
             CheckpointEvery = s.Int(K("checkpoint_every"), d.CheckpointEvery, 1),
             SampleEvery = s.Int(K("sample_every"), d.SampleEvery, 1),
@@ -162,12 +174,17 @@ public sealed record GanSettings
     /// <summary>The augmentations used for a training set of <paramref name="images"/> images.</summary>
     public IReadOnlyList<string> AugmentFor(int images) => DiffAugment ?? (images < AugmentBelow ? Generative.DiffAugment.Names : []);
 
-    /// <summary>A canonical text of every setting that changes the trained weights (checkpoint and log
-    /// intervals excluded), for hashing.</summary>
+    /// <summary>Bumped whenever a fix changes what the same settings train (the loss terms, the restart
+    /// rule, spectral norm's vectors...), so generators stored by older code are not reused.</summary>
+    public const int TrainingVersion = 2;
+
+    /// <summary>A canonical text of every setting that changes the trained weights, for hashing. The
+    /// checkpoint interval is in it because divergence restarts resume from checkpoints; the sample-grid
+    /// interval is not.</summary>
     public string Canonical() => string.Join(";",
-        Architecture, Loss, LatentDim, Steps, BatchSize, R(LrG), R(LrD), R(Beta1), R(Beta2), DSteps, R(PenaltyWeight), R(R1),
-        DiffAugment is null ? "auto" : string.Join(",", DiffAugment), AugmentBelow, R(EmaDecay), SpectralNorm, R(AuxWeight), ClassBalanced,
-        EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD);
+        "v" + TrainingVersion, Architecture, Loss, LatentDim, Steps, BatchSize, R(LrG), R(LrD), R(Beta1), R(Beta2), DSteps, R(PenaltyWeight), R(R1),
+        DiffAugment is null ? "auto" : string.Join(",", DiffAugment), AugmentBelow, R(EmaDecay), SpectralNorm, R(AuxWeight), AuxOnFake, ClassBalanced,
+        CheckpointEvery, EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD);
 
     /// <summary>A short digest of <see cref="Canonical"/>.</summary>
     public string Hash() => Digest(Canonical());

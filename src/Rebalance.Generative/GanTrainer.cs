@@ -13,6 +13,10 @@ namespace Rebalance.Generative;
 /// <summary>Progress of a GAN training run, reported after every step.</summary>
 public sealed record GanProgress(string Tag, int Step, int Steps, double LossD, double LossG, double LrG, double LrD, int Restarts, double StepsPerSecond);
 
+/// <summary>Something the trainer decided on its own during training: a restart after divergence
+/// (<c>restart</c>) or a learning-rate cut on a plateau (<c>plateau</c>).</summary>
+public sealed record GanEvent(int Step, string Kind, string Detail);
+
 /// <summary>Training diverged and the restarts are used up; the message says what was seen.</summary>
 public sealed class GanDivergedException(string message) : Exception(message);
 
@@ -38,7 +42,9 @@ public sealed class GanCallbacks
 /// state is part of the checkpoint, so an interrupted run resumed from its last checkpoint ends with
 /// exactly the weights of an uninterrupted one. Files in the work folder, all prefixed with the tag:
 /// <c>.state.safetensors</c> (resumable state: G, D, the EMA generator, optimisers, schedules, random
-/// state), <c>.losses.csv</c>, <c>.samples-stepNNNNNN.png</c> and <c>.samples.png</c>.
+/// state), <c>.restart.safetensors</c> (the last checkpoint taken while the discriminator was not
+/// separating every image: where a divergence restarts from), <c>.losses.csv</c>,
+/// <c>.samples-stepNNNNNN.png</c> and <c>.samples.png</c>.
 /// </summary>
 public sealed class GanTrainer
 {
@@ -55,6 +61,7 @@ public sealed class GanTrainer
     private readonly List<Tensor> _trainableG;
     private readonly List<Tensor> _trainableD;
     private readonly List<string> _csv = [];
+    private readonly List<GanEvent> _events = [];
     private int _streak;
 
     /// <summary>A new pair with weights drawn from <paramref name="seed"/>.</summary>
@@ -108,6 +115,16 @@ public sealed class GanTrainer
     /// <summary>The latest sample-statistics score (lower is closer to the data; NaN before the first evaluation).</summary>
     public double LastScore { get; private set; } = double.NaN;
 
+    /// <summary>Restarts and plateau cuts so far, in order (kept across an interrupted and resumed run).</summary>
+    public IReadOnlyList<GanEvent> Events => _events;
+
+    /// <summary>The files a finished run no longer needs: the resumable state and the restart point.</summary>
+    public static void DeleteState(string workDir, string tag)
+    {
+        File.Delete(Path.Combine(workDir, tag + ".state.safetensors"));
+        File.Delete(Path.Combine(workDir, tag + ".restart.safetensors"));
+    }
+
     /// <summary>Current learning rates.</summary>
     public (double G, double D) LearningRates => (_optG.ParamGroups[0].LearningRate, _optD.ParamGroups[0].LearningRate);
 
@@ -129,18 +146,20 @@ public sealed class GanTrainer
             throw new ArgumentException($"GAN '{tag}': images are {data.Channels}x{data.Height}x{data.Width}, the pair was built for {Shape}");
         }
         Directory.CreateDirectory(workDir);
-        var statePath = Path.Combine(workDir, tag + ".state.safetensors");
-        var csvPath = Path.Combine(workDir, tag + ".losses.csv");
-        var key = StateKey(data);
-        if (File.Exists(statePath) && TryResume(statePath, csvPath, key, callbacks.Log))
+        var files = new StateFiles(Path.Combine(workDir, tag + ".state.safetensors"), Path.Combine(workDir, tag + ".restart.safetensors"), Path.Combine(workDir, tag + ".losses.csv"), StateKey(data));
+        if (File.Exists(files.State) && TryResume(files.State, files, callbacks.Log))
         {
             callbacks.Log?.Invoke($"{tag}: resumed at step {Step}/{_s.Steps}");
         }
         else
         {
             _csv.Clear();
-            _csv.Add("step,loss_d,loss_g,penalty,d_real,d_fake,lr_g,lr_d,score");
-            SaveState(statePath, csvPath, key);
+            _csv.Add(CsvHeader);
+            _events.Clear();
+            if (SaveState(files) is { } bad)
+            {
+                throw new GanDivergedException($"GAN '{tag}': the initial weights hold non-finite values ({bad})");
+            }
         }
         var batches = new BatchSource(data, Shape, _s, _rng);
         var augment = new DiffAugment(_s.AugmentFor(data.Count));
@@ -162,7 +181,7 @@ public sealed class GanTrainer
             }
             if (diverged is not null)
             {
-                Restart(statePath, csvPath, key, diverged, tag, callbacks.Log);
+                Restart(files, diverged, tag, callbacks.Log);
                 continue;
             }
             if (Step % _s.EvalEvery == 0 || Step == _s.Steps)
@@ -176,7 +195,9 @@ public sealed class GanTrainer
                     _schedD.Step(score);
                     if (LearningRates != before)
                     {
-                        callbacks.Log?.Invoke($"{tag}: sample statistics stalled at step {Step}; learning rates cut to G {LearningRates.G:G3}, D {LearningRates.D:G3}");
+                        var cut = string.Create(CultureInfo.InvariantCulture, $"sample statistics stalled; learning rates cut to G {LearningRates.G:G3}, D {LearningRates.D:G3}");
+                        _events.Add(new GanEvent(Step, "plateau", cut));
+                        callbacks.Log?.Invoke($"{tag}: {cut} at step {Step}");
                     }
                 }
             }
@@ -186,9 +207,11 @@ public sealed class GanTrainer
             {
                 WriteGrid(Path.Combine(workDir, $"{tag}.samples-step{Step:D6}.png"), data);
             }
-            if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
+            if ((Step % _s.CheckpointEvery == 0 || Step == _s.Steps) && SaveState(files) is { } nonFinite)
             {
-                SaveState(statePath, csvPath, key);
+                // A state with NaN or Inf is never written, so it can be neither resumed nor restarted from.
+                Restart(files, $"non-finite values in '{nonFinite}' at the checkpoint of step {Step}", tag, callbacks.Log);
+                continue;
             }
             callbacks.Progress?.Invoke(new GanProgress(tag, Step, _s.Steps, lossD, lossG, lrG, lrD, Restarts, (Step - startStep) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
             if (callbacks.StopAfter is { } stop && Step >= stop && Step < _s.Steps)
@@ -253,7 +276,14 @@ public sealed class GanTrainer
             }
             if (outReal.ClassLogits is { } aux)
             {
-                loss = loss + (F.CrossEntropy(aux, labels!) * _s.AuxWeight);
+                // ACGAN (Odena et al. 2017): D maximises L_S + L_C with L_C the log-likelihood of the right
+                // class on real and on generated images (the fakes were drawn for the batch's labels).
+                var lc = F.CrossEntropy(aux, labels!);
+                if (_s.AuxOnFake && outFake.ClassLogits is { } auxFake)
+                {
+                    lc = lc + F.CrossEntropy(auxFake, labels!);
+                }
+                loss = loss + (lc * _s.AuxWeight);
             }
             _optD.ZeroGrad();
             loss.Backward();
@@ -327,24 +357,43 @@ public sealed class GanTrainer
         SampleGrid.Write(path, grid, gridRows);
     }
 
-    private void Restart(string statePath, string csvPath, string key, string why, string tag, Action<string>? log)
+    private const string CsvHeader = "step,loss_d,loss_g,penalty,d_real,d_fake,lr_g,lr_d,score";
+
+    /// <summary>Where a run keeps its state: the latest checkpoint, the restart point, the loss log, and the key
+    /// that a stored state must carry to be resumed.</summary>
+    private sealed record StateFiles(string State, string RestartPoint, string Csv, string Key);
+
+    /// <summary>Rolls back to the restart point (the last checkpoint taken outside a streak of separated
+    /// batches, so it lies before the trouble began) with lower learning rates, and records the restart.</summary>
+    private void Restart(StateFiles files, string why, string tag, Action<string>? log)
     {
+        var detectedAt = Step;
         if (Restarts >= _s.MaxRestarts)
         {
-            throw new GanDivergedException($"GAN '{tag}' diverged: {why}; gave up after {Restarts} restart(s) from the last checkpoint with lower learning rates (try a lower lr_g/lr_d, another loss, or spectral_norm: true)");
+            throw new GanDivergedException($"GAN '{tag}' diverged: {why}; gave up after {Restarts} restart(s) from the last good checkpoint with lower learning rates (try a lower lr_g/lr_d, another loss, or spectral_norm: true)");
         }
         var restarts = Restarts + 1;
-        if (!TryResume(statePath, csvPath, key, null))
+        var events = _events.ToList();
+        var from = File.Exists(files.RestartPoint) ? files.RestartPoint : files.State;
+        if (!TryResume(from, files, null))
         {
-            throw new GanDivergedException($"GAN '{tag}' diverged ({why}) and its checkpoint {statePath} could not be read");
+            throw new GanDivergedException($"GAN '{tag}' diverged ({why}) and its checkpoint {from} could not be read");
         }
         Restarts = restarts;
         _streak = 0;
         var factor = Math.Pow(_s.RestartFactor, Restarts);
         _optG.ParamGroups[0].LearningRate = Math.Min(_optG.ParamGroups[0].LearningRate, _s.LrG * factor);
         _optD.ParamGroups[0].LearningRate = Math.Min(_optD.ParamGroups[0].LearningRate, _s.LrD * factor);
-        log?.Invoke($"{tag}: {why}; restart {Restarts}/{_s.MaxRestarts} from the checkpoint at step {Step} with learning rates G {LearningRates.G:G3}, D {LearningRates.D:G3}");
-        SaveState(statePath, csvPath, key);
+        var detail = string.Create(CultureInfo.InvariantCulture, $"{why}; restart {Restarts}/{_s.MaxRestarts} from the checkpoint of step {Step} with learning rates G {LearningRates.G:G3}, D {LearningRates.D:G3}");
+        // The history is not rolled back: the restart and anything seen before it stay on record.
+        _events.Clear();
+        _events.AddRange(events);
+        _events.Add(new GanEvent(detectedAt, "restart", detail));
+        log?.Invoke($"{tag}: {detail}");
+        if (SaveState(files) is { } bad)
+        {
+            throw new GanDivergedException($"GAN '{tag}': the restart point {from} holds non-finite values ({bad})");
+        }
     }
 
     private string StateKey(Dataset data) => KeyFor(_s, Shape, _seed, data);
@@ -354,7 +403,10 @@ public sealed class GanTrainer
     public static string KeyFor(GanSettings settings, GanShape shape, ulong seed, Dataset data) =>
         GanSettings.Digest(settings.Canonical() + ";" + shape + ";" + shape.NumClasses + ";" + seed.ToString(CultureInfo.InvariantCulture) + ";" + GeneratorFile.Fingerprint(data));
 
-    private void SaveState(string statePath, string csvPath, string key)
+    /// <summary>Writes the resumable state, and also makes it the restart point when the discriminator is
+    /// not in a streak of separating every image. Returns the name of a tensor holding NaN or Inf instead
+    /// of writing anything when there is one.</summary>
+    private string? SaveState(StateFiles files)
     {
         var c = new Checkpoint().AddModule(G, "g").AddModule(D, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d")
             .AddScheduler(_schedG, "g").AddScheduler(_schedD, "d").AddGenerator(_rng, "main");
@@ -362,7 +414,11 @@ public sealed class GanTrainer
         {
             c.AddModule(_ema.Shadow, "ema");
         }
-        c.Metadata["gan.key"] = key;
+        if (c.NonFiniteTensor() is { } bad)
+        {
+            return bad;
+        }
+        c.Metadata["gan.key"] = files.Key;
         c.Metadata["gan.step"] = Step.ToString(CultureInfo.InvariantCulture);
         c.Metadata["gan.restarts"] = Restarts.ToString(CultureInfo.InvariantCulture);
         c.Metadata["gan.streak"] = _streak.ToString(CultureInfo.InvariantCulture);
@@ -370,27 +426,33 @@ public sealed class GanTrainer
         c.Metadata["gan.lr_g"] = _optG.ParamGroups[0].LearningRate.ToString("R", CultureInfo.InvariantCulture);
         c.Metadata["gan.lr_d"] = _optD.ParamGroups[0].LearningRate.ToString("R", CultureInfo.InvariantCulture);
         c.Metadata["gan.csv_rows"] = _csv.Count.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["gan.events"] = EventsToText(_events);
         // The loss log first, then the state that refers to it: a crash between the two leaves a log with
         // extra rows that a resume cuts back.
-        AtomicFile.Write(csvPath, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
-        c.Save(statePath);
+        AtomicFile.Write(files.Csv, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
+        c.Save(files.State);
+        if (_streak == 0)
+        {
+            c.Save(files.RestartPoint);
+        }
+        return null;
     }
 
-    private bool TryResume(string statePath, string csvPath, string key, Action<string>? log)
+    private bool TryResume(string path, StateFiles files, Action<string>? log)
     {
         Checkpoint c;
         try
         {
-            c = Checkpoint.Load(statePath);
+            c = Checkpoint.Load(path);
         }
         catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
         {
-            log?.Invoke($"{statePath}: not a readable training state ({e.Message}); starting over");
+            log?.Invoke($"{path}: not a readable training state ({e.Message}); starting over");
             return false;
         }
-        if (!c.Metadata.TryGetValue("gan.key", out var k) || k != key)
+        if (!c.Metadata.TryGetValue("gan.key", out var k) || k != files.Key)
         {
-            log?.Invoke($"{statePath}: saved by a run with other settings or data; starting over");
+            log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
             return false;
         }
         c.LoadModule(G, "g");
@@ -410,12 +472,24 @@ public sealed class GanTrainer
         LastScore = double.Parse(c.Metadata["gan.score"], CultureInfo.InvariantCulture);
         _optG.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_g"], CultureInfo.InvariantCulture);
         _optD.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_d"], CultureInfo.InvariantCulture);
+        _events.Clear();
+        _events.AddRange(EventsFromText(c.Metadata.GetValueOrDefault("gan.events") ?? ""));
         var rows = int.Parse(c.Metadata["gan.csv_rows"], CultureInfo.InvariantCulture);
-        var lines = File.Exists(csvPath) ? File.ReadAllLines(csvPath).Where(l => l.Length > 0).ToList() : [];
+        var lines = File.Exists(files.Csv) ? File.ReadAllLines(files.Csv).Where(l => l.Length > 0).ToList() : [];
         _csv.Clear();
-        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : ["step,loss_d,loss_g,penalty,d_real,d_fake,lr_g,lr_d,score"]);
+        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [CsvHeader]);
         return true;
     }
+
+    /// <summary>Events as text for file metadata: one "step\tkind\tdetail" line each.</summary>
+    public static string EventsToText(IEnumerable<GanEvent> events) =>
+        string.Join("\n", events.Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Step}\t{e.Kind}\t{e.Detail.Replace('\n', ' ').Replace('\t', ' ')}")));
+
+    /// <summary>Reads <see cref="EventsToText"/>; lines that do not parse are skipped.</summary>
+    public static IReadOnlyList<GanEvent> EventsFromText(string text) =>
+        [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t', 3))
+            .Where(p => p.Length == 3 && int.TryParse(p[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+            .Select(p => new GanEvent(int.Parse(p[0], CultureInfo.InvariantCulture), p[1], p[2]))];
 
     private static List<Tensor> Freeze(Module model, IReadOnlyList<string[]> blocks, int count, string what)
     {

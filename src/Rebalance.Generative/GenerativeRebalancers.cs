@@ -95,13 +95,14 @@ public abstract class GenerativeRebalancer : IRebalancer
         }
         var temp = Context.CheckpointRoot is null;
         var root = Context.CheckpointRoot ?? Path.Combine(Path.GetTempPath(), "rebalance-gan-" + Guid.NewGuid().ToString("N"));
-        var dir = Path.Combine(root, $"{Name}-seed{seed}-{GanSettings.Digest(Name + ";" + SettingsText + ";" + GeneratorFile.Fingerprint(train))}");
+        var dir = Path.Combine(root, $"{Name}-seed{seed}-{GanSettings.Digest(Name + ";" + SettingsText + ";" + FolderKey(train, grow) + ";" + GeneratorFile.Fingerprint(train))}");
         Directory.CreateDirectory(dir);
         try
         {
             var pixels = new List<byte>();
             var labels = new List<int>();
-            var generators = Generators(train, grow, seed, dir, log);
+            var notes = new List<RebalanceNote>();
+            var generators = Generators(train, grow, seed, dir, log, notes);
             var sampleGen = new Tensors.Generator(seed ^ 0x510e527fade682d1UL);
             foreach (var c in grow)
             {
@@ -110,7 +111,7 @@ public abstract class GenerativeRebalancer : IRebalancer
                 labels.AddRange(Enumerable.Repeat(c, n));
                 log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
             }
-            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels])) { ModelFolder = temp ? null : dir };
+            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels])) { ModelFolder = temp ? null : dir, Notes = notes };
         }
         finally
         {
@@ -128,8 +129,13 @@ public abstract class GenerativeRebalancer : IRebalancer
     {
         Validate(train, classes);
         Directory.CreateDirectory(dir);
-        return Generators(train, [.. classes.Distinct().Order()], seed, dir, log);
+        return Generators(train, [.. classes.Distinct().Order()], seed, dir, log, []);
     }
+
+    /// <summary>What, beyond the settings and the training images, decides the models of a fill: a method
+    /// whose training depends on which classes are filled (SMate pre-trains on the others) keys its
+    /// folder by it, so entries that fill different classes neither collide nor reuse the wrong models.</summary>
+    private protected virtual string FolderKey(Dataset train, int[] grow) => "";
 
     /// <summary>The architecture supports the images, and every class to train for exists and has images.</summary>
     private void Validate(Dataset train, IReadOnlyList<int> classes)
@@ -151,12 +157,12 @@ public abstract class GenerativeRebalancer : IRebalancer
 
     /// <summary>A trained generator for each class in <paramref name="grow"/> (the same one for several
     /// classes when it is conditional), loaded from <paramref name="dir"/> when a previous run stored it.</summary>
-    private protected abstract Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log);
+    private protected abstract Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes);
 
     /// <summary>Loads the generator file when it was trained from the same <paramref name="key"/>, or trains
     /// on <paramref name="data"/> and saves it. A file trained from something else is an error rather than
     /// silently reused or overwritten.</summary>
-    private protected GanGenerator LoadOrTrain(string dir, string tag, string key, GanSettings s, Func<GanTrainer> create, Dataset data, int? forClass, Action<string>? log)
+    private protected GanGenerator LoadOrTrain(string dir, string tag, string key, GanSettings s, Func<GanTrainer> create, Dataset data, int? forClass, Action<string>? log, List<RebalanceNote> notes)
     {
         var file = Path.Combine(dir, tag + ".generator.safetensors");
         if (File.Exists(file))
@@ -167,6 +173,7 @@ public abstract class GenerativeRebalancer : IRebalancer
                 throw new ArgumentException($"{file} holds a generator trained with other settings, data or seed; use another output folder or delete the file");
             }
             log?.Invoke($"{tag}: reusing the trained generator {file}");
+            notes.AddRange(stored.Events.Select(e => new RebalanceNote(e.Kind, e.Detail, tag, e.Step)));
             return stored.Generator;
         }
         var trainer = create();
@@ -174,8 +181,9 @@ public abstract class GenerativeRebalancer : IRebalancer
         var sw = System.Diagnostics.Stopwatch.StartNew();
         trainer.Train(data, dir, tag, new GanCallbacks { Log = log, Progress = Context.Progress });
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{tag}: trained in {sw.Elapsed.TotalSeconds:F0} s, sample score {trainer.LastScore:G3}{(trainer.Restarts > 0 ? $", {trainer.Restarts} restart(s)" : "")}"));
-        GeneratorFile.Save(file, trainer.Sampler, s.Architecture, forClass, data.ClassNames, key);
-        File.Delete(Path.Combine(dir, tag + ".state.safetensors"));
+        GeneratorFile.Save(file, trainer.Sampler, s.Architecture, forClass, data.ClassNames, key, trainer.Events);
+        GanTrainer.DeleteState(dir, tag);
+        notes.AddRange(trainer.Events.Select(e => new RebalanceNote(e.Kind, e.Detail, tag, e.Step)));
         return trainer.Sampler;
     }
 }
@@ -192,7 +200,7 @@ public sealed class GanPerClass : GenerativeRebalancer
 
     private protected override GanSettings Primary => _s;
 
-    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
     {
         var result = new Dictionary<int, GanGenerator>();
         foreach (var c in grow)
@@ -200,7 +208,7 @@ public sealed class GanPerClass : GenerativeRebalancer
             var data = train.Subset(train.IndicesOf(c));
             var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim);
             var classSeed = seed + (ulong)c;
-            result[c] = LoadOrTrain(dir, $"class{c}", GanTrainer.KeyFor(_s, shape, classSeed, data), _s, () => new GanTrainer(_s, shape, classSeed), data, c, log);
+            result[c] = LoadOrTrain(dir, $"class{c}", GanTrainer.KeyFor(_s, shape, classSeed, data), _s, () => new GanTrainer(_s, shape, classSeed), data, c, log, notes);
         }
         return result;
     }
@@ -237,10 +245,17 @@ public sealed class Smate : GenerativeRebalancer
         return new Smate(pre, fine, settings, context);
     }
 
-    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
+    private protected override string FolderKey(Dataset train, int[] grow) => "pretrain on " + string.Join(",", PretrainClasses(train, grow));
+
+    private static int[] PretrainClasses(Dataset train, int[] grow)
     {
         var counts = train.ClassCounts();
-        var majority = Enumerable.Range(0, train.NumClasses).Except(grow).Where(c => counts[c] > 0).ToArray();
+        return [.. Enumerable.Range(0, train.NumClasses).Except(grow).Where(c => counts[c] > 0)];
+    }
+
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
+    {
+        var majority = PretrainClasses(train, grow);
         if (majority.Length == 0)
         {
             throw new ArgumentException("smate: every class is to be filled, so no majority class is left to pre-train on (use a strategy that leaves the largest classes alone)");
@@ -259,12 +274,12 @@ public sealed class Smate : GenerativeRebalancer
             // A fine-tuned generator depends on its pre-training too.
             var key = GanSettings.Digest(GanTrainer.KeyFor(_fine, shape, classSeed, data) + ";after " + preKey);
             // The pre-trained pair is loaded or trained only when a fine-tuned generator is not stored.
-            result[c] = LoadOrTrain(dir, $"class{c}", key, _fine, () => new GanTrainer(_fine, shape, classSeed, transferFrom: pre ??= Pretrained(shape, seed, preData, preTag, preKey, dir, log)), data, c, log);
+            result[c] = LoadOrTrain(dir, $"class{c}", key, _fine, () => new GanTrainer(_fine, shape, classSeed, transferFrom: pre ??= Pretrained(shape, seed, preData, preTag, preKey, dir, log, notes)), data, c, log, notes);
         }
         return result;
     }
 
-    private GanTrainer Pretrained(GanShape shape, ulong seed, Dataset preData, string preTag, string preKey, string dir, Action<string>? log)
+    private GanTrainer Pretrained(GanShape shape, ulong seed, Dataset preData, string preTag, string preKey, string dir, Action<string>? log, List<RebalanceNote> notes)
     {
         var preFile = Path.Combine(dir, preTag + ".pair.safetensors");
         var pre = new GanTrainer(_pre, shape, seed);
@@ -276,6 +291,7 @@ public sealed class Smate : GenerativeRebalancer
                 throw new ArgumentException($"{preFile} holds a pair pre-trained with other settings, data or seed; use another output folder or delete the file");
             }
             log?.Invoke($"{preTag}: reusing {preFile}");
+            notes.AddRange(GanTrainer.EventsFromText(c.Metadata.GetValueOrDefault("gan.events") ?? "").Select(e => new RebalanceNote(e.Kind, e.Detail, preTag, e.Step)));
             c.LoadModule(pre.G, "g");
             c.LoadModule(pre.D, "d");
             c.LoadModule(pre.Sampler, "ema");
@@ -287,8 +303,10 @@ public sealed class Smate : GenerativeRebalancer
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{preTag}: done in {sw.Elapsed.TotalSeconds:F0} s, sample score {pre.LastScore:G3}"));
         var pair = new Nn.Checkpoint().AddModule(pre.G, "g").AddModule(pre.D, "d").AddModule(pre.Sampler, "ema");
         pair.Metadata["gan.key"] = preKey;
+        pair.Metadata["gan.events"] = GanTrainer.EventsToText(pre.Events);
         pair.Save(preFile);
-        File.Delete(Path.Combine(dir, preTag + ".state.safetensors"));
+        GanTrainer.DeleteState(dir, preTag);
+        notes.AddRange(pre.Events.Select(e => new RebalanceNote(e.Kind, e.Detail, preTag, e.Step)));
         return pre;
     }
 }
@@ -308,10 +326,10 @@ public sealed class ConditionalGan : GenerativeRebalancer
 
     private protected override bool IsConditional => true;
 
-    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log)
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
     {
         var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, train.NumClasses);
-        var g = LoadOrTrain(dir, "all", GanTrainer.KeyFor(_s, shape, seed, train), _s, () => new GanTrainer(_s, shape, seed), train, null, log);
+        var g = LoadOrTrain(dir, "all", GanTrainer.KeyFor(_s, shape, seed, train), _s, () => new GanTrainer(_s, shape, seed), train, null, log, notes);
         return grow.ToDictionary(c => c, _ => g);
     }
 }

@@ -14,11 +14,18 @@ namespace Rebalance.Generative;
 /// </summary>
 public sealed record GeneratorFile(GanGenerator Generator, string Architecture, int? Class, IReadOnlyList<string> ClassNames, string? Key)
 {
+    /// <summary>The restarts and plateau cuts of the training run that made it.</summary>
+    public IReadOnlyList<GanEvent> Events { get; init; } = [];
+
     /// <summary>Writes the generator atomically; <paramref name="key"/> (see <see cref="GanTrainer.KeyFor"/>)
     /// records what it was trained from.</summary>
-    public static void Save(string path, GanGenerator g, string architecture, int? forClass, IReadOnlyList<string> classNames, string? key = null)
+    public static void Save(string path, GanGenerator g, string architecture, int? forClass, IReadOnlyList<string> classNames, string? key = null, IEnumerable<GanEvent>? events = null)
     {
         var c = new Checkpoint().AddModule(g);
+        if (events?.Any() == true)
+        {
+            c.Metadata["generator.events"] = GanTrainer.EventsToText(events);
+        }
         if (key is not null)
         {
             c.Metadata["generator.key"] = key;
@@ -62,7 +69,10 @@ public sealed record GeneratorFile(GanGenerator Generator, string Architecture, 
         g.Eval();
         g.RequiresGrad_(false);
         int? cls = c.Metadata.ContainsKey("generator.class") ? Ints("generator.class", 1)[0] : null;
-        return new GeneratorFile(g, arch, cls, Meta("generator.class_names").Split('\n'), c.Metadata.GetValueOrDefault("generator.key"));
+        return new GeneratorFile(g, arch, cls, Meta("generator.class_names").Split('\n'), c.Metadata.GetValueOrDefault("generator.key"))
+        {
+            Events = GanTrainer.EventsFromText(c.Metadata.GetValueOrDefault("generator.events") ?? ""),
+        };
     }
 
     /// <summary>Generated images as a tensor (N, C, H, W) in [-1, 1]; <paramref name="label"/> is used by

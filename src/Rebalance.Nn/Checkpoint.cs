@@ -62,6 +62,20 @@ public sealed class Checkpoint
         return this;
     }
 
+    /// <summary>The name of the first floating-point tensor that holds a NaN or an infinity, or null when
+    /// every value is finite (a training loop checks this before it trusts a state as a restart point).</summary>
+    public string? NonFiniteTensor()
+    {
+        foreach (var (name, t) in Tensors)
+        {
+            if (t.DType is DType.Float32 or DType.Float64 && t.ToDoubleArray().Any(v => !double.IsFinite(v)))
+            {
+                return name;
+            }
+        }
+        return null;
+    }
+
     /// <summary>Writes the checkpoint atomically.</summary>
     public void Save(string path) => SafeTensors.Write(path, Tensors, Metadata);
 

@@ -34,7 +34,8 @@ public static class NnFunctional
     /// in SNGAN (Miyato et al. 2018) and PyTorch's <c>spectral_norm</c>. The weight is viewed as a matrix
     /// with dim <paramref name="dim"/> as rows. With <paramref name="update"/>, runs
     /// <paramref name="powerIterations"/> steps and stores the new vectors in <paramref name="u"/> (rows)
-    /// and <paramref name="v"/> (columns); gradients flow through σ with u and v held constant.
+    /// and <paramref name="v"/> (columns); gradients flow through σ with u and v held constant at this
+    /// call's values (copied, so a later call's update does not reach this call's backward).
     /// </summary>
     public static Tensor SpectralNormalize(Tensor weight, Tensor u, Tensor v, int powerIterations, bool update, int dim = 0, double eps = 1e-12)
     {
@@ -59,8 +60,10 @@ public static class NnFunctional
                 v.CopyFrom_(vv);
             }
         }
-        var uc = u.Detach();
-        var vc = v.Detach();
+        // Copies, not views: the graph keeps them for σ's backward, and the next forward of the same step
+        // (real, fake, penalty, R1) updates u and v in place. PyTorch clones them in training mode too.
+        var uc = update ? u.Detach().Clone() : u.Detach();
+        var vc = update ? v.Detach().Clone() : v.Detach();
         var sigma = (uc * Tensor.MatMul(mat, vc.Reshape(-1, 1)).Reshape(-1)).Sum();
         return weight / sigma;
     }

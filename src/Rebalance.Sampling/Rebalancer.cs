@@ -10,6 +10,19 @@ public sealed record RebalanceResult(Dataset Train, float[]? ClassWeights = null
 {
     /// <summary>For methods that train models: the folder that keeps them (null when they were not kept).</summary>
     public string? ModelFolder { get; init; }
+
+    /// <summary>What the method did that a results table should not hide: a class it left as it was,
+    /// a training restart, a learning-rate cut. Runs store them and reports show them.</summary>
+    public IReadOnlyList<RebalanceNote> Notes { get; init; } = [];
+}
+
+/// <summary>One thing a rebalancer reports about its own work. <paramref name="Kind"/> is a short
+/// machine-readable word ("class-unchanged", "restart", "plateau"); <paramref name="Source"/> names the
+/// class or model it concerns; <paramref name="Step"/> is the training step for a model's events.</summary>
+public sealed record RebalanceNote(string Kind, string Detail, string? Source = null, int? Step = null)
+{
+    /// <summary>The note as one line for logs and reports.</summary>
+    public override string ToString() => $"{(Source is null ? "" : Source + ": ")}{Kind}{(Step is { } s ? $" at step {s}" : "")}: {Detail}";
 }
 
 /// <summary>
@@ -65,7 +78,7 @@ public static class Rebalancers
 public static class Augmentations
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["affine", "crop", "hflip", "vflip", "cutout", "noise", "blur", "contrast", "elastic"];
+    public static IReadOnlyList<string> Names { get; } = ["affine", "crop", "hflip", "vflip", "cutout", "noise", "blur", "contrast", "multiply", "elastic"];
 
     /// <summary>The named augmentations applied in order.</summary>
     public static Augmentation Parse(IReadOnlyList<string> names) => Augmentation.Compose([.. names.Select(One)]);
@@ -80,6 +93,7 @@ public static class Augmentations
         "noise" => new GaussianNoise(0.05),
         "blur" => new GaussianBlur(0, 0.8, 0.5),
         "contrast" => new ContrastNormalization(0.8, 1.2),
+        "multiply" => new Multiply(0.8, 1.2),
         "elastic" => new ElasticDistortion(8, 3),
         _ => throw new ArgumentException($"unknown augmentation '{name}' (known: {string.Join(", ", Names)})"),
     };

@@ -65,6 +65,7 @@ public class Smote(int k = 5) : IRebalancer
         var pixels = new byte[total * size];
         var labels = new int[total];
         var filled = 0;
+        var notes = new List<RebalanceNote>();
         Neighbors? all = null;
         for (var c = 0; c < counts.Length; c++)
         {
@@ -75,16 +76,17 @@ public class Smote(int k = 5) : IRebalancer
             }
             var members = train.IndicesOf(c);
             var made = members.Length == 1
-                ? Copies(train, members[0], need, pixels.AsSpan(filled * size), log, c)
-                : Synthesize(train, c, members, need, gen, () => all ??= new Neighbors(train), pixels.AsSpan(filled * size, need * size), log);
-            labels.AsSpan(filled, need).Fill(c);
+                ? Copies(train, members[0], need, pixels.AsSpan(filled * size), log, c, notes)
+                : Synthesize(train, c, members, need, gen, () => all ??= new Neighbors(train), pixels.AsSpan(filled * size, need * size), log, notes);
+            labels.AsSpan(filled, made).Fill(c);
             filled += made;
         }
-        return new RebalanceResult(total == 0 ? train : train.WithSynthetic(pixels, labels));
+        var result = filled == 0 ? train : train.WithSynthetic(pixels[..(filled * size)], labels[..filled]);
+        return new RebalanceResult(result) { Notes = notes };
     }
 
     /// <summary>Makes <paramref name="need"/> images of class <paramref name="c"/> into <paramref name="output"/>.</summary>
-    private protected virtual int Synthesize(Dataset train, int c, int[] members, int need, Generator gen, Func<Neighbors> allNeighbors, Span<byte> output, Action<string>? log)
+    private protected virtual int Synthesize(Dataset train, int c, int[] members, int need, Generator gen, Func<Neighbors> allNeighbors, Span<byte> output, Action<string>? log, List<RebalanceNote> notes)
     {
         var inClass = new Neighbors(train, members).Search(members, K);
         var seeds = new int[need];
@@ -109,9 +111,11 @@ public class Smote(int k = 5) : IRebalancer
         return seeds.Count;
     }
 
-    private static int Copies(Dataset train, int source, int need, Span<byte> output, Action<string>? log, int c)
+    private static int Copies(Dataset train, int source, int need, Span<byte> output, Action<string>? log, int c, List<RebalanceNote> notes)
     {
-        log?.Invoke($"class {c} has a single image; SMOTE needs two, so its {need} new images are copies of it");
+        var note = new RebalanceNote("copies", $"the class has a single image and interpolation needs two, so its {need} new images are copies of it", $"class {c} ('{train.ClassNames[c]}')");
+        log?.Invoke(note.ToString());
+        notes.Add(note);
         var size = train.ImageSize;
         for (var i = 0; i < need; i++)
         {
@@ -125,14 +129,15 @@ public class Smote(int k = 5) : IRebalancer
 /// Borderline-SMOTE (Han et al. 2005): only images "in danger" seed new ones, those with at least half,
 /// but not all, of their m nearest neighbours (over all classes) in other classes. Kind 1 interpolates
 /// toward in-class neighbours; kind 2 toward any of the k nearest images, stopping at most halfway when
-/// the neighbour is of another class. A class with no image in danger falls back to plain SMOTE (logged).
+/// the neighbour is of another class. A class with no image in danger is left as it is, as
+/// imbalanced-learn's BorderlineSMOTE does; the run records that in its notes.
 /// </summary>
 public sealed class BorderlineSmote(int kind = 1, int k = 5, int m = 10) : Smote(k)
 {
     /// <inheritdoc />
     public override string Name => "borderline-smote";
 
-    private protected override int Synthesize(Dataset train, int c, int[] members, int need, Generator gen, Func<Neighbors> allNeighbors, Span<byte> output, Action<string>? log)
+    private protected override int Synthesize(Dataset train, int c, int[] members, int need, Generator gen, Func<Neighbors> allNeighbors, Span<byte> output, Action<string>? log, List<RebalanceNote> notes)
     {
         var all = allNeighbors();
         var near = all.Search(members, Math.Max(m, K));
@@ -147,8 +152,10 @@ public sealed class BorderlineSmote(int kind = 1, int k = 5, int m = 10) : Smote
         }
         if (danger.Count == 0)
         {
-            log?.Invoke($"class {c}: no image is in danger (borderline), so plain SMOTE fills it");
-            return base.Synthesize(train, c, members, need, gen, allNeighbors, output, log);
+            var note = new RebalanceNote("class-unchanged", $"no image is in danger (at least half but not all of its {m} nearest neighbours in other classes), so the class was left at {members.Length} images instead of {members.Length + need}", $"class {c} ('{train.ClassNames[c]}')");
+            log?.Invoke(note.ToString());
+            notes.Add(note);
+            return 0;
         }
         log?.Invoke($"class {c}: {danger.Count} of {members.Length} images are in danger");
         var seeds = new int[need];
@@ -177,14 +184,15 @@ public sealed class BorderlineSmote(int kind = 1, int k = 5, int m = 10) : Smote
 /// ADASYN (He et al. 2008): each image of the class seeds a number of new ones proportional to the share
 /// of other-class images among its k nearest neighbours (over all classes), so hard regions get more;
 /// interpolation is toward in-class neighbours as in SMOTE. Counts are rounded by largest remainder so the
-/// class meets its target exactly. A class with no other-class neighbours at all falls back to SMOTE.
+/// class meets its target exactly. A class with no other-class neighbours at all is an error, as in
+/// imbalanced-learn (the density ratios would divide by zero): ADASYN does not suit such data.
 /// </summary>
 public sealed class Adasyn(int k = 5) : Smote(k)
 {
     /// <inheritdoc />
     public override string Name => "adasyn";
 
-    private protected override int Synthesize(Dataset train, int c, int[] members, int need, Generator gen, Func<Neighbors> allNeighbors, Span<byte> output, Action<string>? log)
+    private protected override int Synthesize(Dataset train, int c, int[] members, int need, Generator gen, Func<Neighbors> allNeighbors, Span<byte> output, Action<string>? log, List<RebalanceNote> notes)
     {
         var all = allNeighbors();
         var near = all.Search(members, K);
@@ -192,8 +200,7 @@ public sealed class Adasyn(int k = 5) : Smote(k)
         var sum = hardness.Sum();
         if (sum == 0)
         {
-            log?.Invoke($"class {c}: no image has a neighbour of another class, so plain SMOTE fills it");
-            return base.Synthesize(train, c, members, need, gen, allNeighbors, output, log);
+            throw new ArgumentException($"adasyn: no image of class {c} ('{train.ClassNames[c]}') has a neighbour of another class among its {K} nearest, so ADASYN's weights are undefined; use smote for this data");
         }
         var share = hardness.Select(h => h / sum * need).ToArray();
         var per = share.Select(s => (int)Math.Floor(s)).ToArray();

@@ -51,6 +51,8 @@ public class MetricsTests
         var (mean, std) = ClassificationMetrics.MeanStd([0.7, 0.8, 0.9]);
         Assert.Equal(0.8, mean, 12);
         Assert.Equal(0.1, std, 12);
-        Assert.Equal(0, ClassificationMetrics.MeanStd([0.5]).Std);
+        Assert.True(double.IsNaN(ClassificationMetrics.MeanStd([0.5]).Std), "one seed: the spread is unknown, not 0");
+        Assert.Equal("50.00", ClassificationMetrics.Percent(ClassificationMetrics.MeanStd([0.5])));
+        Assert.Equal("80.00 ± 10.00", ClassificationMetrics.Percent((mean, std)));
     }
 }

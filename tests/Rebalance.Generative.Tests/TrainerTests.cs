@@ -106,7 +106,7 @@ public sealed class TrainerTests : IDisposable
         Assert.True(ok);
         Assert.Equal(1, t.Restarts);
         Assert.Equal(20, t.Step);
-        Assert.Contains(lines, l => l.Contains("non-finite loss at step 9", StringComparison.Ordinal) && l.Contains("from the checkpoint at step 5", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("non-finite loss at step 9", StringComparison.Ordinal) && l.Contains("from the checkpoint of step 5", StringComparison.Ordinal));
         Assert.Equal((s.LrG * 0.5, s.LrD * 0.5), t.LearningRates);
         Assert.All(t.G.Parameters(), p => Assert.All(p.ToFloatArray(), v => Assert.True(float.IsFinite(v))));
         // The loss log was cut back to the checkpoint and continued: one row per step, in order.

@@ -109,6 +109,27 @@ public class LayerTests
     }
 
     [Fact]
+    public void SpectralNormTwoForwardsInOneStepMatchPyTorch()
+    {
+        // A discriminator step runs D on real and on fake images before one backward: each forward updates
+        // u and v, and each must be differentiated with its own vectors (PyTorch clones them).
+        var lin = SpectralNorm.Apply(new Linear(5, 4, Gen), Gen);
+        lin.LoadStateDict(new Dictionary<string, Tensor>
+        {
+            ["weight_orig"] = Get("spectral2.param.weight_orig"),
+            ["bias"] = Get("spectral2.param.bias"),
+            ["weight_u"] = Get("spectral2.u0"),
+            ["weight_v"] = Get("spectral2.v0"),
+        });
+        var ya = lin.Forward(Get("spectral2.xa"));
+        var yb = lin.Forward(Get("spectral2.xb"));
+        ((ya * Get("spectral2.ra")).Sum() + (yb * Get("spectral2.rb")).Sum()).Backward();
+        AssertClose(Get("spectral2.grad.weight_orig"), lin.GetParameter("weight_orig")!.Grad!, 1e-4, "grad weight_orig");
+        AssertClose(Get("spectral2.grad.bias"), lin.GetParameter("bias")!.Grad!, 1e-5, "grad bias");
+        AssertClose(Get("spectral2.u2"), lin.StateDict()["weight_u"], 1e-5, "u after two forwards");
+    }
+
+    [Fact]
     public void SpectralNormLimitsTheLargestSingularValueToOne()
     {
         var lin = SpectralNorm.Apply(new Linear(20, 10, new Generator(3)), new Generator(4), powerIterations: 30);

@@ -6,8 +6,10 @@ namespace Rebalance.Sampling.Tests;
 
 public class SamplerTests
 {
-    /// <summary>Three classes of 6x6 images around different grey levels, with counts 40, 12 and 5.</summary>
-    internal static Dataset Imbalanced(ulong seed = 7, int[]? counts = null)
+    /// <summary>Three classes of 6x6 images around grey levels <paramref name="gap"/> apart, with counts
+    /// 40, 12 and 5. The default gap separates the classes; a gap of 15 makes them overlap, so that
+    /// Borderline-SMOTE finds images in danger and ADASYN finds other-class neighbours.</summary>
+    internal static Dataset Imbalanced(ulong seed = 7, int[]? counts = null, int gap = 70)
     {
         counts ??= [40, 12, 5];
         var gen = new Generator(seed);
@@ -20,7 +22,7 @@ public class SamplerTests
                 labels.Add(c);
                 for (var j = 0; j < 36; j++)
                 {
-                    pixels.Add((byte)Math.Clamp(60 + (70 * c) + (gen.NextNormal() * 25), 0, 255));
+                    pixels.Add((byte)Math.Clamp(60 + (gap * c) + (gen.NextNormal() * 25), 0, 255));
                 }
             }
         }
@@ -33,11 +35,12 @@ public class SamplerTests
     [MemberData(nameof(OverSamplers))]
     public void OverSamplersHitExactTargetsAndFlagOnlyAddedImages(string name)
     {
-        var data = Imbalanced();
+        var data = name is "borderline-smote" or "adasyn" ? Imbalanced(gap: 15) : Imbalanced();
         var r = Rebalancers.Create(name, new MethodSettings(name));
         foreach (var (spec, expected) in new (string, int[])[] { ("auto", [40, 40, 40]), ("ratio:0.5", [40, 20, 20]), ("counts:40,13,30", [40, 13, 30]) })
         {
             var result = r.FitResample(data, SamplingStrategy.Parse(spec), 3);
+            Assert.Empty(result.Notes);
             Assert.Equal(expected, result.Train.ClassCounts());
             Assert.Equal(expected.Sum() - data.Count, result.Train.SyntheticCount);
             for (var i = 0; i < data.Count; i++)
@@ -74,7 +77,7 @@ public class SamplerTests
     [InlineData("borderline-smote", 3)]
     public void SmoteImagesLieOnSegmentsBetweenSameClassNeighbours(string name, int k)
     {
-        var data = Imbalanced();
+        var data = name is "borderline-smote" or "adasyn" ? Imbalanced(gap: 15) : Imbalanced();
         var settings = new MethodSettings(name, new Dictionary<string, string> { ["k"] = k.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         var result = Rebalancers.Create(name, settings).FitResample(data, SamplingStrategy.Auto, 11).Train;
         for (var c = 1; c < 3; c++)
@@ -99,6 +102,39 @@ public class SamplerTests
                 Assert.True(onSegment, $"synthetic image {s} of class {c} is not on a segment between a class-{c} image and one of its {k} nearest class-{c} neighbours");
             }
         }
+    }
+
+    [Fact]
+    public void BorderlineSmoteLeavesAClassWithoutDangerAsItIsAndSaysSo()
+    {
+        // Separated classes: no image has half of its neighbours in other classes. imbalanced-learn's
+        // BorderlineSMOTE then adds nothing to the class; a silent switch to SMOTE would make the row a copy.
+        // (Class 2 has 5 images, so at least 6 of any image's 10 neighbours are of other classes: it is in danger.)
+        var data = Imbalanced();
+        var result = Rebalancers.Create("borderline-smote", new MethodSettings("borderline-smote")).FitResample(data, SamplingStrategy.Auto, 3);
+        Assert.Equal([40, 12, 40], result.Train.ClassCounts());
+        Assert.Equal(35, result.Train.SyntheticCount);
+        Assert.Equal("class-unchanged", Assert.Single(result.Notes).Kind);
+        Assert.Contains("class 1", result.Notes[0].Source, StringComparison.Ordinal);
+        Assert.Contains("no image is in danger", result.Notes[0].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AdasynRefusesAClassWithoutOtherClassNeighbours()
+    {
+        var data = Imbalanced();
+        var e = Assert.Throws<ArgumentException>(() => Rebalancers.Create("adasyn", new MethodSettings("adasyn")).FitResample(data, SamplingStrategy.Auto, 3));
+        Assert.Contains("class 1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("use smote", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SmoteOnASingleImageCopiesItAndSaysSo()
+    {
+        var data = Imbalanced(counts: [10, 1]);
+        var result = Rebalancers.Create("smote", new MethodSettings("smote")).FitResample(data, SamplingStrategy.Auto, 3);
+        Assert.Equal([10, 10], result.Train.ClassCounts());
+        Assert.Equal("copies", Assert.Single(result.Notes).Kind);
     }
 
     [Fact]
