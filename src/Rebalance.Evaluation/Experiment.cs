@@ -5,8 +5,19 @@ using YamlDotNet.RepresentationModel;
 
 namespace Rebalance.Evaluation;
 
-/// <summary>A bad experiment file: the message starts with the file, line and field.</summary>
-public sealed class ExperimentException(string message) : Exception(message);
+/// <summary>A bad experiment file: the message starts with the file, line and field. It is one line, cut
+/// to <see cref="MaxLength"/> characters (a 100,000-character value is not repeated back in full).</summary>
+public sealed class ExperimentException(string message) : Exception(OneLine(message))
+{
+    /// <summary>Longest message kept.</summary>
+    public const int MaxLength = 600;
+
+    private static string OneLine(string message)
+    {
+        var line = message.ReplaceLineEndings(" ");
+        return line.Length <= MaxLength ? line : line[..(MaxLength - 1)] + "…";
+    }
+}
 
 /// <summary>One method of an experiment: a label unique in the experiment, the method, its strategy and settings.</summary>
 public sealed record MethodSpec(string Label, string Method, SamplingStrategy Strategy, MethodSettings Settings)
@@ -342,6 +353,11 @@ public sealed record Experiment
         {
             var at = node is YamlMappingNode m && m.Children.Keys.FirstOrDefault(k => k is YamlScalarNode s && s.Value == e.Key) is { } keyNode ? keyNode : node;
             throw r.Error(at, $"{field}.{e.Key}", e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            // A setting whose value the method itself rejects (an unknown augmentation name, say).
+            throw r.Error(node, field, e.Message);
         }
         return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings));
     }

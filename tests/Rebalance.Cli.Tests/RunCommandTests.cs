@@ -47,6 +47,21 @@ public class RunCommandTests
         return file;
     }
 
+    public static TheoryData<string> BrokenFiles => [.. Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Fixtures", "broken")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
+
+    [Theory]
+    [MemberData(nameof(BrokenFiles))]
+    public void EveryBrokenExperimentFileIsOneLineAndExitCodeOne(string name)
+    {
+        var file = Path.Combine(AppContext.BaseDirectory, "Fixtures", "broken", name);
+        var (code, _, err) = Run("run", file, "--out", Path.Combine(Path.GetTempPath(), "rebalance-broken-" + Guid.NewGuid().ToString("N")));
+        Assert.Equal(1, code);
+        var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, $"{name}: expected one line, got:\n{err[..Math.Min(err.Length, 2000)]}");
+        Assert.StartsWith($"error: {file}", lines[0], StringComparison.Ordinal);
+        Assert.True(lines[0].Length < 800, $"{name}: the line is {lines[0].Length} characters long");
+    }
+
     [Fact]
     public void RunWritesResultsAndARerunSkipsFinishedPairs()
     {
