@@ -276,13 +276,8 @@ public sealed class GanTrainer
             }
             if (outReal.ClassLogits is { } aux)
             {
-                // ACGAN (Odena et al. 2017): D maximises L_S + L_C with L_C the log-likelihood of the right
-                // class on real and on generated images (the fakes were drawn for the batch's labels).
-                var lc = F.CrossEntropy(aux, labels!);
-                if (_s.AuxOnFake && outFake.ClassLogits is { } auxFake)
-                {
-                    lc = lc + F.CrossEntropy(auxFake, labels!);
-                }
+                // The fakes were drawn for the batch's own labels.
+                var lc = AcganLoss.Discriminator(aux, labels!, _s.AuxOnFake ? outFake.ClassLogits : null, labels);
                 loss = loss + (lc * _s.AuxWeight);
             }
             _optD.ZeroGrad();
@@ -307,7 +302,7 @@ public sealed class GanTrainer
             var lg = _loss.Generator(outG.Logits);
             if (outG.ClassLogits is { } aux)
             {
-                lg = lg + (F.CrossEntropy(aux, fakeLabels!) * _s.AuxWeight);
+                lg = lg + (AcganLoss.Generator(aux, fakeLabels!) * _s.AuxWeight);
             }
             _optG.ZeroGrad();
             lg.Backward();
@@ -431,7 +426,7 @@ public sealed class GanTrainer
         // extra rows that a resume cuts back.
         AtomicFile.Write(files.Csv, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
         c.Save(files.State);
-        if (_streak == 0)
+        if (_streak == 0 || _s.DivergencePatience == 0)
         {
             c.Save(files.RestartPoint);
         }

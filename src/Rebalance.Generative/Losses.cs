@@ -45,6 +45,26 @@ public sealed record AdversarialLoss(string Name, Func<Tensor, Tensor, Tensor> D
     };
 }
 
+/// <summary>
+/// ACGAN's class terms (Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier GANs"):
+/// L_C = E[log P(C = c | X_real)] + E[log P(C = c | X_fake)]. D maximises L_S + L_C, so it learns the class
+/// of real and of generated images; G maximises L_C − L_S, so its images must look like their class.
+/// As losses to minimise, both are cross-entropies of D's class logits.
+/// </summary>
+public static class AcganLoss
+{
+    /// <summary>D's class loss: cross-entropy on real images, plus on generated ones when
+    /// <paramref name="fakeClassLogits"/> is given (the paper's form; null trains on real images only).</summary>
+    public static Tensor Discriminator(Tensor realClassLogits, Tensor realLabels, Tensor? fakeClassLogits, Tensor? fakeLabels)
+    {
+        var loss = F.CrossEntropy(realClassLogits, realLabels);
+        return fakeClassLogits is null ? loss : loss + F.CrossEntropy(fakeClassLogits, fakeLabels!);
+    }
+
+    /// <summary>G's class loss: cross-entropy of D's class logits on generated images against the classes they were drawn for.</summary>
+    public static Tensor Generator(Tensor fakeClassLogits, Tensor fakeLabels) => F.CrossEntropy(fakeClassLogits, fakeLabels);
+}
+
 /// <summary>Gradient penalties; each differentiates the critic's gradient (create_graph), so the
 /// penalty's own gradient reaches the critic's weights.</summary>
 public static class Penalties

@@ -1,3 +1,4 @@
+using Rebalance.Sampling;
 using Rebalance.Generative;
 using Rebalance.Tensors;
 
@@ -9,6 +10,48 @@ public class LossTests
     private static readonly double[] Fake = [0.5, -1.0];
 
     private static double Softplus(double x) => Math.Log(1 + Math.Exp(x));
+
+    [Fact]
+    public void AcganClassTermsCoverRealAndGeneratedImagesAsInThePaper()
+    {
+        // Cross-entropy by hand: real rows log(1 + e^-2) and log(1 + e^-1); fake rows log 2 and log(e^3 + 1).
+        var real = Tensor.FromArray(new double[] { 2, 0, 0, 1 }, 2, 2);
+        var fake = Tensor.FromArray(new double[] { 0, 0, 3, 0 }, 2, 2);
+        var labels = Tensor.FromArray(new[] { 0, 1 }, 2);
+        var ceReal = (Math.Log(1 + Math.Exp(-2)) + Math.Log(1 + Math.Exp(-1))) / 2;
+        var ceFake = (Math.Log(2) + Math.Log(Math.Exp(3) + 1)) / 2;
+        Assert.Equal(ceReal + ceFake, AcganLoss.Discriminator(real, labels, fake, labels).Item(), 10);
+        Assert.Equal(ceReal, AcganLoss.Discriminator(real, labels, null, null).Item(), 10);
+        Assert.Equal(ceFake, AcganLoss.Generator(fake, labels).Item(), 10);
+    }
+
+    [Fact]
+    public void WganGpTakesThePapersDefaultsUnlessTheFileOverridesThem()
+    {
+        // Gulrajani et al. 2017, Algorithm 1: n_critic 5, Adam(1e-4, 0, 0.9) for both networks.
+        var paper = GanSettings.Read(new MethodSettings("gan-per-class", new Dictionary<string, string> { ["loss"] = "wgan-gp" }), new GanSettings());
+        Assert.Equal((5, 1e-4, 1e-4, 0.0, 0.9), (paper.DSteps, paper.LrG, paper.LrD, paper.Beta1, paper.Beta2));
+        var overridden = GanSettings.Read(new MethodSettings("gan-per-class", new Dictionary<string, string> { ["loss"] = "wgan-gp", ["d_steps"] = "2", ["lr_g"] = "2e-4" }), new GanSettings());
+        Assert.Equal((2, 2e-4, 1e-4, 0.0, 0.9), (overridden.DSteps, overridden.LrG, overridden.LrD, overridden.Beta1, overridden.Beta2));
+        var hinge = GanSettings.Read(new MethodSettings("gan-per-class", new Dictionary<string, string> { ["loss"] = "hinge" }), new GanSettings());
+        Assert.Equal((1, 2e-4, 1e-4, 0.5, 0.999), (hinge.DSteps, hinge.LrG, hinge.LrD, hinge.Beta1, hinge.Beta2));
+        // A prefixed group (SMate's pre-training) inherits the fine-tuning group's resolved values.
+        var pre = GanSettings.Read(new MethodSettings("smate", new Dictionary<string, string> { ["loss"] = "wgan-gp", ["pretrain_steps"] = "7" }), overridden, "pretrain_");
+        Assert.Equal((2, 2e-4, 7), (pre.DSteps, pre.LrG, pre.Steps));
+        // ACGAN trains its classifier on generated images too unless told not to.
+        Assert.True(new GanSettings().AuxOnFake);
+        Assert.False(GanSettings.Read(new MethodSettings("cgan", new Dictionary<string, string> { ["acgan_fake"] = "false" }), new GanSettings()).AuxOnFake);
+    }
+
+    [Fact]
+    public void TheGeneratorKeyChangesWithTheCheckpointIntervalAndTheTrainingVersion()
+    {
+        // Restarts resume from checkpoints, so the interval decides the weights a diverging run ends with.
+        var a = new GanSettings();
+        Assert.NotEqual(a.Canonical(), (a with { CheckpointEvery = 100 }).Canonical());
+        Assert.Equal(a.Canonical(), (a with { SampleEvery = 100 }).Canonical());
+        Assert.StartsWith($"v{GanSettings.TrainingVersion};", a.Canonical(), StringComparison.Ordinal);
+    }
 
     [Theory]
     [InlineData("gan")]

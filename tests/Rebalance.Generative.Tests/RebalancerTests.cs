@@ -67,6 +67,47 @@ public sealed class RebalancerTests : IDisposable
         }
     }
 
+    /// <summary>Three classes of 20, 4 and 4 images (class 2 repeats class 1's pattern from other noise).</summary>
+    private static Dataset ThreeClasses()
+    {
+        var a = TrainerTests.TwoBlobs(20);
+        var b = TrainerTests.TwoBlobs(4, seed: 9);
+        var idx = a.IndicesOf(0).Concat(a.IndicesOf(1).Take(4)).ToList();
+        var pixels = new List<byte>();
+        var labels = new List<int>();
+        foreach (var i in idx)
+        {
+            pixels.AddRange(a.Image(i).ToArray());
+            labels.Add(a.Label(i));
+        }
+        foreach (var i in b.IndicesOf(1))
+        {
+            pixels.AddRange(b.Image(i).ToArray());
+            labels.Add(2);
+        }
+        return new Dataset("three", [.. pixels], [.. labels], 1, 28, 28, ["a", "b", "c"]);
+    }
+
+    [Fact]
+    public void SmateEntriesThatFillDifferentClassesEachRunAndKeepTheirOwnModels()
+    {
+        // auto fills classes 1 and 2 (pre-training on class 0); fill:2=0.5 fills class 2 only (pre-training
+        // on classes 0 and 1). Same settings and seed, so before the fix both used one folder and the
+        // second failed on the first one's class-2 generator.
+        var train = ThreeClasses();
+        var context = new GenerativeContext { CheckpointRoot = _dir };
+        var all = GenerativeMethods.Create("smate", Quick("smate"), context).FitResample(train, SamplingStrategy.Auto, 3);
+        Assert.Equal([20, 20, 20], all.Train.ClassCounts());
+        var one = GenerativeMethods.Create("smate", Quick("smate"), context).FitResample(train, SamplingStrategy.Parse("fill:2=0.5"), 3);
+        Assert.Equal([20, 4, 10], one.Train.ClassCounts());
+        Assert.NotEqual(all.ModelFolder, one.ModelFolder);
+        // Another fill level of the same classes reuses the second entry's models.
+        var lines = new List<string>();
+        var full = GenerativeMethods.Create("smate", Quick("smate"), context).FitResample(train, SamplingStrategy.Parse("fill:2=1"), 3, lines.Add);
+        Assert.Equal(one.ModelFolder, full.ModelFolder);
+        Assert.Contains(lines, l => l.Contains("reusing the trained generator", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void TheGeneratorFileKeepsPyTorchStateDictNamesAndRebuildsTheGenerator()
     {

@@ -115,6 +115,89 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void ADiscriminatorStreakRestartsFromACheckpointTakenBeforeTheStreakBegan()
+    {
+        // With patience 3 and a checkpoint every 2 steps, the latest checkpoint always lies inside the
+        // streak that triggers the restart; resuming from it would resume into the same state.
+        var data = TwoBlobs(8);
+        var s = Tiny(30) with { Loss = "gan", LrD = 1e-5, DivergencePatience = 3, CheckpointEvery = 2, MaxRestarts = 3 };
+        var t = new GanTrainer(s, new GanShape(1, 28, 28, 16), 4);
+        var lastStep = 0;
+        var firstPass = true;
+        // The collapse is already in every checkpoint from step 7 on, so the run may still give up: what is
+        // checked is where each restart resumes, which the events record.
+        var e = Record.Exception(() => t.Train(data.Subset(data.IndicesOf(0)), _dir, "streak", new GanCallbacks
+        {
+            AfterStep = (step, trainer) =>
+            {
+                firstPass &= step > lastStep;
+                lastStep = step;
+                if (firstPass && step >= 7)
+                {
+                    // A generator that collapsed to one grey image: the discriminator soon separates every batch.
+                    using (GradMode.NoGrad())
+                    {
+                        foreach (var p in trainer.G.Parameters())
+                        {
+                            p.Fill_(0);
+                        }
+                    }
+                }
+            },
+        }));
+        Assert.True(e is null or GanDivergedException, $"unexpected {e}");
+        var restarts = t.Events.Where(ev => ev.Kind == "restart").ToList();
+        Assert.NotEmpty(restarts);
+        var lrD = s.LrD;
+        foreach (var restart in restarts)
+        {
+            Assert.Contains("separated every real from every generated image for 3 steps", restart.Detail, StringComparison.Ordinal);
+            var from = int.Parse(System.Text.RegularExpressions.Regex.Match(restart.Detail, "from the checkpoint of step (\\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var streakBegan = restart.Step - s.DivergencePatience + 1;
+            Assert.True(from < streakBegan, $"restarted from step {from}, inside the streak that began at step {streakBegan}");
+            Assert.Equal(0, from % s.CheckpointEvery);
+            lrD *= s.RestartFactor;
+            Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"D {lrD:G3}"), restart.Detail, StringComparison.Ordinal);
+        }
+        // The events travel with the generator file.
+        var file = Path.Combine(_dir, "streak.generator.safetensors");
+        GeneratorFile.Save(file, t.Sampler, "dcgan", 0, ["a"], "key", t.Events);
+        Assert.Equal(t.Events, GeneratorFile.Load(file).Events);
+    }
+
+    [Fact]
+    public void ANonFiniteStateIsNeverCheckpointedAndCountsAsDivergence()
+    {
+        // NaN in the EMA generator leaves every loss finite (the EMA copy is not trained), so only the
+        // check before writing a checkpoint can catch it.
+        var data = TwoBlobs(8);
+        var s = Tiny(12) with { CheckpointEvery = 4 };
+        var t = new GanTrainer(s, new GanShape(1, 28, 28, 16), 2);
+        var injected = false;
+        Assert.True(t.Train(data.Subset(data.IndicesOf(0)), _dir, "ema-nan", new GanCallbacks
+        {
+            AfterStep = (step, trainer) =>
+            {
+                if (step == 7 && !injected)
+                {
+                    injected = true;
+                    using (GradMode.NoGrad())
+                    {
+                        trainer.Sampler.Parameters().First().Fill_(double.NaN);
+                    }
+                }
+            },
+        }));
+        Assert.Equal(1, t.Restarts);
+        var restart = Assert.Single(t.Events, e => e.Kind == "restart");
+        Assert.Equal(8, restart.Step);
+        Assert.Contains("non-finite values in 'ema.", restart.Detail, StringComparison.Ordinal);
+        Assert.Contains("from the checkpoint of step 4", restart.Detail, StringComparison.Ordinal);
+        Assert.All(t.Sampler.Parameters(), p => Assert.All(p.ToFloatArray(), v => Assert.True(float.IsFinite(v))));
+        Assert.Null(Nn.Checkpoint.Load(Path.Combine(_dir, "ema-nan.state.safetensors")).NonFiniteTensor());
+    }
+
+    [Fact]
     public void RepeatedDivergenceGivesUpWithAClearError()
     {
         var data = TwoBlobs(8);
