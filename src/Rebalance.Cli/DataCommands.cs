@@ -134,16 +134,14 @@ internal static class DataCommands
             {
                 throw new DataException($"{outDir}: folder is not empty (choose an empty or new folder)");
             }
-            var (train, test) = DatasetCatalog.Load(r.GetValue(ds)!, msg => console.WriteLine(msg));
+            // A folder without a test split gets the one 'rebalance run' holds out, written to test/.
+            var (train, test) = Evaluation.Runner.LoadTrainTest(r.GetValue(ds)!, new Evaluation.Experiment().TestSplit, msg => console.WriteLine(msg));
             var imbalanced = p.Apply(train, r.GetValue(seed));
             var sw = Stopwatch.StartNew();
             console.WriteLine($"writing {imbalanced.Count} training images ({p.Spec}) to {Path.Combine(outDir, "train")}");
             ImageFolder.Write(imbalanced, Path.Combine(outDir, "train"));
-            if (test is not null)
-            {
-                console.WriteLine($"writing {test.Count} test images (untouched) to {Path.Combine(outDir, "test")}");
-                ImageFolder.Write(test, Path.Combine(outDir, "test"));
-            }
+            console.WriteLine($"writing {test.Count} test images (untouched) to {Path.Combine(outDir, "test")}");
+            ImageFolder.Write(test, Path.Combine(outDir, "test"));
             console.WriteLine($"done in {sw.Elapsed.TotalSeconds:0.0} s");
             return 0;
         });

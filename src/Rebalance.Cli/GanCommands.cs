@@ -48,7 +48,8 @@ internal static class GanCommands
             var rebalancer = (GenerativeRebalancer)GenerativeMethods.Create(name, new MethodSettings(name, ParseSet(r.GetValue(set))));
             var p = ImbalanceProtocol.Parse(r.GetValue(protocol)!);
             var s = r.GetValue(seed);
-            var (train, _) = DatasetCatalog.Load(r.GetValue(dataset)!, msg => console.WriteLine(msg));
+            // The same test split as 'rebalance run' is held out: a generator never sees a test image.
+            var (train, _) = Runner.LoadTrainTest(r.GetValue(dataset)!, new Experiment().TestSplit, msg => console.WriteLine(msg));
             var imbalanced = p.Apply(train, s);
             var counts = imbalanced.ClassCounts();
             int[] wanted = r.GetValue(classes) is { Length: > 0 } given ? given : [.. SamplingStrategy.Parse(r.GetValue(strategy)!).Targets(counts, SamplingKind.Over).Select((t, c) => (t, c)).Where(x => x.t > counts[x.c]).Select(x => x.c)];

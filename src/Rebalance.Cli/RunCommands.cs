@@ -166,12 +166,14 @@ internal static class RunCommands
         {
             var settings = GanCommands.ParseSet(r.GetValue(set));
             string ds, prot;
+            var testSplit = new Experiment().TestSplit;
             MethodSpec spec;
             if (r.GetValue(file) is { } path)
             {
                 var e = Experiment.Load(path);
                 ds = r.GetValue(dataset) ?? e.Dataset;
                 prot = r.GetValue(protocol) ?? e.Protocol;
+                testSplit = e.TestSplit;
                 var wanted = r.GetValue(method);
                 var candidates = e.Methods.Where(m => wanted is null ? m.Method != "none" : m.Label == wanted || m.Method == wanted).ToList();
                 if (candidates.Count != 1)
@@ -202,7 +204,8 @@ internal static class RunCommands
             }
             var rebalancer = MethodCatalog.Create(spec.Method, spec.Settings, new Generative.GenerativeContext { CheckpointRoot = r.GetValue(models) });
             var p = ImbalanceProtocol.Parse(prot);
-            var (train, _) = DatasetCatalog.Load(ds, msg => console.WriteLine(msg));
+            // The same test split as 'rebalance run' is held out, so an exported set never holds test images.
+            var (train, _) = Runner.LoadTrainTest(ds, testSplit, msg => console.WriteLine(msg));
             var imbalanced = p.Apply(train, r.GetValue(seed));
             console.WriteLine($"{train.Name} after {p.Spec}: {Rebalancers.FormatCounts(imbalanced.ClassCounts())}");
             var sw = Stopwatch.StartNew();

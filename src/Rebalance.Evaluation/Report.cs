@@ -140,7 +140,7 @@ public static class Report
         var baseline = Baseline(summaries);
         sb.AppendLine(Inv, $"# {e.Name}");
         sb.AppendLine();
-        sb.AppendLine(Inv, $"Dataset `{e.Dataset}`, protocol `{e.Protocol}`, classifier `{e.Classifier}` ({Describe(e.Training)}), seeds {string.Join(", ", e.Seeds)}. Figures are percentages on the untouched test set, mean ± sample std over seeds.");
+        sb.AppendLine(Inv, $"Dataset `{e.Dataset}`, protocol `{e.Protocol}`, classifier `{e.Classifier}` ({Describe(e.Training)}), seeds {string.Join(", ", e.Seeds)}. Figures are percentages on the untouched test set, {Spread(e)}.");
         sb.AppendLine();
         sb.AppendLine("| method | " + string.Join(" | ", ClassificationMetrics.HeadlineKeys.Select(ClassificationMetrics.Title)) + " | balanced accuracy vs none |");
         sb.AppendLine("| --- |" + string.Concat(Enumerable.Repeat(" --- |", ClassificationMetrics.HeadlineKeys.Count + 1)));
@@ -181,6 +181,8 @@ public static class Report
     private static IEnumerable<(string Label, ulong Seed, RebalanceNote Note)> Notes(IReadOnlyList<MethodSummary> summaries) =>
         summaries.SelectMany(s => s.Runs.SelectMany(r => r.Notes.Select(n => (s.Spec.Label, r.Seed, n))));
 
+    private static string Spread(Experiment e) => e.Seeds.Count > 1 ? "mean ± sample standard deviation over seeds" : "one seed, so no spread is known";
+
     private static string Describe(TrainSettings t) =>
         $"{t.Epochs} epochs{(t.EpochSize == EpochSize.Original ? " of the imbalanced set's length (equal steps for every method)" : "")}, batch {t.BatchSize}, {t.Optimizer} lr {t.LearningRate.ToString(Inv)}"
         + (t.Augment.Count > 0 ? $", augment {string.Join("+", t.Augment)}" : "")
@@ -198,7 +200,7 @@ public static class Report
         sb.AppendLine("</head><body>");
         sb.AppendLine(Inv, $"<h1>{H(e.Name)}</h1>");
         sb.AppendLine(Inv, $"<p>Dataset <b>{H(e.Dataset)}</b>, protocol <b>{H(e.Protocol)}</b>, validation {e.Validation:P0} of the imbalanced training split. Classifier <b>{H(e.Classifier)}</b>: {H(Describe(e.Training))}. Seeds: {H(string.Join(", ", e.Seeds))}.</p>");
-        sb.AppendLine("<p><small>All figures are on the real test set, which no sampler or generator touches; mean ± sample standard deviation over seeds, in percent.</small></p>");
+        sb.AppendLine(Inv, $"<p><small>All figures are on the real test set, which no sampler or generator touches; {H(Spread(e))}, in percent.</small></p>");
 
         sb.AppendLine("<h2>Summary</h2><table><tr><th>method</th>");
         foreach (var k in ClassificationMetrics.HeadlineKeys)

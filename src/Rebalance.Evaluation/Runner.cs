@@ -92,20 +92,14 @@ public static class Runner
     {
         var where = e.Source ?? e.Name;
         Dataset train;
-        Dataset? test;
+        Dataset test;
         try
         {
-            (train, test) = DatasetCatalog.Load(e.Dataset, log);
+            (train, test) = LoadTrainTest(e.Dataset, e.TestSplit, log);
         }
         catch (DataException x)
         {
             throw new ExperimentException($"{where}: dataset: {x.Message}");
-        }
-        if (test is null || test.Count == 0)
-        {
-            (train, test) = Splits.Stratified(train, e.TestSplit, 0x7e57);
-            log?.Invoke($"{e.Dataset} has no test split: {test.Count} images ({e.TestSplit:P0} of each class, fixed for all seeds) are held out as the test set");
-            test = test.Subset([.. Enumerable.Range(0, test.Count)], train.Name + " (test)");
         }
         var protocol = ImbalanceProtocol.Parse(e.Protocol);
         try
@@ -131,6 +125,25 @@ public static class Runner
             throw new ExperimentException($"{where}: {x.Message} (dataset {e.Dataset}: {train.NumClasses} classes, {train.Channels}x{train.Height}x{train.Width})");
         }
         return new PreparedData(train, test, protocol);
+    }
+
+    /// <summary>The seed of the test split held out of a dataset that has none: fixed, so every seed, every
+    /// command (run, resample, gan train) and every rerun holds out the same images.</summary>
+    public const ulong TestSplitSeed = 0x7e57;
+
+    /// <summary>Loads a dataset as its training and test splits. A dataset without a test split (a single
+    /// folder of classes) gets a stratified <paramref name="testSplit"/> of each class held out, the same
+    /// images whichever command asks, so that no command trains on what <c>rebalance run</c> tests on.</summary>
+    public static (Dataset Train, Dataset Test) LoadTrainTest(string dataset, double testSplit, Action<string>? log = null)
+    {
+        var (train, test) = DatasetCatalog.Load(dataset, log);
+        if (test is not null && test.Count > 0)
+        {
+            return (train, test);
+        }
+        (train, var held) = Splits.Stratified(train, testSplit, TestSplitSeed);
+        log?.Invoke($"{dataset} has no test split: {held.Count} images ({testSplit:P0} of each class, fixed for all seeds) are held out as the test set and never used for training");
+        return (train, held.Subset([.. Enumerable.Range(0, held.Count)], train.Name + " (test)"));
     }
 
     /// <summary>Runs every (method, seed) pair not already finished and writes the summaries.</summary>
@@ -258,11 +271,11 @@ public static class Runner
     internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     /// <summary>A digest of everything that decides a run's outcome; a stored run is reused only when it matches.</summary>
-    internal static string ConfigHash(Experiment e, MethodSpec m, ulong seed)
+    internal static string ConfigHash(Experiment e, MethodSpec m, ulong seed, int resultsVersion = ResultsVersion)
     {
         var t = e.Training;
         var text = string.Join("\n",
-            $"v{ResultsVersion}", $"gan v{GanSettings.TrainingVersion}", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
+            $"v{resultsVersion}", $"gan v{GanSettings.TrainingVersion}", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
             e.Classifier, t.Epochs, t.BatchSize, t.Optimizer, t.LearningRate.ToString("R", CultureInfo.InvariantCulture),
             t.WeightDecay.ToString("R", CultureInfo.InvariantCulture), t.Momentum.ToString("R", CultureInfo.InvariantCulture),
             string.Join(",", t.Augment), t.Patience, t.EpochSize, m.Label, m.Method, m.Strategy.Spec, m.SettingsText, seed);

@@ -224,6 +224,44 @@ public class RunCommandTests
         var html = File.ReadAllText(Path.Combine(output, "report.html"));
         Assert.Contains("samples/gan-half-seed0-generator-class2.png", html, StringComparison.Ordinal);
         Assert.Single(Directory.GetDirectories(Path.Combine(output, "checkpoints")));
+        // One seed: no spread is printed; the run's log is kept under logs/.
+        Assert.DoesNotContain("±", File.ReadAllText(Path.Combine(output, "results.md")), StringComparison.Ordinal);
+        var log = Assert.Single(Directory.GetFiles(Path.Combine(output, "logs"), "run-*.log"));
+        Assert.Contains("gan-half seed 0: class2: training a dcgan GAN", File.ReadAllText(log), StringComparison.Ordinal);
+        var (checkCode, checkText, _) = Run("run", file, "--check");
+        Assert.Equal(0, checkCode);
+        Assert.Contains("classifier cnn28: ", checkText, StringComparison.Ordinal);
+        Assert.Contains(" parameters (1x28x28 images, 3 classes)", checkText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CommandsOnAFolderWithoutATestSplitHoldOutTheTestSplitThatRunUses()
+    {
+        // data/train alone is a class-folder dataset without a test split: run holds out 20% of each class.
+        var folder = Path.Combine(MakeDataset([15, 10, 5]), "train");
+        var (_, test) = Evaluation.Runner.LoadTrainTest(folder, 0.2);
+        Assert.Equal([3, 2, 1], test.ClassCounts());
+        var testImages = Enumerable.Range(0, test.Count).Select(i => Convert.ToHexString(test.Image(i))).ToHashSet();
+
+        var resampled = Path.Combine(folder, "..", "resampled");
+        var (code, text, err) = Run("resample", "--dataset", folder, "--method", "random-over", "--out", resampled);
+        Assert.True(code == 0, err);
+        Assert.Contains("has no test split: 6 images (20 % of each class, fixed for all seeds) are held out", text.Replace("\n", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        var back = ImageFolder.Load(resampled);
+        Assert.Equal([12, 12, 12], back.ClassCounts());
+        Assert.DoesNotContain(Enumerable.Range(0, back.Count), i => testImages.Contains(Convert.ToHexString(back.Image(i))));
+
+        (code, text, err) = Run("gan", "train", "--dataset", folder, "--class", "2", "--set", "steps=2", "--set", "batch_size=4", "--set", "z_dim=8", "--out", Path.Combine(folder, "..", "gans"));
+        Assert.True(code == 0, err);
+        Assert.Contains("held out as the test set", text, StringComparison.Ordinal);
+        Assert.Contains("on 4 images", text, StringComparison.Ordinal);
+
+        var exported = Path.Combine(folder, "..", "exported");
+        (code, _, err) = Run("data", "export", folder, "--protocol", "none", "--out", exported);
+        Assert.True(code == 0, err);
+        Assert.Equal([3, 2, 1], ImageFolder.Load(Path.Combine(exported, "test")).ClassCounts());
+        var exportedTrain = ImageFolder.Load(Path.Combine(exported, "train"));
+        Assert.DoesNotContain(Enumerable.Range(0, exportedTrain.Count), i => testImages.Contains(Convert.ToHexString(exportedTrain.Image(i))));
     }
 
     [Fact]

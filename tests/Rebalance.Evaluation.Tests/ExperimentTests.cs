@@ -12,7 +12,7 @@ public class ExperimentTests
         classifier:
           name: cnn28
           epochs: 2
-          augment: [affine]
+          augment: [affine, multiply]
         methods:
           - none
           - name: smote
@@ -33,7 +33,7 @@ public class ExperimentTests
         Assert.Equal("cnn28", e.Classifier);
         Assert.Equal(2, e.Training.Epochs);
         Assert.Equal(64, e.Training.BatchSize);
-        Assert.Equal(["affine"], e.Training.Augment);
+        Assert.Equal(["affine", "multiply"], e.Training.Augment);
         Assert.Equal(["none", "smote", "smote-k7"], e.Methods.Select(m => m.Label));
         Assert.Equal("k=3", e.Methods[1].SettingsText);
         Assert.Equal("ratio:0.5", e.Methods[2].Strategy.Spec);
@@ -55,7 +55,7 @@ public class ExperimentTests
     [InlineData("  name: cnn28", "  name: vgg", "classifier.name: unknown classifier 'vgg'")]
     [InlineData("    label: smote-k7", "    label: smote", "methods[2]: the label 'smote' is used twice")]
     [InlineData("    strategy: ratio:0.5", "    strategy: half", "methods[2].strategy: unknown sampling strategy 'half'")]
-    [InlineData("  augment: [affine]", "  augment: [twirl]", "classifier.augment: unknown augmentation 'twirl'")]
+    [InlineData("  augment: [affine, multiply]", "  augment: [twirl]", "classifier.augment: unknown augmentation 'twirl'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: gan-per-class\n    loss: wgan", "exp.yaml:11:5: methods[1].loss: setting 'loss' of method 'gan-per-class': expected one of gan, wgan-gp, lsgan, dragan, hinge, got 'wgan'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: cgan\n    arch: resnet", "methods[1].arch: setting 'arch' of method 'cgan': expected one of dcgan, dcgan-deep, got 'resnet'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: smate\n    pretrain_lr_d: fast", "methods[1].pretrain_lr_d: setting 'pretrain_lr_d' of method 'smate': expected a number")]

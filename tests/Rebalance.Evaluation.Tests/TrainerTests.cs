@@ -71,6 +71,21 @@ public class TrainerTests
     }
 
     [Fact]
+    public void SimpleCnnIsTheStudysPublishedNetwork()
+    {
+        // The SCDL-GAN report lists BatchNorm2d(1), ReLU, Conv2d(1,64,3), BatchNorm2d(64), ReLU,
+        // Conv2d(64,32,3), MaxPool2d(2), Flatten, Linear(4608,1024), ReLU, Linear(1024,128), ReLU,
+        // Linear(128,10), and gives its size: 4,871,340 parameters.
+        var model = (Rebalance.Nn.Sequential)Classifiers.Create("simple-cnn", 1, 28, 28, 10, new Generator(0));
+        Assert.Equal(4_871_340, model.Parameters().Sum(p => (long)p.Numel));
+        Assert.Equal(
+            ["BatchNorm2d", "Activation", "Conv2d", "BatchNorm2d", "Activation", "Conv2d", "MaxPool2d", "Flatten", "Linear", "Activation", "Linear", "Activation", "Linear"],
+            model.Children().Select(c => c.GetType().Name));
+        // The batch-norm variant is kept under its own name and is a different network.
+        Assert.NotEqual(4_871_340, Classifiers.Create("simple-cnn-bn", 1, 28, 28, 10, new Generator(0)).Parameters().Sum(p => (long)p.Numel));
+    }
+
+    [Fact]
     public void EveryClassifierRunsOnBothImageSizes()
     {
         foreach (var name in Classifiers.Names)
