@@ -137,6 +137,10 @@ internal static class DataCommands
             // A folder without a test split gets the one 'rebalance run' holds out, written to test/.
             var (train, test) = Evaluation.Runner.LoadTrainTest(r.GetValue(ds)!, new Evaluation.Experiment().TestSplit, msg => console.WriteLine(msg));
             var imbalanced = p.Apply(train, r.GetValue(seed));
+            if (ImageFolder.HasJpeg(r.GetValue(ds)!))
+            {
+                console.WriteLine("note: the source images include JPEG files, which are lossy: their pixels were altered when they were saved. The images written here are PNG, which keeps the decoded pixels exactly.");
+            }
             var sw = Stopwatch.StartNew();
             console.WriteLine($"writing {imbalanced.Count} training images ({p.Spec}) to {Path.Combine(outDir, "train")}");
             ImageFolder.Write(imbalanced, Path.Combine(outDir, "train"));

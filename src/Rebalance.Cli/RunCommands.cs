@@ -207,6 +207,10 @@ internal static class RunCommands
             // The same test split as 'rebalance run' is held out, so an exported set never holds test images.
             var (train, _) = Runner.LoadTrainTest(ds, testSplit, msg => console.WriteLine(msg));
             var imbalanced = p.Apply(train, r.GetValue(seed));
+            if (ImageFolder.HasJpeg(ds))
+            {
+                console.WriteLine("note: the source images include JPEG files, which are lossy: their pixels were altered when they were saved. The images written here are PNG, which keeps the decoded pixels exactly.");
+            }
             console.WriteLine($"{train.Name} after {p.Spec}: {Rebalancers.FormatCounts(imbalanced.ClassCounts())}");
             var sw = Stopwatch.StartNew();
             var result = rebalancer.FitResample(imbalanced, spec.Strategy, r.GetValue(seed), line => console.WriteLine(line));

@@ -35,6 +35,41 @@ public class DataCommandTests
     }
 
     [Fact]
+    public void AJpegFolderInEcoganLayoutIsReadAndExportSaysJpegIsLossy()
+    {
+        // ECOGAN's data script writes train/<class>/<n>.jpeg and valid/<class>/<n>.jpeg.
+        var dir = Path.Combine(Path.GetTempPath(), "rebalance-jpeg-" + Guid.NewGuid().ToString("N"));
+        var jpeg = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "images", "digit.jpg"));
+        foreach (var (split, n) in new[] { ("train", 5), ("valid", 2) })
+        {
+            foreach (var cls in new[] { "0", "1" })
+            {
+                Directory.CreateDirectory(Path.Combine(dir, split, cls));
+                for (var i = 0; i < n; i++)
+                {
+                    File.WriteAllBytes(Path.Combine(dir, split, cls, $"{i}.jpeg"), jpeg);
+                }
+            }
+        }
+        File.WriteAllText(Path.Combine(dir, "train", "0", "README.txt"), "notes");
+        var (code, output, err) = Run("data", "show", dir);
+        Assert.True(code == 0, err);
+        Assert.Contains("skipped 1 file(s) that are not PNG, JPEG, BMP, GIF or TGA images (e.g. README.txt)", output, StringComparison.Ordinal);
+        Assert.Contains("10 training images, 4 test images, 1 channel of 28x28, 2 classes", output, StringComparison.Ordinal);
+        var outDir = Path.Combine(dir, "..", Path.GetFileName(dir) + "-export");
+        (code, output, err) = Run("data", "export", dir, "--protocol", "none", "--out", outDir);
+        Assert.True(code == 0, err);
+        Assert.Contains("JPEG files, which are lossy", output, StringComparison.Ordinal);
+        Assert.Equal([5, 5], ImageFolder.Load(Path.Combine(outDir, "train")).ClassCounts());
+        // A corrupt JPEG is one line naming it, exit code 1.
+        File.WriteAllBytes(Path.Combine(dir, "valid", "1", "0.jpeg"), jpeg[..40]);
+        (code, _, err) = Run("data", "show", dir);
+        Assert.Equal(1, code);
+        Assert.StartsWith($"error: {Path.Combine(dir, "valid", "1", "0.jpeg")}: truncated JPEG", err, StringComparison.Ordinal);
+        Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void ShowPrintsCountsBeforeAndAfterTheProtocol()
     {
         var dir = MakeDataset();

@@ -78,7 +78,7 @@ public class CifarAndFolderTests
         Assert.Throws<DataException>(() => ImageFolder.Write(TestData.Make([1]), Path.Combine(dir, "train")));
 
         Directory.CreateDirectory(Path.Combine(dir, "train", "empty"));
-        Assert.Contains("'empty' has no PNG images", Assert.Throws<DataException>(() => ImageFolder.Load(Path.Combine(dir, "train"))).Message);
+        Assert.Contains("'empty' has no images (PNG, JPEG, BMP, GIF or TGA)", Assert.Throws<DataException>(() => ImageFolder.Load(Path.Combine(dir, "train"))).Message);
         Directory.Delete(Path.Combine(dir, "train", "empty"));
 
         Png.WritePlanar(Path.Combine(dir, "train", "class0", "odd.png"), 1, 3, 3, new byte[9]);

@@ -82,7 +82,7 @@ public static class DatasetCatalog
         }
         if (ImageFolder.IsSplitLayout(nameOrPath))
         {
-            return ImageFolder.LoadSplit(nameOrPath);
+            return ImageFolder.LoadSplit(nameOrPath, log);
         }
         if (Cifar.IsCifarDirectory(nameOrPath))
         {
@@ -92,7 +92,7 @@ public static class DatasetCatalog
         {
             return LoadIdxFolder(nameOrPath, nameOrPath, null);
         }
-        return (ImageFolder.Load(nameOrPath), null);
+        return (ImageFolder.Load(nameOrPath, log: log), null);
     }
 
     private static (Dataset, Dataset?) LoadIdxFolder(string dir, string name, string[]? classNames)

@@ -3,9 +3,11 @@ using System.Globalization;
 namespace Rebalance.Data.Formats;
 
 /// <summary>
-/// Folders of PNG images with one subfolder per class (class names are the folder names, in ordinal
-/// order), and the split layout with train/ and valid/ (or test/) beside each other. All images of a
-/// folder must have one size; if any is in colour, all are read as RGB.
+/// Folders of images (PNG, JPEG, BMP, GIF, TGA, mixed freely; see <see cref="ImageFiles"/>) with one
+/// subfolder per class (class names are the folder names, in ordinal order), and the split layout with
+/// train/ and valid/ (or test/) beside each other. All images of a folder must have one size; if any is
+/// in colour, all are read as RGB. Files that are not images (a README, .DS_Store, Thumbs.db) are
+/// skipped with one warning that counts them and names any image format that is not read.
 /// </summary>
 public static class ImageFolder
 {
@@ -14,11 +16,11 @@ public static class ImageFolder
         Directory.Exists(Path.Combine(dir, "train")) && (Directory.Exists(Path.Combine(dir, "valid")) || Directory.Exists(Path.Combine(dir, "test")));
 
     /// <summary>Loads train/ and valid/ (or test/) of a split layout; both must have the same classes.</summary>
-    public static (Dataset Train, Dataset Test) LoadSplit(string dir)
+    public static (Dataset Train, Dataset Test) LoadSplit(string dir, Action<string>? log = null)
     {
-        var train = Load(Path.Combine(dir, "train"));
+        var train = Load(Path.Combine(dir, "train"), log: log);
         var testDir = Directory.Exists(Path.Combine(dir, "valid")) ? Path.Combine(dir, "valid") : Path.Combine(dir, "test");
-        var test = Load(testDir, train.ClassNames.ToArray());
+        var test = Load(testDir, train.ClassNames.ToArray(), log);
         if (test.Channels != train.Channels || test.Height != train.Height || test.Width != train.Width)
         {
             throw new DataException($"{testDir}: images are {test.Channels}x{test.Height}x{test.Width} but those in {Path.Combine(dir, "train")} are {train.Channels}x{train.Height}x{train.Width}");
@@ -30,7 +32,7 @@ public static class ImageFolder
     /// Loads one folder of class subfolders. With <paramref name="classNames"/> the subfolders must be
     /// exactly those classes (a split's second half); otherwise they define the classes.
     /// </summary>
-    public static Dataset Load(string dir, string[]? classNames = null)
+    public static Dataset Load(string dir, string[]? classNames = null, Action<string>? log = null)
     {
         if (!Directory.Exists(dir))
         {
@@ -39,7 +41,7 @@ public static class ImageFolder
         var classDirs = Directory.GetDirectories(dir).Select(Path.GetFileName).Where(n => n is not null && !n.StartsWith('.')).Select(n => n!).OrderBy(n => n, StringComparer.Ordinal).ToArray();
         if (classDirs.Length == 0)
         {
-            throw new DataException($"{dir}: no class subfolders (expected one folder of PNG images per class)");
+            throw new DataException($"{dir}: no class subfolders (expected one folder of images per class)");
         }
         var names = classNames ?? classDirs;
         if (classNames is not null && !classDirs.SequenceEqual(classNames))
@@ -47,18 +49,43 @@ public static class ImageFolder
             throw new DataException($"{dir}: class folders [{string.Join(", ", classDirs)}] differ from the training classes [{string.Join(", ", classNames)}]");
         }
         var files = new List<(string Path, int Label)>();
+        var skipped = new List<string>();
         for (var c = 0; c < names.Length; c++)
         {
             var classDir = Path.Combine(dir, names[c]);
-            var pngs = Directory.GetFiles(classDir).Where(f => f.EndsWith(".png", StringComparison.OrdinalIgnoreCase)).OrderBy(f => f, StringComparer.Ordinal).ToArray();
-            if (pngs.Length == 0)
+            var all = Directory.GetFiles(classDir).OrderBy(f => f, StringComparer.Ordinal).ToArray();
+            var images = all.Where(ImageFiles.IsImage).ToArray();
+            skipped.AddRange(all.Where(f => !ImageFiles.IsImage(f)));
+            if (images.Length == 0)
             {
-                throw new DataException($"{classDir}: class folder '{names[c]}' has no PNG images");
+                throw new DataException($"{classDir}: class folder '{names[c]}' has no images (PNG, JPEG, BMP, GIF or TGA){(all.Length > 0 ? $"; its {all.Length} file(s) are none of these" : "")}");
             }
-            files.AddRange(pngs.Select(f => (f, c)));
+            files.AddRange(images.Select(f => (f, c)));
         }
-        var images = new PngImage[files.Count];
-        ForEach(files.Count, i => images[i] = Png.Read(files[i].Path));
+        if (skipped.Count > 0 && log is not null)
+        {
+            log(SkippedWarning(dir, skipped));
+        }
+        return Decode(dir, files, names);
+    }
+
+    /// <summary>One line about the files that were not read: how many, and which image formats among them are not supported.</summary>
+    internal static string SkippedWarning(string dir, IReadOnlyList<string> skipped)
+    {
+        var unsupported = skipped.Where(ImageFiles.IsUnsupportedImage).GroupBy(f => Path.GetExtension(f).ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Count()} {g.Key}").ToList();
+        var examples = string.Join(", ", skipped.Select(Path.GetFileName).Distinct(StringComparer.Ordinal).Take(3));
+        return $"warning: {dir}: skipped {skipped.Count} file(s) that are not PNG, JPEG, BMP, GIF or TGA images (e.g. {examples})"
+            + (unsupported.Count > 0 ? $"; among them images in formats this tool does not read: {string.Join(", ", unsupported)}" : "");
+    }
+
+    /// <summary>Whether a class-folder dataset holds JPEG files (lossy: pixels were already altered when saved).</summary>
+    public static bool HasJpeg(string dir) =>
+        Directory.Exists(dir) && Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any(ImageFiles.IsJpegName);
+
+    private static Dataset Decode(string dir, List<(string Path, int Label)> files, string[] names)
+    {
+        var images = new RasterImage[files.Count];
+        ForEach(files.Count, i => images[i] = ImageFiles.Read(files[i].Path));
         var first = images[0];
         for (var i = 1; i < images.Length; i++)
         {

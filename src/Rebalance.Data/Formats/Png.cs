@@ -4,34 +4,6 @@ using System.Text;
 
 namespace Rebalance.Data.Formats;
 
-/// <summary>A decoded image: 8-bit samples, interleaved (H, W, Channels) with Channels 1 (grey),
-/// 2 (grey + alpha), 3 (RGB) or 4 (RGBA).</summary>
-public sealed record PngImage(int Width, int Height, int Channels, byte[] Pixels)
-{
-    /// <summary>
-    /// The image as planar (C, H, W) bytes with C = 1 for grey sources and 3 for colour ones. Alpha is
-    /// dropped (datasets hold opaque images); a grey image is widened to RGB when <paramref name="channels"/> is 3.
-    /// </summary>
-    public byte[] ToPlanar(int channels)
-    {
-        var colour = Channels >= 3;
-        if (channels == 1 && colour)
-        {
-            throw new ArgumentException("a colour image cannot be read as one channel", nameof(channels));
-        }
-        var plane = Width * Height;
-        var result = new byte[channels * plane];
-        for (var p = 0; p < plane; p++)
-        {
-            for (var c = 0; c < channels; c++)
-            {
-                result[(c * plane) + p] = Pixels[(p * Channels) + (colour ? c : 0)];
-            }
-        }
-        return result;
-    }
-}
-
 /// <summary>
 /// PNG (ISO/IEC 15948) decoder and encoder on <see cref="ZLibStream"/>. Decodes every standard colour
 /// type (grey, RGB, palette, grey + alpha, RGBA) at every allowed bit depth (1, 2, 4, 8, 16), all five
@@ -50,13 +22,13 @@ public static class Png
     public const long MaxPixels = 1L << 26;
 
     /// <summary>Reads and decodes a PNG file.</summary>
-    public static PngImage Read(string path)
+    public static RasterImage Read(string path)
     {
         return Decode(DataFiles.ReadAllBytes(path), path);
     }
 
     /// <summary>Decodes PNG bytes; <paramref name="source"/> names them in errors.</summary>
-    public static PngImage Decode(ReadOnlySpan<byte> data, string source = "<png>")
+    public static RasterImage Decode(ReadOnlySpan<byte> data, string source = "<png>")
     {
         if (data.Length < 8 || !data[..8].SequenceEqual(s_signature))
         {
@@ -181,7 +153,7 @@ public static class Png
                 (prev, cur) = (cur, prev);
             }
         }
-        return new PngImage(width, height, outChannels, pixels);
+        return new RasterImage(width, height, outChannels, pixels);
     }
 
     private static string Printable(string type) => new([.. type.Select(c => c is >= ' ' and <= '~' ? c : '?')]);
