@@ -1,0 +1,163 @@
+using System.Globalization;
+using Rebalance.Data;
+using Rebalance.Data.Protocols;
+using Rebalance.Generative;
+using Rebalance.Nn;
+using Rebalance.Sampling;
+using Rebalance.Tensors;
+
+namespace Rebalance.Evaluation.Quality;
+
+/// <summary>How a judge is trained.</summary>
+public sealed record JudgeSettings
+{
+    /// <summary>Epochs over the whole training split (the best validation epoch is kept).</summary>
+    public int Epochs { get; init; } = 8;
+
+    /// <summary>Mini-batch size.</summary>
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Adam learning rate.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Train on at most this many images (stratified); 0 = all. Tests use a few thousand.</summary>
+    public int MaxImages { get; init; }
+}
+
+/// <summary>
+/// The network that judges generated images of one dataset: DESIGN.md's cnn28 classifier trained on the
+/// dataset's whole training split before any imbalance protocol (for MNIST and Fashion-MNIST the balanced
+/// 60,000 images, as the SCDL-GAN study's judge), never on its test split; a training split that is itself
+/// imbalanced is randomly over-sampled first, so every batch is class-balanced in expectation. ImageNet
+/// Inception features do not fit 28x28 digits; the field's practice for domain data is a network trained
+/// on the domain (FID on LeNet features for MNIST). Features are its penultimate layer (600 values after
+/// ReLU, in evaluation mode); probabilities its softmax. It is trained once per dataset and seed and kept
+/// in a file keyed by a digest of its training images, with its test accuracy. The judge only judges: it
+/// selects no model and no method.
+/// </summary>
+public sealed class Judge
+{
+    /// <summary>Bumped when the judge's network or training changes, so cached judges are retrained.</summary>
+    public const int Version = 1;
+
+    private readonly Sequential _model;
+
+    private Judge(Sequential model, double testAccuracy, string file)
+    {
+        _model = model;
+        TestAccuracy = testAccuracy;
+        File = file;
+        _model.Eval();
+    }
+
+    /// <summary>Accuracy on the dataset's real test split.</summary>
+    public double TestAccuracy { get; }
+
+    /// <summary>Where the judge is stored.</summary>
+    public string File { get; }
+
+    /// <summary>Length of a feature vector.</summary>
+    public int FeatureSize => 600;
+
+    /// <summary>
+    /// The judge of <paramref name="train"/> (the whole training split, before any protocol), loaded from
+    /// <paramref name="cacheDir"/> when one was trained from the same images, seed and settings, else trained
+    /// and stored there.
+    /// </summary>
+    public static Judge LoadOrTrain(Dataset train, Dataset test, ulong seed, string cacheDir, JudgeSettings? settings = null, Action<string>? log = null)
+    {
+        settings ??= new JudgeSettings();
+        if (train.Channels != test.Channels || train.Height != test.Height || train.Width != test.Width || train.NumClasses != test.NumClasses)
+        {
+            throw new ArgumentException($"judge: the test split ({test.Channels}x{test.Height}x{test.Width}, {test.NumClasses} classes) does not match the training split ({train.Channels}x{train.Height}x{train.Width}, {train.NumClasses} classes)");
+        }
+        var key = Digest(string.Join(";", $"judge v{Version}", GeneratorFile.Fingerprint(train), seed.ToString(CultureInfo.InvariantCulture),
+            settings.Epochs, settings.BatchSize, settings.LearningRate.ToString("R", CultureInfo.InvariantCulture), settings.MaxImages));
+        Directory.CreateDirectory(cacheDir);
+        var file = Path.Combine(cacheDir, $"judge-{key}.safetensors");
+        var model = Classifiers.Cnn28(train.Channels, train.Height, train.NumClasses, new Generator(seed));
+        if (System.IO.File.Exists(file))
+        {
+            try
+            {
+                var c = Checkpoint.Load(file);
+                if (c.Metadata.GetValueOrDefault("judge.key") == key && double.TryParse(c.Metadata.GetValueOrDefault("judge.test_accuracy"), NumberStyles.Float, CultureInfo.InvariantCulture, out var stored))
+                {
+                    c.LoadModule(model);
+                    log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"judge: reusing {file} (test accuracy {stored:P2})"));
+                    return new Judge(model, stored, file);
+                }
+            }
+            catch (CheckpointException e)
+            {
+                log?.Invoke($"judge: {file} is not readable ({e.Message}); training again");
+            }
+        }
+        var data = train;
+        if (settings.MaxImages > 0 && settings.MaxImages < data.Count)
+        {
+            data = Splits.Stratified(data, settings.MaxImages / (double)data.Count, seed ^ 0x1d6e).Validation;
+        }
+        var (fit, validation) = Splits.Stratified(data, 0.1, seed ^ 0x1d6f);
+        var counts = fit.ClassCounts();
+        if (counts.Max() > counts.Where(n => n > 0).DefaultIfEmpty(0).Min())
+        {
+            fit = new RandomOverSampler().FitResample(fit, SamplingStrategy.Auto, seed).Train;
+        }
+        log?.Invoke($"judge: training cnn28 on {fit.Count} images of {train.Name} for {settings.Epochs} epoch(s)");
+        var ts = new TrainSettings { Epochs = settings.Epochs, BatchSize = settings.BatchSize, LearningRate = settings.LearningRate };
+        Trainer.Fit(model, fit, validation, null, ts, seed, fit.Count);
+        var accuracy = Trainer.Evaluate(model, test, train.ClassCounts()).Accuracy;
+        var save = new Checkpoint().AddModule(model);
+        save.Metadata["judge.key"] = key;
+        save.Metadata["judge.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture);
+        save.Metadata["judge.dataset"] = train.Name;
+        save.Save(file);
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"judge: test accuracy {accuracy:P2}; stored in {file}"));
+        return new Judge(model, accuracy, file);
+    }
+
+    private static string Digest(string text) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
+
+    /// <summary>Penultimate-layer features of every image (rows in order).</summary>
+    public float[][] Features(Dataset data) => Run(data, features: true);
+
+    /// <summary>Class probabilities of every image (rows in order).</summary>
+    public double[][] Probabilities(Dataset data) => [.. Run(data, features: false).Select(r => Array.ConvertAll(r, v => (double)v))];
+
+    /// <summary>The class the judge gives each image.</summary>
+    public int[] Predict(Dataset data) => Trainer.Predict(_model, data);
+
+    private float[][] Run(Dataset data, bool features)
+    {
+        var layers = _model.Children().ToList();
+        // cnn28: ... Linear(.., 600), ReLU, Dropout(0.5), Linear(600, K): features after the ReLU.
+        var upTo = features ? layers.Count - 2 : layers.Count;
+        var rows = new float[data.Count][];
+        using (GradMode.NoGrad())
+        {
+            for (var start = 0; start < data.Count; start += 512)
+            {
+                var len = Math.Min(512, data.Count - start);
+                using var scope = TensorScope.Begin();
+                var x = data.ToTensor(PixelRange.MinusOneToOne, new ArraySegment<int>([.. Enumerable.Range(start, len)]));
+                for (var l = 0; l < upTo; l++)
+                {
+                    x = layers[l].Forward(x);
+                }
+                if (!features)
+                {
+                    x = Tensors.Functional.Softmax(x, 1);
+                }
+                var width = x.Size(1);
+                var v = x.ToFloatArray();
+                for (var i = 0; i < len; i++)
+                {
+                    rows[start + i] = v.AsSpan(i * width, width).ToArray();
+                }
+            }
+        }
+        return rows;
+    }
+}
