@@ -34,6 +34,7 @@ public static class Program
         root.Subcommands.Add(RunCommands.Run(console));
         root.Subcommands.Add(RunCommands.Resample(console));
         root.Subcommands.Add(GanCommands.Build(console));
+        root.Subcommands.Add(QualityCommands.Build(console));
         var parse = root.Parse(args);
         try
         {

@@ -265,6 +265,38 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void QualityJudgesAFolderOfImagesAndRefusesOnesThatDoNotFit()
+    {
+        var data = MakeDataset([30, 30, 30]);
+        var outDir = Path.Combine(data, "q");
+        // A "generator" that returns its training images: the near-copy share must be high.
+        var (code, text, err) = Run("quality", "--real", data, "--fake", Path.Combine(data, "train"), "--per-class", "20", "--out", outDir);
+        Assert.True(code == 0, err + text);
+        var q = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "quality.json")))!;
+        foreach (var key in new[] { "fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "near_copy_share", "judge", "per_class", "confusion" })
+        {
+            Assert.True(q.AsObject().ContainsKey(key), $"quality.json lacks '{key}'");
+        }
+        Assert.Equal(60, (int)q["generated"]!);
+        Assert.Equal(20, (int)q["per_class"]!["class1"]!["count"]!);
+        Assert.True((double)q["near_copy_share"]! > 0.5, $"training images judged near-copies: {q["near_copy_share"]}");
+        Assert.Contains("<h2>Mode collapse</h2>", File.ReadAllText(Path.Combine(outDir, "quality.html")), StringComparison.Ordinal);
+
+        var odd = Path.Combine(data, "odd");
+        Directory.CreateDirectory(Path.Combine(odd, "zebra"));
+        Png.WritePlanar(Path.Combine(odd, "zebra", "0.png"), 1, 28, 28, new byte[784], durable: false);
+        (code, _, err) = Run("quality", "--real", data, "--fake", odd, "--out", outDir);
+        Assert.Equal(1, code);
+        Assert.Equal($"error: {odd}: class folder 'zebra' is not a class of the dataset (its classes: class0, class1, class2)", err.TrimEnd());
+        var small = Path.Combine(data, "small");
+        Png.WritePlanar(Path.Combine(small, "class0", "0.png"), 1, 8, 8, new byte[64], durable: false);
+        (code, _, err) = Run("quality", "--real", data, "--fake", small, "--out", outDir);
+        Assert.Equal(1, code);
+        Assert.Contains("images are 1x8x8, but the dataset's are 1x28x28", err, StringComparison.Ordinal);
+        Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void ResampleWritesTheRebalancedTrainingSet()
     {
         var data = MakeDataset([12, 6, 3]);

@@ -28,7 +28,8 @@ public sealed record JudgeSettings
 /// The network that judges generated images of one dataset: DESIGN.md's cnn28 classifier trained on the
 /// dataset's whole training split before any imbalance protocol (for MNIST and Fashion-MNIST the balanced
 /// 60,000 images, as the SCDL-GAN study's judge), never on its test split; a training split that is itself
-/// imbalanced is randomly over-sampled first, so every batch is class-balanced in expectation. ImageNet
+/// imbalanced (largest class over 1.5 times the smallest) is randomly over-sampled first, so every batch is
+/// class-balanced in expectation. ImageNet
 /// Inception features do not fit 28x28 digits; the field's practice for domain data is a network trained
 /// on the domain (FID on LeNet features for MNIST). Features are its penultimate layer (600 values after
 /// ReLU, in evaluation mode); probabilities its softmax. It is trained once per dataset and seed and kept
@@ -100,7 +101,7 @@ public sealed class Judge
         }
         var (fit, validation) = Splits.Stratified(data, 0.1, seed ^ 0x1d6f);
         var counts = fit.ClassCounts();
-        if (counts.Max() > counts.Where(n => n > 0).DefaultIfEmpty(0).Min())
+        if (counts.Max() > 1.5 * counts.Where(n => n > 0).DefaultIfEmpty(1).Min())
         {
             fit = new RandomOverSampler().FitResample(fit, SamplingStrategy.Auto, seed).Train;
         }

@@ -350,7 +350,7 @@ public static class Report
         return Math.Max(0, Math.Floor((min - margin) / step) * step);
     }
 
-    private static string ConfusionSvg(int[,] m, IReadOnlyList<string> classNames)
+    internal static string ConfusionSvg(int[,] m, IReadOnlyList<string> classNames)
     {
         var k = m.GetLength(0);
         const int cell = 34, left = 90, top = 30;

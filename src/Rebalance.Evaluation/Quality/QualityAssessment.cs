@@ -1,0 +1,144 @@
+using System.Text.Json.Nodes;
+using Rebalance.Data;
+
+namespace Rebalance.Evaluation.Quality;
+
+/// <summary>What the judge says of one class's generated images.</summary>
+/// <param name="Class">Class index.</param>
+/// <param name="Count">Generated images of the class that were measured.</param>
+/// <param name="Fid">Intra-class FID against the class's real test images (NaN with fewer than 2 on either side).</param>
+/// <param name="JudgedAsClass">Share the judge assigns to the class they were generated for.</param>
+/// <param name="NearCopies">Near-copy score against the class's training images (null when the class has no training or test images).</param>
+/// <param name="RealCount">Real test images of the class the FID rests on.</param>
+public sealed record ClassQuality(int Class, int Count, double Fid, double JudgedAsClass, NearCopyScore? NearCopies, int RealCount);
+
+/// <summary>Every measure of a set of generated images, with the judge that produced them.</summary>
+public sealed record QualityResult(
+    double Fid,
+    (double Mean, double Std) Kid,
+    (double Mean, double Std) InceptionScore,
+    NeighbourScores Neighbours,
+    double NearCopyShare,
+    IReadOnlyList<ClassQuality> PerClass,
+    ModeCollapse Collapse,
+    double JudgeTestAccuracy,
+    int Generated,
+    int Real,
+    IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// Judges generated images of a dataset's classes: FID, KID, IS, precision/recall, density/coverage
+/// overall (against the real test split, which neither the generator nor any sampler saw), intra-class FID
+/// and judged-as-class per class, the mode-collapse confusion matrix, and the near-copy share against the
+/// training split after the protocol (what a generator could have copied), calibrated on the real test
+/// images. Every figure comes from the same judge (<see cref="Judge"/>); a figure resting on fewer images
+/// than the feature dimension is flagged in <see cref="QualityResult.Warnings"/>.
+/// </summary>
+public static class QualityAssessment
+{
+    /// <summary>Random subsets of 1,000 images per side behind KID (Bińkowski et al. use 100; 10 keep the
+    /// judging of 10,000 images to a few seconds on 2 cores, and the std over subsets says how settled it is).</summary>
+    public const int KidSubsets = 10;
+
+    /// <summary>At most this many images per side (a seeded sample) behind precision, recall, density and
+    /// coverage, whose cost grows with the product of the two counts.</summary>
+    public const int NeighbourSamples = 2000;
+
+    private static float[][] Sample(float[][] rows, int max, Tensors.Generator gen) =>
+        rows.Length <= max ? rows : [.. gen.Permutation(rows.Length).ToIntArray()[..max].Order().Select(i => rows[i])];
+
+    /// <summary>Measures <paramref name="generated"/> (labelled with the class each image was made for).</summary>
+    public static QualityResult Assess(Judge judge, Dataset generated, Dataset trainAfterProtocol, Dataset test, ulong seed = 0)
+    {
+        if (generated.Count < 2)
+        {
+            throw new ArgumentException($"at least 2 generated images are needed, got {generated.Count}");
+        }
+        if (generated.Channels != test.Channels || generated.Height != test.Height || generated.Width != test.Width)
+        {
+            throw new ArgumentException($"generated images are {generated.Channels}x{generated.Height}x{generated.Width}, the dataset's are {test.Channels}x{test.Height}x{test.Width}");
+        }
+        var warnings = new List<string>();
+        var fg = judge.Features(generated);
+        var fr = judge.Features(test);
+        var ftrain = judge.Features(trainAfterProtocol);
+        var dim = judge.FeatureSize;
+        if (generated.Count < dim)
+        {
+            warnings.Add($"FID rests on {generated.Count} generated images, fewer than the {dim} judge features: its covariance is rank-deficient and the figure is biased upward");
+        }
+        var fid = FrechetDistance.Compute(fr, fg);
+        var kid = KernelInceptionDistance.Compute(fr, fg, subsets: KidSubsets, subsetSize: 1000, seed: seed);
+        var probs = judge.Probabilities(generated);
+        var inception = InceptionScore.Compute(probs, Math.Min(10, generated.Count));
+        var gen = new Tensors.Generator(seed ^ 0x9dc);
+        var neighbours = NearestNeighbourMeasures.Compute(Sample(fr, NeighbourSamples, gen), Sample(fg, NeighbourSamples, gen));
+        var predicted = probs.Select(p => Array.IndexOf(p, p.Max())).ToArray();
+        var collapse = ModeCollapse.Compute([.. generated.Labels], predicted, test.NumClasses);
+        var perClass = new List<ClassQuality>();
+        var copies = 0.0;
+        var measured = 0;
+        for (var c = 0; c < test.NumClasses; c++)
+        {
+            var gi = generated.IndicesOf(c);
+            if (gi.Length == 0)
+            {
+                continue;
+            }
+            var ri = test.IndicesOf(c);
+            var ti = trainAfterProtocol.IndicesOf(c);
+            var classFid = gi.Length >= 2 && ri.Length >= 2 ? FrechetDistance.Compute([.. ri.Select(i => fr[i])], [.. gi.Select(i => fg[i])]) : double.NaN;
+            if (gi.Length < dim || ri.Length < dim)
+            {
+                warnings.Add($"class {c} ('{test.ClassNames[c]}'): intra-class FID rests on {gi.Length} generated and {ri.Length} real images, fewer than the {dim} judge features");
+            }
+            NearCopyScore? near = null;
+            if (ti.Length > 0 && ri.Length > 0)
+            {
+                near = NearCopies.Compute([.. gi.Select(i => fg[i])], [.. ti.Select(i => ftrain[i])], [.. ri.Select(i => fr[i])]);
+                copies += near.Share * gi.Length;
+                measured += gi.Length;
+            }
+            perClass.Add(new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length));
+        }
+        return new QualityResult(fid, kid, inception, neighbours, measured == 0 ? double.NaN : copies / measured, perClass, collapse, judge.TestAccuracy, generated.Count, test.Count, warnings);
+    }
+
+    /// <summary>The result as <c>quality.json</c>: fid, kid {mean, std}, inception_score, precision, recall,
+    /// density, coverage, near_copy_share, judge {test_accuracy, file}, per_class {CLASS: {fid,
+    /// judged_as_class, near_copy_share, count}}, confusion, warnings.</summary>
+    public static JsonObject ToJson(QualityResult r, IReadOnlyList<string> classNames, Judge? judge = null)
+    {
+        static JsonNode? N(double v) => double.IsFinite(v) ? v : null;
+        var k = classNames.Count;
+        return new JsonObject
+        {
+            ["fid"] = N(r.Fid),
+            ["kid"] = new JsonObject { ["mean"] = N(r.Kid.Mean), ["std"] = N(r.Kid.Std) },
+            ["inception_score"] = new JsonObject { ["mean"] = N(r.InceptionScore.Mean), ["std"] = N(r.InceptionScore.Std) },
+            ["precision"] = r.Neighbours.Precision,
+            ["recall"] = r.Neighbours.Recall,
+            ["density"] = r.Neighbours.Density,
+            ["coverage"] = r.Neighbours.Coverage,
+            ["near_copy_share"] = N(r.NearCopyShare),
+            ["generated"] = r.Generated,
+            ["real"] = r.Real,
+            ["judge"] = new JsonObject
+            {
+                ["network"] = "cnn28, penultimate layer (600 features)",
+                ["test_accuracy"] = r.JudgeTestAccuracy,
+                ["file"] = judge?.File,
+            },
+            ["per_class"] = new JsonObject(r.PerClass.Select(c => KeyValuePair.Create(classNames[c.Class], (JsonNode?)new JsonObject
+            {
+                ["fid"] = N(c.Fid),
+                ["judged_as_class"] = N(c.JudgedAsClass),
+                ["near_copy_share"] = c.NearCopies is { } n ? n.Share : null,
+                ["count"] = c.Count,
+                ["real_count"] = c.RealCount,
+            }))),
+            ["confusion"] = new JsonArray([.. Enumerable.Range(0, k).Select(i => (JsonNode)new JsonArray([.. Enumerable.Range(0, k).Select(j => (JsonNode)r.Collapse.Confusion[i, j])]))]),
+            ["warnings"] = new JsonArray([.. r.Warnings.Select(w => (JsonNode)w)]),
+        };
+    }
+}
