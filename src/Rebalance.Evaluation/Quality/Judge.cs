@@ -39,7 +39,7 @@ public sealed record JudgeSettings
 public sealed class Judge
 {
     /// <summary>Bumped when the judge's network or training changes, so cached judges are retrained.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     private readonly Sequential _model;
 

@@ -28,7 +28,8 @@ public sealed record QualityResult(
 
 /// <summary>
 /// Judges generated images of a dataset's classes: FID, KID, IS, precision/recall, density/coverage
-/// overall (against the real test split, which neither the generator nor any sampler saw), intra-class FID
+/// overall (against the real test images of the generated classes, which neither the generator nor any
+/// sampler saw), intra-class FID
 /// and judged-as-class per class, the mode-collapse confusion matrix, and the near-copy share against the
 /// training split after the protocol (what a generator could have copied), calibrated on the real test
 /// images. Every figure comes from the same judge (<see cref="Judge"/>); a figure resting on fewer images
@@ -59,6 +60,12 @@ public static class QualityAssessment
             throw new ArgumentException($"generated images are {generated.Channels}x{generated.Height}x{generated.Width}, the dataset's are {test.Channels}x{test.Height}x{test.Width}");
         }
         var warnings = new List<string>();
+        // The overall measures compare with the real test images of the classes that were generated: a
+        // generator that fills one class is not to be judged against the nine it never drew.
+        var present = Enumerable.Range(0, test.NumClasses).Where(c => generated.IndicesOf(c).Length > 0).ToHashSet();
+        var reference = test.Subset([.. Enumerable.Range(0, test.Count).Where(i => present.Contains(test.Label(i)))]);
+        test = reference;
+        trainAfterProtocol = trainAfterProtocol.Subset([.. Enumerable.Range(0, trainAfterProtocol.Count).Where(i => present.Contains(trainAfterProtocol.Label(i)))]);
         var fg = judge.Features(generated);
         var fr = judge.Features(test);
         var ftrain = judge.Features(trainAfterProtocol);
