@@ -176,7 +176,7 @@ public sealed record GanSettings
 
     /// <summary>Bumped whenever a fix changes what the same settings train (the loss terms, the restart
     /// rule, spectral norm's vectors...), so generators stored by older code are not reused.</summary>
-    public const int TrainingVersion = 2;
+    public const int TrainingVersion = 3;
 
     /// <summary>A canonical text of every setting that changes the trained weights, for hashing. The
     /// checkpoint interval is in it because divergence restarts resume from checkpoints; the sample-grid

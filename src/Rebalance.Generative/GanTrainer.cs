@@ -188,7 +188,8 @@ public sealed class GanTrainer
             {
                 score = Score(reference);
                 LastScore = score;
-                if (_s.PlateauPatience > 0)
+                // No cut after the last update: it would change nothing and only clutter the run's notes.
+                if (_s.PlateauPatience > 0 && Step < _s.Steps)
                 {
                     var before = LearningRates;
                     _schedG.Step(score);

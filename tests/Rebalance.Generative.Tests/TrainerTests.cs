@@ -198,6 +198,20 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void PlateauCutsAreRecordedAndNoneFollowsTheLastUpdate()
+    {
+        // Patience 1: every evaluation that does not improve the sample score by 1% halves both rates.
+        var data = TwoBlobs(8);
+        var s = Tiny(20) with { EvalEvery = 2, PlateauPatience = 1 };
+        var t = new GanTrainer(s, new GanShape(1, 28, 28, 16), 6);
+        Assert.True(t.Train(data.Subset(data.IndicesOf(0)), _dir, "plateau"));
+        var cuts = t.Events.Where(e => e.Kind == "plateau").ToList();
+        Assert.NotEmpty(cuts);
+        Assert.All(cuts, e => Assert.True(e.Step < s.Steps && e.Step % s.EvalEvery == 0, $"a cut at step {e.Step}"));
+        Assert.Equal(Math.Max(s.LrG * 0.01, s.LrG * Math.Pow(0.5, cuts.Count)), t.LearningRates.G, 12);
+    }
+
+    [Fact]
     public void RepeatedDivergenceGivesUpWithAClearError()
     {
         var data = TwoBlobs(8);
