@@ -11,7 +11,8 @@ namespace Rebalance.Data.Tests;
 /// </summary>
 public class FuzzTests
 {
-    private static byte[] Mutate(byte[] seed, Generator gen)
+    /// <summary>A random byte change, truncation, insertion or bit flip of <paramref name="seed"/> (a copy).</summary>
+    internal static byte[] Mutate(byte[] seed, Generator gen)
     {
         var data = (byte[])seed.Clone();
         switch (gen.NextInt(4))
