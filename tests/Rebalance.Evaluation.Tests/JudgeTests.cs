@@ -19,7 +19,7 @@ public sealed class JudgeTests : IDisposable
         }
     }
 
-    private static readonly JudgeSettings Small = new() { Epochs = 2, MaxImages = 6000 };
+    private static readonly JudgeSettings Small = new() { Epochs = 2, MaxImages = 6000, Augment = [] };
 
     private static Dataset Noisy(Dataset d, double sigma, ulong seed)
     {

@@ -12,7 +12,11 @@ namespace Rebalance.Evaluation.Quality;
 public sealed record JudgeSettings
 {
     /// <summary>Epochs over the whole training split (the best validation epoch is kept).</summary>
-    public int Epochs { get; init; } = 8;
+    public int Epochs { get; init; } = 15;
+
+    /// <summary>Augmentations of the training batches (none by default: pad-and-crop by 2 pixels with 10
+    /// epochs gave the Fashion-MNIST judge 90.4%, 8 plain epochs 90.7%).</summary>
+    public IReadOnlyList<string> Augment { get; init; } = [];
 
     /// <summary>Mini-batch size.</summary>
     public int BatchSize { get; init; } = 128;
@@ -39,7 +43,7 @@ public sealed record JudgeSettings
 public sealed class Judge
 {
     /// <summary>Bumped when the judge's network or training changes, so cached judges are retrained.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     private readonly Sequential _model;
 
@@ -73,7 +77,7 @@ public sealed class Judge
             throw new ArgumentException($"judge: the test split ({test.Channels}x{test.Height}x{test.Width}, {test.NumClasses} classes) does not match the training split ({train.Channels}x{train.Height}x{train.Width}, {train.NumClasses} classes)");
         }
         var key = Digest(string.Join(";", $"judge v{Version}", GeneratorFile.Fingerprint(train), seed.ToString(CultureInfo.InvariantCulture),
-            settings.Epochs, settings.BatchSize, settings.LearningRate.ToString("R", CultureInfo.InvariantCulture), settings.MaxImages));
+            settings.Epochs, settings.BatchSize, settings.LearningRate.ToString("R", CultureInfo.InvariantCulture), settings.MaxImages, string.Join(",", settings.Augment)));
         Directory.CreateDirectory(cacheDir);
         var file = Path.Combine(cacheDir, $"judge-{key}.safetensors");
         var model = Classifiers.Cnn28(train.Channels, train.Height, train.NumClasses, new Generator(seed));
@@ -106,7 +110,7 @@ public sealed class Judge
             fit = new RandomOverSampler().FitResample(fit, SamplingStrategy.Auto, seed).Train;
         }
         log?.Invoke($"judge: training cnn28 on {fit.Count} images of {train.Name} for {settings.Epochs} epoch(s)");
-        var ts = new TrainSettings { Epochs = settings.Epochs, BatchSize = settings.BatchSize, LearningRate = settings.LearningRate };
+        var ts = new TrainSettings { Epochs = settings.Epochs, BatchSize = settings.BatchSize, LearningRate = settings.LearningRate, Augment = settings.Augment };
         Trainer.Fit(model, fit, validation, null, ts, seed, fit.Count);
         var accuracy = Trainer.Evaluate(model, test, train.ClassCounts()).Accuracy;
         var save = new Checkpoint().AddModule(model);
