@@ -39,11 +39,11 @@ internal static class QualityCommands
             var fakeDir = r.GetValue(fake)!;
             var generated = Relabel(ImageFolder.Load(fakeDir, log: line => console.WriteLine(line)), train, fakeDir, n);
             var judge = Judge.LoadOrTrain(train, test, s, Path.Combine(DatasetCatalog.CacheRoot, "judges"), log: line => console.WriteLine(line));
-            var result = QualityAssessment.Assess(judge, generated, p.Apply(train, s), test, s);
+            var result = QualityAssessment.Assess(judge, generated, p.Apply(train, s), test, s, tsnePerClass: 100);
             var outDir = r.GetValue(output)!;
             QualityPage.WriteAll(outDir, $"{fakeDir} against {train.Name}", result, train.ClassNames, judge);
             console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{result.Generated} images: FID {result.Fid:F2}, KID {result.Kid.Mean:F4}, IS {result.InceptionScore.Mean:F2}, precision {result.Neighbours.Precision:P1}, recall {result.Neighbours.Recall:P1}, density {result.Neighbours.Density:F3}, coverage {result.Neighbours.Coverage:P1}, near-copies {result.NearCopyShare:P1} (judge test accuracy {judge.TestAccuracy:P2})"));
+                $"{result.Generated} images: FID {result.Fid:F2}, KID {result.Kid.Mean:F4}, IS {result.InceptionScore.Mean:F2}, precision {result.Neighbours.Precision:P1}, recall {result.Neighbours.Recall:P1}, density {result.Neighbours.Density:F3}, coverage {result.Neighbours.Coverage:P1}, near-copies {result.NearCopyShare:P1} (pixels {result.SsimNearCopyShare:P1}) (judge test accuracy {judge.TestAccuracy:P2})"));
             foreach (var w in result.Warnings)
             {
                 console.WriteLine($"warning: {w}");

@@ -235,6 +235,77 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void GenerativeMethodsAreJudgedAndAStoredRunIsJudgedAgainWithoutRetraining()
+    {
+        var data = MakeDataset([30, 30, 12]);
+        var output = Path.Combine(data, "out");
+        string Body(int perClass) => $$"""
+            dataset: {{data}}
+            protocol: none
+            validation: 0
+            seeds: [0]
+            output: {{output}}
+            classifier: {name: cnn28, epochs: 1, batch_size: 8}
+            quality: {per_class: {{perClass}}, judge_epochs: 2, tsne_per_class: 8}
+            methods:
+              - {name: gan-per-class, label: gan, strategy: 'fill:2=1', steps: 4, batch_size: 4, z_dim: 8, cas: true}
+              - {name: smote, strategy: 'fill:2=1', k: 3}
+              - {name: smote, label: smote-judged, strategy: 'fill:2=1', k: 3, quality: true}
+            """;
+        var file = WriteExperiment(data, Body(1000));
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        // The judge is trained once per dataset (or found in the cache from an earlier run of this test).
+        Assert.Matches("judge: (training cnn28 on 64 images|reusing .*judge-)", text);
+        Assert.Contains("gan seed 0: judged 18 added images: FID ", text, StringComparison.Ordinal);
+        Assert.Contains("gan seed 0: train-on-synthetic: recall of the generated class(es) 2: ", text, StringComparison.Ordinal);
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "gan-seed0.json")))!;
+        var q = run["quality"]!;
+        foreach (var key in new[] { "fid", "kid", "inception_score", "precision", "recall", "density", "coverage", "near_copy_share", "ssim_near_copy_share", "judge", "confusion", "tsne", "cas", "key" })
+        {
+            Assert.True(q[key] is not null, $"quality.{key} missing");
+        }
+        Assert.Equal(18, (int)q["per_class"]!["class2"]!["count"]!);
+        // As many generated images as the class has before the protocol (here none: its 12).
+        Assert.Equal(12, (int)q["cas"]!["images_per_class"]!["class2"]!);
+        // t-SNE: 8 real test images of each of the 3 classes and 8 of the 18 generated ones.
+        Assert.Equal(32, q["tsne"]!["x"]!.AsArray().Count);
+        Assert.StartsWith("checkpoints/gan-per-class-seed0-", (string)run["model_folder"]!, StringComparison.Ordinal);
+        // SMOTE is judged only when asked.
+        Assert.Null(JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "smote-seed0.json")))!["quality"]);
+        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "smote-judged-seed0.json")))!["quality"]!["fid"]);
+
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!["methods"]!;
+        Assert.NotNull(results["gan"]!["quality"]!["fid"]!["mean"]);
+        Assert.NotNull(results["gan"]!["quality"]!["cas"]!["generated_class_recall"]!["mean"]);
+        Assert.Null(results["smote"]!["quality"]);
+        var md = File.ReadAllText(Path.Combine(output, "results.md"));
+        Assert.Contains("## Generated images", md, StringComparison.Ordinal);
+        Assert.Contains("| train-on-synthetic recall |", md, StringComparison.Ordinal);
+        var html = File.ReadAllText(Path.Combine(output, "report.html"));
+        foreach (var section in new[] { "<h2>Generated images</h2>", "<h3>Per generated class</h3>", "<h3>Mode collapse</h3>", "<h3>t-SNE of judge features</h3>", "<h3>Generator training</h3>" })
+        {
+            Assert.Contains(section, html, StringComparison.Ordinal);
+        }
+        // Three methods' sample grids; charts: metric bars, confusion matrices, mode collapse, t-SNE, losses, curves.
+        BrowserCheck.AssertRendersWell(Path.Combine(output, "report.html"), minImages: 3, minCharts: 12);
+
+        // Other judging settings: the classifier runs stand, only the judging is done again, with the
+        // generator loaded rather than trained.
+        var trainSeconds = (double)run["train_seconds"]!;
+        File.WriteAllText(file, Body(10));
+        (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        Assert.Contains("gan seed 0: stored run reused; judging its added images", text, StringComparison.Ordinal);
+        Assert.Contains("gan seed 0: class2: reusing the trained generator", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("training a dcgan GAN", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("smote seed 0: stored run reused", text, StringComparison.Ordinal);
+        run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "gan-seed0.json")))!;
+        Assert.Equal(trainSeconds, (double)run["train_seconds"]!);
+        Assert.Equal(10, (int)run["quality"]!["generated"]!);
+    }
+
+    [Fact]
     public void CommandsOnAFolderWithoutATestSplitHoldOutTheTestSplitThatRunUses()
     {
         // data/train alone is a class-folder dataset without a test split: run holds out 20% of each class.
@@ -281,6 +352,7 @@ public class RunCommandTests
         Assert.Equal(20, (int)q["per_class"]!["class1"]!["count"]!);
         Assert.True((double)q["near_copy_share"]! > 0.5, $"training images judged near-copies: {q["near_copy_share"]}");
         Assert.Contains("<h2>Mode collapse</h2>", File.ReadAllText(Path.Combine(outDir, "quality.html")), StringComparison.Ordinal);
+        BrowserCheck.AssertRendersWell(Path.Combine(outDir, "quality.html"), minImages: 0, minCharts: 2);
 
         var odd = Path.Combine(data, "odd");
         Directory.CreateDirectory(Path.Combine(odd, "zebra"));

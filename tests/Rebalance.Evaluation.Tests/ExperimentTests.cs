@@ -24,6 +24,43 @@ public class ExperimentTests
         """;
 
     [Fact]
+    public void JudgingIsOnForGenerativeMethodsAndSetPerMethod()
+    {
+        var e = Experiment.Parse("""
+            dataset: mnist
+            quality: {per_class: 500, tsne_per_class: 0, cas_per_class: 2000, judge_epochs: 3, judge_max_images: 6000, judge_seed: 4}
+            methods:
+              - none
+              - smote
+              - {name: smote, label: smote-judged, quality: true}
+              - {name: gan-per-class, label: gan}
+              - {name: gan-per-class, label: gan-quiet, quality: false}
+              - {name: cgan, label: cgan-cas, cas: true}
+            """, "q.yaml");
+        Assert.Equal([false, false, true, true, false, true], e.Methods.Select(m => m.Judged));
+        Assert.Equal([false, false, false, false, false, true], e.Methods.Select(m => m.Cas));
+        // The flags are not settings of the method (they do not enter its model folder's key).
+        Assert.Equal("", e.Methods[2].SettingsText);
+        var q = e.Quality;
+        Assert.Equal((500, 0, 2000, 3, 6000, 4UL), (q.PerClass, q.TsnePerClass, q.CasPerClass, q.JudgeEpochs, q.JudgeMaxImages, q.JudgeSeed));
+        Assert.Equal(new QualitySettings().Canonical, Experiment.Parse(Good, "exp.yaml").Quality.Canonical);
+        Assert.Equal((1000, 100, 15), (new QualitySettings().PerClass, new QualitySettings().TsnePerClass, new QualitySettings().JudgeEpochs));
+    }
+
+    [Theory]
+    [InlineData("  - {name: smote, quality: maybe}", "methods[0].quality: expected true or false, got 'maybe'")]
+    [InlineData("  - {name: cgan, quality: false, cas: true}", "q.yaml:3:5: methods[0].cas: train-on-synthetic is part of judging the images, which 'quality: false' turns off")]
+    [InlineData("  - none\nquality: {per_class: 1}", "quality.per_class: ")]
+    [InlineData("  - none\nquality: {judges: 3}", "quality")]
+    [InlineData("  - none\nquality: 5", "quality: expected a mapping")]
+    public void BadJudgingSettingsAreOneLine(string methods, string expected)
+    {
+        var x = Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\nmethods:\n" + methods.Replace("\\n", "\n", StringComparison.Ordinal) + "\n", "q.yaml"));
+        Assert.Contains(expected, x.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", x.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DefaultsAndOverrides()
     {
         var e = Experiment.Parse(Good, "exp.yaml");

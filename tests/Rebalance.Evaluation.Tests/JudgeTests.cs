@@ -69,6 +69,18 @@ public sealed class JudgeTests : IDisposable
         var fresh = NearCopies.Compute(judge.Features(test3.Subset([.. Enumerable.Range(half, test3.Count - half)])), ft, calibration);
         Assert.InRange(fresh.Share, 0.0, 0.15);
 
+        // The same in pixels: a training image's highest SSIM with the training set is 1.
+        var ssim = new Ssim(1, 28, 28);
+        Ssim.Stats[] P(Dataset d, int from, int count) => [.. Enumerable.Range(from, count).Select(i => ssim.Prepare(d.Image(i)))];
+        var pixelTrain = P(train3, 0, 300);
+        var pixelCalibration = P(test3, 0, 100);
+        var pixelCopies = NearCopies.ComputeSsim(ssim, P(train3, 0, 60), pixelTrain, pixelCalibration);
+        Assert.True(pixelCopies.Share > 0.9, $"training images judged pixel near-copies: {pixelCopies.Share:P0}");
+        Assert.Equal(1.0, pixelCopies.MedianGenerated, 12);
+        var pixelFresh = NearCopies.ComputeSsim(ssim, P(test3, half, 100), pixelTrain, pixelCalibration);
+        Assert.InRange(pixelFresh.Share, 0.0, 0.15);
+        Assert.True(pixelFresh.MedianGenerated < 0.9, $"unseen digits' median highest SSIM {pixelFresh.MedianGenerated:F3}");
+
         // Mode collapse: the judge's labels of real test images sit on the diagonal.
         var collapse = ModeCollapse.Compute([.. b.Labels], judge.Predict(b), 10);
         Assert.All(collapse.JudgedAsClass, s => Assert.InRange(s, 0.85, 1.0));

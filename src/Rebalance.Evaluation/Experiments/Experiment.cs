@@ -22,6 +22,16 @@ public sealed class ExperimentException(string message) : Exception(OneLine(mess
 /// <summary>One method of an experiment: a label unique in the experiment, the method, its strategy and settings.</summary>
 public sealed record MethodSpec(string Label, string Method, SamplingStrategy Strategy, MethodSettings Settings)
 {
+    /// <summary>Whether the images the method adds are judged (<c>quality: true|false</c>); null: judged when
+    /// the method is generative.</summary>
+    public bool? Quality { get; init; }
+
+    /// <summary>Whether a classifier is also trained on the method's generated images alone (<c>cas: true</c>).</summary>
+    public bool Cas { get; init; }
+
+    /// <summary>Whether the method's added images are judged in this experiment.</summary>
+    public bool Judged => Quality ?? Generative.GenerativeMethods.IsKnown(Method);
+
     /// <summary>The settings as "k=5, kind=2" for reports (empty when none).</summary>
     public string SettingsText => string.Join(", ", Settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
 }
@@ -65,10 +75,14 @@ public sealed record Experiment
     /// <summary>The methods to compare.</summary>
     public IReadOnlyList<MethodSpec> Methods { get; init; } = [];
 
+    /// <summary>How added images are judged (the <c>quality:</c> block).</summary>
+    public QualitySettings Quality { get; init; } = new();
+
     /// <summary>The file it came from, for messages (null when built in code).</summary>
     public string? Source { get; init; }
 
-    private static readonly string[] TopKeys = ["name", "dataset", "protocol", "validation", "test_split", "strategy", "seeds", "output", "classifier", "methods"];
+    private static readonly string[] TopKeys = ["name", "dataset", "protocol", "validation", "test_split", "strategy", "seeds", "output", "classifier", "methods", "quality"];
+    private static readonly string[] QualityKeys = ["per_class", "tsne_per_class", "cas_per_class", "judge_epochs", "judge_max_images", "judge_seed"];
     private static readonly string[] ClassifierKeys = ["name", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "augment", "patience", "epoch_size"];
 
     /// <summary>Largest experiment file read (a real one is a few kilobytes).</summary>
@@ -158,6 +172,23 @@ public sealed record Experiment
         if (map.TryGetValue("classifier", out var clsNode))
         {
             e = ReadClassifier(r, clsNode, e);
+        }
+        if (map.TryGetValue("quality", out var qNode))
+        {
+            var q = r.Map(qNode, "quality", QualityKeys);
+            var d = e.Quality;
+            e = e with
+            {
+                Quality = new QualitySettings
+                {
+                    PerClass = (int?)r.Number(q, "per_class", 2, 1_000_000, "quality.", integer: true) ?? d.PerClass,
+                    TsnePerClass = (int?)r.Number(q, "tsne_per_class", 0, 1000, "quality.", integer: true) ?? d.TsnePerClass,
+                    CasPerClass = (int?)r.Number(q, "cas_per_class", 0, 1_000_000, "quality.", integer: true) ?? d.CasPerClass,
+                    JudgeEpochs = (int?)r.Number(q, "judge_epochs", 1, 1000, "quality.", integer: true) ?? d.JudgeEpochs,
+                    JudgeMaxImages = (int?)r.Number(q, "judge_max_images", 0, int.MaxValue, "quality.", integer: true) ?? d.JudgeMaxImages,
+                    JudgeSeed = q.TryGetValue("judge_seed", out var js) ? r.Unsigned(js, "quality.judge_seed") : d.JudgeSeed,
+                },
+            };
         }
         if (!map.TryGetValue("methods", out var methodsNode))
         {
@@ -309,6 +340,8 @@ public sealed record Experiment
         string? label = null;
         var strategy = defaultStrategy;
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        bool? quality = null;
+        var cas = false;
         YamlNode nameNode = node;
         if (node is YamlScalarNode)
         {
@@ -329,9 +362,11 @@ public sealed record Experiment
             {
                 r.Check(sNode, field + ".strategy", () => SamplingStrategy.Parse(strategy));
             }
+            quality = r.Flag(map, "quality", field + ".");
+            cas = r.Flag(map, "cas", field + ".") ?? false;
             foreach (var (key, value) in map)
             {
-                if (key is "name" or "label" or "strategy")
+                if (key is "name" or "label" or "strategy" or "quality" or "cas")
                 {
                     continue;
                 }
@@ -359,7 +394,11 @@ public sealed record Experiment
             // A setting whose value the method itself rejects (an unknown augmentation name, say).
             throw r.Error(node, field, e.Message);
         }
-        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings));
+        if (cas && quality == false)
+        {
+            throw r.Error(node, field + ".cas", "train-on-synthetic is part of judging the images, which 'quality: false' turns off");
+        }
+        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings)) { Quality = quality ?? (cas ? true : null), Cas = cas };
     }
 
     /// <summary>Walks YAML nodes and turns every problem into one line with file, line, column and field.</summary>
@@ -440,6 +479,18 @@ public sealed record Experiment
             return v;
         }
 
+        public bool? Flag(Dictionary<string, YamlNode> map, string key, string prefix = "")
+        {
+            var text = Text(map, key, prefix);
+            return text switch
+            {
+                null => null,
+                "true" or "yes" or "on" => true,
+                "false" or "no" or "off" => false,
+                _ => throw Error(map[key], prefix + key, $"expected true or false, got '{text}'"),
+            };
+        }
+
         public ulong Unsigned(YamlNode node, string field)
         {
             var text = Text(node, field)!;
@@ -468,4 +519,33 @@ public sealed record Experiment
             }
         }
     }
+}
+
+/// <summary>How the images a method adds are judged in <c>rebalance run</c> (the experiment's <c>quality:</c> block).</summary>
+public sealed record QualitySettings
+{
+    /// <summary>At most this many added images per class are judged (a seeded sample); the SCDL study judged 1,000.</summary>
+    public int PerClass { get; init; } = 1000;
+
+    /// <summary>Points per class and side in the t-SNE map (0: no map).</summary>
+    public int TsnePerClass { get; init; } = 100;
+
+    /// <summary>Generated images per class for train-on-synthetic; 0: as many as the class has in the
+    /// dataset's training split before the protocol.</summary>
+    public int CasPerClass { get; init; }
+
+    /// <summary>Epochs of the judge's training (see <see cref="Quality.JudgeSettings"/>).</summary>
+    public int JudgeEpochs { get; init; } = new Quality.JudgeSettings().Epochs;
+
+    /// <summary>Train the judge on at most this many images (0: the whole training split; tests use fewer).</summary>
+    public int JudgeMaxImages { get; init; }
+
+    /// <summary>Seed of the judge; one judge judges every method and seed of an experiment.</summary>
+    public ulong JudgeSeed { get; init; }
+
+    /// <summary>The judge's training settings.</summary>
+    public Quality.JudgeSettings Judge => new() { Epochs = JudgeEpochs, MaxImages = JudgeMaxImages };
+
+    /// <summary>What decides the quality figures, for the digest that says whether stored ones can be reused.</summary>
+    public string Canonical => string.Join(";", PerClass, TsnePerClass, CasPerClass, JudgeEpochs, JudgeMaxImages, JudgeSeed);
 }

@@ -9,6 +9,7 @@ using Rebalance.Data.Acquisition;
 using Rebalance.Data.Formats;
 using Rebalance.Generative;
 using Rebalance.Data.Protocols;
+using Rebalance.Evaluation.Quality;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 
@@ -38,6 +39,14 @@ public sealed record RunResult(
 
     /// <summary>The git commit the program was built from, when it was built from a git checkout.</summary>
     public string? Commit { get; init; } = Runner.Commit;
+
+    /// <summary>What the judge said of the images the method added (the <c>quality.json</c> keys, plus
+    /// <c>key</c>, <c>seconds</c> and, with <c>cas: true</c>, <c>cas</c>); null when they were not judged.</summary>
+    public JsonObject? Quality { get; init; }
+
+    /// <summary>Where the method kept its trained models (generators, loss logs), relative to the
+    /// experiment's output folder; null for methods without models.</summary>
+    public string? ModelFolder { get; init; }
 }
 
 /// <summary>What the runner tells its caller while it works.</summary>
@@ -75,6 +84,10 @@ public static class Runner
     /// other-class neighbour; the study's simple-cnn; the GAN fixes of <see cref="GanSettings.TrainingVersion"/> 2.
     /// </summary>
     public const int ResultsVersion = 2;
+
+    /// <summary>Version of the judging of added images; bumped when a quality figure's computation changes,
+    /// so stored quality blocks are recomputed (the classifier runs are kept).</summary>
+    public const int QualityVersion = 1;
 
     /// <summary>The git commit this program was built from (from the assembly's informational version), or null.</summary>
     public static string? Commit { get; } = typeof(Runner).Assembly
@@ -177,6 +190,8 @@ public static class Runner
         };
         LogLine($"{e.Name}: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) on {e.Dataset} ({e.Protocol}), results version {ResultsVersion}{(Commit is null ? "" : $", commit {Commit}")}");
         var results = new List<RunResult>();
+        Judge? judge = null;
+        Judge GetJudge() => judge ??= Judge.LoadOrTrain(data.Train, data.Test, e.Quality.JudgeSeed, Path.Combine(DatasetCatalog.CacheRoot, "judges"), e.Quality.Judge, callbacks.Log);
         var total = e.Seeds.Count * e.Methods.Count;
         var number = 0;
         foreach (var seed in e.Seeds)
@@ -188,20 +203,42 @@ public static class Runner
                 number++;
                 var hash = ConfigHash(e, m, seed);
                 var file = Path.Combine(runsDir, $"{Files.Safe(m.Label)}-seed{seed}.json");
+                void Split()
+                {
+                    if (train is null)
+                    {
+                        var imbalanced = data.Protocol.Apply(data.Train, seed);
+                        (train, validation) = e.Validation > 0 ? Splits.Stratified(imbalanced, e.Validation, seed) : (imbalanced, null);
+                        callbacks.Log?.Invoke($"seed {seed}: training split {Rebalancers.FormatCounts(train.ClassCounts())}" + (validation is null ? "" : $", validation {validation.Count} images"));
+                    }
+                }
                 if (TryLoad(file, hash) is { } done)
                 {
+                    var key = QualityKey(e, m, hash);
+                    if (m.Judged && done.Synthetic > 0 && (string?)done.Quality?["key"] != key)
+                    {
+                        // The classifier run stands; only the judging of its added images is missing or out
+                        // of date. The method makes the same images again (a generator is loaded, not retrained).
+                        callbacks.Log?.Invoke($"{m.Label} seed {seed}: stored run reused; judging its added images");
+                        Split();
+                        var sw = Stopwatch.StartNew();
+                        var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = callbacks.GanProgress };
+                        var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
+                        var again = rebalancer.FitResample(train!, m.Strategy, seed, line => callbacks.Log?.Invoke($"{m.Label} seed {seed}: {line}"));
+                        done = done with
+                        {
+                            Quality = JudgeRun(e, m, seed, key, rebalancer, again, train!, validation, data, GetJudge, callbacks),
+                            ModelFolder = RelativeModelFolder(e, again.ModelFolder),
+                        };
+                        AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(done).ToJsonString(JsonOptions)));
+                    }
                     results.Add(done);
                     callbacks.Finished?.Invoke(done, true);
                     continue;
                 }
                 callbacks.Started?.Invoke(m.Label, seed, number, total);
-                if (train is null)
-                {
-                    var imbalanced = data.Protocol.Apply(data.Train, seed);
-                    (train, validation) = e.Validation > 0 ? Splits.Stratified(imbalanced, e.Validation, seed) : (imbalanced, null);
-                    callbacks.Log?.Invoke($"seed {seed}: training split {Rebalancers.FormatCounts(train.ClassCounts())}" + (validation is null ? "" : $", validation {validation.Count} images"));
-                }
-                var result = RunOne(e, m, seed, hash, train, validation!, data.Test, callbacks);
+                Split();
+                var result = RunOne(e, m, seed, hash, train!, validation!, data, callbacks, GetJudge);
                 AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(result).ToJsonString(JsonOptions)));
                 results.Add(result);
                 callbacks.Finished?.Invoke(result, false);
@@ -211,8 +248,9 @@ public static class Runner
         return results;
     }
 
-    private static RunResult RunOne(Experiment e, MethodSpec m, ulong seed, string hash, Dataset train, Dataset? validation, Dataset test, RunCallbacks cb)
+    private static RunResult RunOne(Experiment e, MethodSpec m, ulong seed, string hash, Dataset train, Dataset? validation, PreparedData data, RunCallbacks cb, Func<Judge> judge)
     {
+        var test = data.Test;
         var log = cb.Log;
         var sw = Stopwatch.StartNew();
         var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = cb.GanProgress };
@@ -233,6 +271,7 @@ public static class Runner
                 File.Copy(grid, Path.Combine(e.Output, "samples", $"{Files.Safe(m.Label)}-seed{seed}-generator-{tag}.png"), overwrite: true);
             }
         }
+        var quality = m.Judged && resampled.Train.SyntheticCount > 0 ? JudgeRun(e, m, seed, QualityKey(e, m, hash), rebalancer, resampled, train, validation, data, judge, cb) : null;
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
@@ -241,6 +280,100 @@ public static class Runner
             resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds)
         {
             Notes = resampled.Notes,
+            Quality = quality,
+            ModelFolder = RelativeModelFolder(e, resampled.ModelFolder),
+        };
+    }
+
+    private static string? RelativeModelFolder(Experiment e, string? folder) =>
+        folder is null ? null : Path.GetRelativePath(e.Output, folder).Replace('\\', '/');
+
+    /// <summary>A digest of what decides a run's quality figures: the run itself, the judging settings and
+    /// the versions of the judge and the measures.</summary>
+    internal static string QualityKey(Experiment e, MethodSpec m, string runHash) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", $"quality v{QualityVersion}", $"judge v{Judge.Version}", e.Quality.Canonical, m.Cas, runHash))))[..16];
+
+    /// <summary>
+    /// Judges the images a method added (at most <see cref="QualitySettings.PerClass"/> per class, a seeded
+    /// sample) against the real test images, with near-copies measured against the training split the
+    /// method saw; with <c>cas: true</c> also trains the experiment's classifier on generated images alone.
+    /// A judge that cannot take the images (a size its network does not fit) leaves a <c>skipped</c> reason
+    /// instead of failing the run.
+    /// </summary>
+    private static JsonObject JudgeRun(Experiment e, MethodSpec m, ulong seed, string key, IRebalancer rebalancer, RebalanceResult resampled, Dataset train, Dataset? validation, PreparedData data, Func<Judge> getJudge, RunCallbacks cb)
+    {
+        var log = cb.Log;
+        var sw = Stopwatch.StartNew();
+        var all = resampled.Train;
+        var gen = new Generator(seed ^ 0x9a11);
+        var picked = new List<int>();
+        for (var c = 0; c < all.NumClasses; c++)
+        {
+            var idx = all.IndicesOf(c).Where(all.IsSynthetic).ToArray();
+            picked.AddRange(idx.Length <= e.Quality.PerClass ? idx : gen.Permutation(idx.Length).ToIntArray()[..e.Quality.PerClass].Select(k => idx[k]));
+        }
+        picked.Sort();
+        Judge judge;
+        QualityResult q;
+        try
+        {
+            judge = getJudge();
+            q = QualityAssessment.Assess(judge, all.Subset(picked), train, data.Test, seed, e.Quality.TsnePerClass);
+        }
+        catch (ArgumentException x)
+        {
+            // Too few images for a measure, or a judge that cannot take the image size.
+            log?.Invoke($"{m.Label} seed {seed}: added images not judged: {x.Message}");
+            return new JsonObject { ["key"] = key, ["skipped"] = x.Message };
+        }
+        var json = QualityAssessment.ToJson(q, all.ClassNames, judge);
+        json["key"] = key;
+        var generatedClasses = q.PerClass.Select(c => c.Class).ToArray();
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+            $"{m.Label} seed {seed}: judged {q.Generated} added images: FID {q.Fid:F2}, precision {q.Neighbours.Precision:P1}, recall {q.Neighbours.Recall:P1}, judged as their class {q.PerClass.Average(c => c.JudgedAsClass):P1}, near-copies {q.NearCopyShare:P1} ({sw.Elapsed.TotalSeconds:F1} s)"));
+        if (m.Cas)
+        {
+            json["cas"] = TrainOnSynthetic(e, m, seed, rebalancer, train, validation, data, generatedClasses, cb);
+        }
+        json["seconds"] = Math.Round(sw.Elapsed.TotalSeconds, 2);
+        return json;
+    }
+
+    /// <summary>
+    /// Train-on-synthetic, as the galaxy study's "train on generated images, validate on real ones": the
+    /// experiment's classifier is trained with every class the method generated made of generated images
+    /// only (<see cref="QualitySettings.CasPerClass"/> each, or as many as the class has before the
+    /// protocol), the classes it did not generate keeping their real training images, and tested on the
+    /// real test set. The recall of a generated class says whether its images alone teach the class.
+    /// </summary>
+    private static JsonObject TrainOnSynthetic(Experiment e, MethodSpec m, ulong seed, IRebalancer rebalancer, Dataset train, Dataset? validation, PreparedData data, int[] generatedClasses, RunCallbacks cb)
+    {
+        var sw = Stopwatch.StartNew();
+        var counts = train.ClassCounts();
+        var before = data.Train.ClassCounts();
+        var targets = (int[])counts.Clone();
+        foreach (var c in generatedClasses)
+        {
+            targets[c] = counts[c] + (e.Quality.CasPerClass > 0 ? e.Quality.CasPerClass : before[c]);
+        }
+        // The same seed: a generator is reused, not retrained, and its first images are the ones judged above.
+        var made = rebalancer.FitResample(train, SamplingStrategy.FromCounts(targets), seed, line => cb.Log?.Invoke($"{m.Label} seed {seed}: train-on-synthetic: {line}")).Train;
+        var generated = generatedClasses.ToHashSet();
+        var keep = Enumerable.Range(0, made.Count).Where(i => made.IsSynthetic(i) || !generated.Contains(made.Label(i))).ToArray();
+        var set = made.Subset(keep);
+        var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
+        Trainer.Fit(model, set, validation, null, e.Training, seed, train.Count, cb.Progress);
+        var metrics = Trainer.Evaluate(model, data.Test, set.ClassCounts());
+        cb.Log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+            $"{m.Label} seed {seed}: train-on-synthetic: recall of the generated class(es) {string.Join(", ", generatedClasses.Select(c => $"{c}: {metrics.PerClass[c].Recall:P1}"))}, balanced accuracy {metrics.BalancedAccuracy:P2} ({sw.Elapsed.TotalSeconds:F0} s)"));
+        return new JsonObject
+        {
+            ["images_per_class"] = new JsonObject(generatedClasses.Select(c => KeyValuePair.Create(data.Train.ClassNames[c], (JsonNode?)(targets[c] - counts[c])))),
+            ["balanced_accuracy"] = metrics.BalancedAccuracy,
+            ["accuracy"] = metrics.Accuracy,
+            ["recall"] = new JsonObject(Enumerable.Range(0, train.NumClasses).Select(c => KeyValuePair.Create(data.Train.ClassNames[c], (JsonNode?)metrics.PerClass[c].Recall))),
+            ["generated_classes"] = new JsonArray([.. generatedClasses.Select(c => (JsonNode)data.Train.ClassNames[c])]),
+            ["seconds"] = Math.Round(sw.Elapsed.TotalSeconds, 2),
         };
     }
 
@@ -309,6 +442,8 @@ public static class Runner
             ["notes"] = NotesJson(r.Notes),
             ["results_version"] = r.ResultsVersion,
             ["commit"] = r.Commit,
+            ["model_folder"] = r.ModelFolder,
+            ["quality"] = r.Quality?.DeepClone(),
         };
     }
 
@@ -357,6 +492,8 @@ public static class Runner
                 Notes = [.. (o["notes"]?.AsArray() ?? []).Select(n => new RebalanceNote((string)n!["kind"]!, (string)n["detail"]!, (string?)n["source"], (int?)n["step"]))],
                 ResultsVersion = (int?)o["results_version"] ?? 1,
                 Commit = (string?)o["commit"],
+                ModelFolder = (string?)o["model_folder"],
+                Quality = o["quality"] is JsonObject q ? (JsonObject)q.DeepClone() : null,
             };
         }
         catch (Exception x) when (x is JsonException or InvalidOperationException or NullReferenceException or FormatException or IndexOutOfRangeException or KeyNotFoundException)

@@ -35,6 +35,38 @@ public static class NearCopies
         return new NearCopyScore(g.Count(d => d < threshold) / (double)g.Length, threshold, Percentile(g, 50), Percentile(r, 50), g.Length, t.Length);
     }
 
+    /// <summary>
+    /// The same test in pixel space: each image's highest SSIM (<see cref="Ssim"/>) with any training image
+    /// of its class. A generated image is a near-copy when its highest SSIM exceeds the
+    /// <c>100 - percentile</c>-th percentile of the real test images' highest SSIMs. The score's
+    /// <see cref="NearCopyScore.Threshold"/> and medians are then similarities (higher is closer), not distances.
+    /// </summary>
+    public static NearCopyScore ComputeSsim(Ssim ssim, IReadOnlyList<Ssim.Stats> generated, IReadOnlyList<Ssim.Stats> training, IReadOnlyList<Ssim.Stats> realTest, double percentile = 5)
+    {
+        if (generated.Count == 0 || training.Count == 0 || realTest.Count == 0)
+        {
+            throw new ArgumentException($"SSIM near-copies need images on every side (generated {generated.Count}, training {training.Count}, real test {realTest.Count})");
+        }
+        double[] Best(IReadOnlyList<Ssim.Stats> from)
+        {
+            var result = new double[from.Count];
+            Parallel.For(0, from.Count, i =>
+            {
+                var best = double.NegativeInfinity;
+                foreach (var t in training)
+                {
+                    best = Math.Max(best, ssim.Compute(from[i], t));
+                }
+                result[i] = best;
+            });
+            return result;
+        }
+        var g = Best(generated);
+        var r = Best(realTest);
+        var threshold = Percentile(r, 100 - percentile);
+        return new NearCopyScore(g.Count(v => v > threshold) / (double)g.Length, threshold, Percentile(g, 50), Percentile(r, 50), g.Length, training.Count);
+    }
+
     /// <summary>The <paramref name="p"/>-th percentile with linear interpolation between order statistics
     /// (numpy's default).</summary>
     public static double Percentile(double[] values, double p)

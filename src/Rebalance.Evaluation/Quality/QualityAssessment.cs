@@ -10,7 +10,11 @@ namespace Rebalance.Evaluation.Quality;
 /// <param name="JudgedAsClass">Share the judge assigns to the class they were generated for.</param>
 /// <param name="NearCopies">Near-copy score against the class's training images (null when the class has no training or test images).</param>
 /// <param name="RealCount">Real test images of the class the FID rests on.</param>
-public sealed record ClassQuality(int Class, int Count, double Fid, double JudgedAsClass, NearCopyScore? NearCopies, int RealCount);
+/// <param name="SsimNearCopies">The near-copy test in pixel space (highest SSIM with a training image), on
+/// a sample of at most <see cref="QualityAssessment.SsimSamples"/> generated and real test images and
+/// <see cref="QualityAssessment.SsimTraining"/> training images; null where the feature test is null or the
+/// images are smaller than SSIM's window.</param>
+public sealed record ClassQuality(int Class, int Count, double Fid, double JudgedAsClass, NearCopyScore? NearCopies, int RealCount, NearCopyScore? SsimNearCopies = null);
 
 /// <summary>Every measure of a set of generated images, with the judge that produced them.</summary>
 public sealed record QualityResult(
@@ -24,7 +28,18 @@ public sealed record QualityResult(
     double JudgeTestAccuracy,
     int Generated,
     int Real,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>The share of generated images that are pixel near-copies (SSIM), over the classes measured.</summary>
+    public double SsimNearCopyShare { get; init; } = double.NaN;
+
+    /// <summary>A t-SNE map of judge features: real test images of every class and generated images of each
+    /// generated class (empty when not asked for).</summary>
+    public IReadOnlyList<TsnePoint> Tsne { get; init; } = [];
+}
+
+/// <summary>One point of a t-SNE map: where it lies, its class, and whether it is a generated image.</summary>
+public sealed record TsnePoint(double X, double Y, int Class, bool Generated);
 
 /// <summary>
 /// Judges generated images of a dataset's classes: FID, KID, IS, precision/recall, density/coverage
@@ -45,15 +60,30 @@ public static class QualityAssessment
     /// coverage, whose cost grows with the product of the two counts.</summary>
     public const int NeighbourSamples = 2000;
 
+    /// <summary>Fewest generated (and real test) images judged: density and coverage need more than 5.</summary>
+    public const int MinImages = 6;
+
+    /// <summary>At most this many generated and real test images per class behind the SSIM near-copy test.</summary>
+    public const int SsimSamples = 200;
+
+    /// <summary>At most this many training images per class the SSIM near-copy test compares with.</summary>
+    public const int SsimTraining = 1000;
+
     private static float[][] Sample(float[][] rows, int max, Tensors.Generator gen) =>
         rows.Length <= max ? rows : [.. gen.Permutation(rows.Length).ToIntArray()[..max].Order().Select(i => rows[i])];
 
     /// <summary>Measures <paramref name="generated"/> (labelled with the class each image was made for).</summary>
-    public static QualityResult Assess(Judge judge, Dataset generated, Dataset trainAfterProtocol, Dataset test, ulong seed = 0)
+    /// <param name="judge">The dataset's judge.</param>
+    /// <param name="generated">The generated images.</param>
+    /// <param name="trainAfterProtocol">The training split the generator learnt from (near-copies are measured against it).</param>
+    /// <param name="test">The dataset's real test split.</param>
+    /// <param name="seed">Seed of every sample drawn (KID subsets, neighbour samples, SSIM samples, t-SNE).</param>
+    /// <param name="tsnePerClass">Points per class and side in the t-SNE map; 0 for none.</param>
+    public static QualityResult Assess(Judge judge, Dataset generated, Dataset trainAfterProtocol, Dataset test, ulong seed = 0, int tsnePerClass = 0)
     {
-        if (generated.Count < 2)
+        if (generated.Count < MinImages)
         {
-            throw new ArgumentException($"at least 2 generated images are needed, got {generated.Count}");
+            throw new ArgumentException($"at least {MinImages} generated images are needed (density and coverage look at 5 nearest neighbours), got {generated.Count}");
         }
         if (generated.Channels != test.Channels || generated.Height != test.Height || generated.Width != test.Width)
         {
@@ -62,10 +92,15 @@ public static class QualityAssessment
         var warnings = new List<string>();
         // The overall measures compare with the real test images of the classes that were generated: a
         // generator that fills one class is not to be judged against the nine it never drew.
+        var fullTest = test;
         var present = Enumerable.Range(0, test.NumClasses).Where(c => generated.IndicesOf(c).Length > 0).ToHashSet();
         var reference = test.Subset([.. Enumerable.Range(0, test.Count).Where(i => present.Contains(test.Label(i)))]);
         test = reference;
         trainAfterProtocol = trainAfterProtocol.Subset([.. Enumerable.Range(0, trainAfterProtocol.Count).Where(i => present.Contains(trainAfterProtocol.Label(i)))]);
+        if (test.Count < MinImages)
+        {
+            throw new ArgumentException($"at least {MinImages} real test images of the generated classes are needed, got {test.Count}");
+        }
         var fg = judge.Features(generated);
         var fr = judge.Features(test);
         var ftrain = judge.Features(trainAfterProtocol);
@@ -85,6 +120,16 @@ public static class QualityAssessment
         var perClass = new List<ClassQuality>();
         var copies = 0.0;
         var measured = 0;
+        var ssimCopies = 0.0;
+        var ssimMeasured = 0;
+        var ssim = test.Height >= Ssim.Window && test.Width >= Ssim.Window ? new Ssim(test.Channels, test.Height, test.Width) : null;
+        if (ssim is null)
+        {
+            warnings.Add($"images of {test.Height}x{test.Width} are smaller than SSIM's {Ssim.Window}x{Ssim.Window} window: no pixel near-copy test");
+        }
+        var ssimGen = new Tensors.Generator(seed ^ 0x55e1);
+        Ssim.Stats[] Prepared(Dataset d, int[] idx, int max) =>
+            [.. (idx.Length <= max ? idx : ssimGen.Permutation(idx.Length).ToIntArray()[..max].Order().Select(k => idx[k])).Select(i => ssim!.Prepare(d.Image(i)))];
         for (var c = 0; c < test.NumClasses; c++)
         {
             var gi = generated.IndicesOf(c);
@@ -106,9 +151,58 @@ public static class QualityAssessment
                 copies += near.Share * gi.Length;
                 measured += gi.Length;
             }
-            perClass.Add(new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length));
+            NearCopyScore? ssimNear = null;
+            if (near is not null && ssim is not null)
+            {
+                ssimNear = NearCopies.ComputeSsim(ssim, Prepared(generated, gi, SsimSamples), Prepared(trainAfterProtocol, ti, SsimTraining), Prepared(test, ri, SsimSamples));
+                ssimCopies += ssimNear.Share * gi.Length;
+                ssimMeasured += gi.Length;
+            }
+            perClass.Add(new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length, ssimNear));
         }
-        return new QualityResult(fid, kid, inception, neighbours, measured == 0 ? double.NaN : copies / measured, perClass, collapse, judge.TestAccuracy, generated.Count, test.Count, warnings);
+        return new QualityResult(fid, kid, inception, neighbours, measured == 0 ? double.NaN : copies / measured, perClass, collapse, judge.TestAccuracy, generated.Count, test.Count, warnings)
+        {
+            SsimNearCopyShare = ssimMeasured == 0 ? double.NaN : ssimCopies / ssimMeasured,
+            Tsne = tsnePerClass > 0 ? TsneMap(judge, fullTest, generated, fg, tsnePerClass, seed) : [],
+        };
+    }
+
+    /// <summary>Real test images of every class and the generated images of each class, at most
+    /// <paramref name="perClass"/> of each (a seeded sample), embedded together by t-SNE.</summary>
+    private static IReadOnlyList<TsnePoint> TsneMap(Judge judge, Dataset test, Dataset generated, float[][] fg, int perClass, ulong seed)
+    {
+        var gen = new Tensors.Generator(seed ^ 0x75e);
+        int[] Pick(int[] idx) => idx.Length <= perClass ? idx : [.. gen.Permutation(idx.Length).ToIntArray()[..perClass].Order().Select(k => idx[k])];
+        var real = Enumerable.Range(0, test.NumClasses).SelectMany(c => Pick(test.IndicesOf(c))).ToArray();
+        var fake = Enumerable.Range(0, generated.NumClasses).SelectMany(c => Pick(generated.IndicesOf(c))).ToArray();
+        var rows = judge.Features(test.Subset(real)).Concat(fake.Select(i => fg[i])).ToArray();
+        if (rows.Length < 8)
+        {
+            return [];
+        }
+        var e = Tsne.Fit(rows, seed, new TsneSettings { Perplexity = Math.Min(30, (rows.Length - 2) / 3.0) });
+        return [.. real.Select((i, k) => new TsnePoint(e.X[k], e.Y[k], test.Label(i), false)),
+            .. fake.Select((i, k) => new TsnePoint(e.X[real.Length + k], e.Y[real.Length + k], generated.Label(i), true))];
+    }
+
+    /// <summary>A t-SNE map as {x: [...], y: [...], class: [...], generated: [...]} (coordinates to 3 decimals).</summary>
+    public static JsonObject TsneJson(IReadOnlyList<TsnePoint> points) => new()
+    {
+        ["x"] = new JsonArray([.. points.Select(p => (JsonNode)Math.Round(p.X, 3))]),
+        ["y"] = new JsonArray([.. points.Select(p => (JsonNode)Math.Round(p.Y, 3))]),
+        ["class"] = new JsonArray([.. points.Select(p => (JsonNode)p.Class)]),
+        ["generated"] = new JsonArray([.. points.Select(p => (JsonNode)(p.Generated ? 1 : 0))]),
+    };
+
+    /// <summary>Reads what <see cref="TsneJson"/> wrote (empty for null).</summary>
+    public static IReadOnlyList<TsnePoint> TsneFromJson(JsonNode? node)
+    {
+        if (node is not JsonObject o)
+        {
+            return [];
+        }
+        var x = o["x"]!.AsArray();
+        return [.. Enumerable.Range(0, x.Count).Select(i => new TsnePoint((double)x[i]!, (double)o["y"]![i]!, (int)o["class"]![i]!, (int)o["generated"]![i]! == 1))];
     }
 
     /// <summary>The result as <c>quality.json</c>: fid, kid {mean, std}, inception_score, precision, recall,
@@ -128,6 +222,7 @@ public static class QualityAssessment
             ["density"] = r.Neighbours.Density,
             ["coverage"] = r.Neighbours.Coverage,
             ["near_copy_share"] = N(r.NearCopyShare),
+            ["ssim_near_copy_share"] = N(r.SsimNearCopyShare),
             ["generated"] = r.Generated,
             ["real"] = r.Real,
             ["judge"] = new JsonObject
@@ -141,11 +236,13 @@ public static class QualityAssessment
                 ["fid"] = N(c.Fid),
                 ["judged_as_class"] = N(c.JudgedAsClass),
                 ["near_copy_share"] = c.NearCopies is { } n ? n.Share : null,
+                ["ssim_near_copy_share"] = c.SsimNearCopies is { } sn ? sn.Share : null,
                 ["count"] = c.Count,
                 ["real_count"] = c.RealCount,
             }))),
             ["confusion"] = new JsonArray([.. Enumerable.Range(0, k).Select(i => (JsonNode)new JsonArray([.. Enumerable.Range(0, k).Select(j => (JsonNode)r.Collapse.Confusion[i, j])]))]),
             ["warnings"] = new JsonArray([.. r.Warnings.Select(w => (JsonNode)w)]),
+            ["tsne"] = TsneJson(r.Tsne),
         };
     }
 }

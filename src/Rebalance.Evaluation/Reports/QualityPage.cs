@@ -41,16 +41,22 @@ public static class QualityPage
         Row("recall", F(r.Neighbours.Recall, "P1"), "share of real images inside the generated images' balls: diversity");
         Row("density", F(r.Neighbours.Density, "F3"), "real balls (k = 5) holding each generated image, over k (Naeem et al. 2020); about 1 for real images");
         Row("coverage", F(r.Neighbours.Coverage, "P1"), "share of real images whose ball holds a generated one");
-        Row("near-copy share", F(r.NearCopyShare, "P1"), "generated images closer to a training image than 95% of unseen real ones are; about 5% is fresh, about 100% is copying");
+        Row("near-copy share", F(r.NearCopyShare, "P1"), "generated images closer (judge features) to a training image of their class than 95% of unseen real ones are; about 5% is fresh, about 100% is copying");
+        Row("pixel near-copy share", F(r.SsimNearCopyShare, "P1"), $"the same test with each image's highest SSIM (Wang et al. 2004) to a training image, on up to {QualityAssessment.SsimSamples} images per class");
         sb.AppendLine("</table>");
-        sb.AppendLine("<h2>Per class</h2><table><tr><th>class</th><th>generated</th><th>real test</th><th>intra-class FID</th><th>judged as class</th><th>near-copy share</th></tr>");
+        sb.AppendLine("<h2>Per class</h2><table><tr><th>class</th><th>generated</th><th>real test</th><th>intra-class FID</th><th>judged as class</th><th>near-copy share</th><th>pixel near-copy share</th></tr>");
         foreach (var c in r.PerClass)
         {
-            sb.AppendLine(Inv, $"<tr><td>{H(Report.ClassTitle(c.Class, classNames[c.Class]))}</td><td>{c.Count}</td><td>{c.RealCount}</td><td>{F(c.Fid, "F2")}</td><td>{F(c.JudgedAsClass, "P1")}</td><td>{(c.NearCopies is { } n ? F(n.Share, "P1") : "-")}</td></tr>");
+            sb.AppendLine(Inv, $"<tr><td>{H(Report.ClassTitle(c.Class, classNames[c.Class]))}</td><td>{c.Count}</td><td>{c.RealCount}</td><td>{F(c.Fid, "F2")}</td><td>{F(c.JudgedAsClass, "P1")}</td><td>{(c.NearCopies is { } n ? F(n.Share, "P1") : "-")}</td><td>{(c.SsimNearCopies is { } sn ? F(sn.Share, "P1") : "-")}</td></tr>");
         }
         sb.AppendLine("</table>");
         sb.AppendLine("<h2>Mode collapse</h2><p><small>Rows: the class an image was generated for; columns: the judge's class. A row spread over other columns means the generator's images of that class look like others.</small></p>");
-        sb.AppendLine(Report.ConfusionSvg(r.Collapse.Confusion, classNames));
+        sb.AppendLine(Report.ConfusionSvg(r.Collapse.Confusion, classNames, [.. r.PerClass.Select(c => c.Class)]));
+        if (r.Tsne.Count > 0)
+        {
+            sb.AppendLine("<h2>t-SNE of judge features</h2><p><small>Real test images of every class (dots) and the generated images (crosses), embedded together (van der Maaten and Hinton 2008, perplexity 30). Crosses among their own class's dots look like that class to the judge; crosses in another class's cloud, or in a tight clump, are the collapse the table above counts.</small></p>");
+            sb.AppendLine(Charts.TsneSvg(r.Tsne, classNames));
+        }
         if (r.Warnings.Count > 0)
         {
             sb.AppendLine("<h2>Warnings</h2><ul>");

@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Rebalance.Data;
+using Rebalance.Evaluation.Quality;
 using Rebalance.Sampling;
 
 namespace Rebalance.Evaluation;
@@ -89,6 +90,10 @@ public static class Report
             o["notes"] = new JsonObject(s.Runs.Where(r => r.Notes.Count > 0).Select(r => KeyValuePair.Create($"seed{r.Seed}", (JsonNode?)Runner.NotesJson(r.Notes))));
             var conf = s.Confusion();
             o["confusion_sum"] = new JsonArray([.. Enumerable.Range(0, classNames.Count).Select(i => (JsonNode)new JsonArray([.. Enumerable.Range(0, classNames.Count).Select(j => (JsonNode)conf[i, j])]))]);
+            if (QualityJson(s, classNames) is { } quality)
+            {
+                o["quality"] = quality;
+            }
             methods[s.Spec.Label] = o;
         }
         var t = e.Training;
@@ -125,7 +130,115 @@ public static class Report
         };
     }
 
-    private static JsonObject MeanStdJson((double Mean, double Std) v) => new() { ["mean"] = v.Mean, ["std"] = StdJson(v.Std) };
+    /// <summary>The quality blocks of a method's runs that hold figures (not skipped, not absent).</summary>
+    internal static IReadOnlyList<JsonObject> Judged(MethodSummary s) =>
+        [.. s.Runs.Select(r => r.Quality).OfType<JsonObject>().Where(q => q["skipped"] is null && q["fid"] is not null)];
+
+    // A number node built in memory holds an int or a double, one read from a file a JsonElement; this reads any of them.
+    private static double D(JsonNode? n) =>
+        n is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number ? double.Parse(v.ToJsonString(), Inv) : double.NaN;
+
+    /// <summary>The headline quality figures, each read from one run's quality block.</summary>
+    internal static readonly (string Key, string Title, Func<JsonObject, double> Pick, string Format)[] QualityColumns =
+    [
+        ("fid", "FID", q => D(q["fid"]), "F2"),
+        ("kid", "KID", q => D(q["kid"]?["mean"]), "F4"),
+        ("inception_score", "IS", q => D(q["inception_score"]?["mean"]), "F2"),
+        ("precision", "precision", q => D(q["precision"]), "P1"),
+        ("recall", "recall", q => D(q["recall"]), "P1"),
+        ("density", "density", q => D(q["density"]), "F3"),
+        ("coverage", "coverage", q => D(q["coverage"]), "P1"),
+        ("judged_as_class", "judged as class", q => JudgedAsClass(q), "P1"),
+        ("near_copy_share", "near-copies", q => D(q["near_copy_share"]), "P1"),
+        ("ssim_near_copy_share", "pixel near-copies", q => D(q["ssim_near_copy_share"]), "P1"),
+    ];
+
+    /// <summary>The share of a run's judged images the judge assigns to the class they were made for.</summary>
+    private static double JudgedAsClass(JsonObject q)
+    {
+        var per = q["per_class"]?.AsObject();
+        if (per is null)
+        {
+            return double.NaN;
+        }
+        double hit = 0, count = 0;
+        foreach (var (_, v) in per)
+        {
+            var n = D(v?["count"]);
+            var share = D(v?["judged_as_class"]);
+            if (double.IsFinite(n) && double.IsFinite(share))
+            {
+                hit += share * n;
+                count += n;
+            }
+        }
+        return count == 0 ? double.NaN : hit / count;
+    }
+
+    /// <summary>Mean recall, with a classifier trained on generated images only, of the classes that were generated.</summary>
+    private static double CasRecall(JsonObject q)
+    {
+        if (q["cas"] is not JsonObject cas)
+        {
+            return double.NaN;
+        }
+        var classes = cas["generated_classes"]!.AsArray().Select(c => (string)c!).ToList();
+        return classes.Count == 0 ? double.NaN : classes.Average(c => D(cas["recall"]![c]));
+    }
+
+    private static (double Mean, double Std) Stat(IEnumerable<double> values) => ClassificationMetrics.MeanStd([.. values]);
+
+    private static JsonObject? QualityJson(MethodSummary s, IReadOnlyList<string> classNames)
+    {
+        var judged = Judged(s);
+        var skipped = s.Runs.Select(r => (string?)r.Quality?["skipped"]).OfType<string>().Distinct().ToList();
+        if (judged.Count == 0)
+        {
+            return skipped.Count == 0 ? null : new JsonObject { ["skipped"] = skipped[0] };
+        }
+        var o = new JsonObject
+        {
+            ["runs"] = judged.Count,
+            ["images_judged"] = Stat(judged.Select(q => D(q["generated"]))).Mean,
+            ["judge_test_accuracy"] = D(judged[0]["judge"]?["test_accuracy"]),
+        };
+        foreach (var (key, _, pick, _) in QualityColumns)
+        {
+            o[key] = MeanStdJson(Stat(judged.Select(pick)));
+        }
+        o["per_class"] = new JsonObject(classNames.Where(n => judged.Any(q => q["per_class"]?[n] is not null)).Select(n => KeyValuePair.Create(n, (JsonNode?)new JsonObject
+        {
+            ["fid"] = MeanStdJson(Stat(judged.Select(q => D(q["per_class"]?[n]?["fid"])).Where(double.IsFinite))),
+            ["judged_as_class"] = MeanStdJson(Stat(judged.Select(q => D(q["per_class"]?[n]?["judged_as_class"])).Where(double.IsFinite))),
+            ["near_copy_share"] = MeanStdJson(Stat(judged.Select(q => D(q["per_class"]?[n]?["near_copy_share"])).Where(double.IsFinite))),
+            ["ssim_near_copy_share"] = MeanStdJson(Stat(judged.Select(q => D(q["per_class"]?[n]?["ssim_near_copy_share"])).Where(double.IsFinite))),
+        })));
+        var cas = judged.Where(q => q["cas"] is JsonObject).ToList();
+        if (cas.Count > 0)
+        {
+            o["cas"] = new JsonObject
+            {
+                ["runs"] = cas.Count,
+                ["balanced_accuracy"] = MeanStdJson(Stat(cas.Select(q => D(q["cas"]!["balanced_accuracy"])))),
+                ["generated_class_recall"] = MeanStdJson(Stat(cas.Select(CasRecall))),
+                ["recall"] = new JsonObject(classNames.Select(n => KeyValuePair.Create(n, (JsonNode?)MeanStdJson(Stat(cas.Select(q => D(q["cas"]!["recall"]?[n]))))))),
+            };
+        }
+        o["warnings"] = new JsonArray([.. judged.SelectMany(q => q["warnings"]?.AsArray() ?? []).Select(w => (string)w!).Distinct().Select(w => (JsonNode)w)]);
+        return o;
+    }
+
+    private static string QualityCell((double Mean, double Std) v, string format)
+    {
+        string F(double x) => format == "P1" ? (x * 100).ToString("F1", Inv) : x.ToString(format, Inv);
+        if (!double.IsFinite(v.Mean))
+        {
+            return "-";
+        }
+        return double.IsFinite(v.Std) ? $"{F(v.Mean)} ± {F(v.Std)}" : F(v.Mean);
+    }
+
+    private static JsonObject MeanStdJson((double Mean, double Std) v) => new() { ["mean"] = StdJson(v.Mean), ["std"] = StdJson(v.Std) };
 
     // With one seed the spread is unknown: MeanStd gives NaN, which JSON cannot hold and tables must not show as 0.
     private static JsonNode? StdJson(double std) => double.IsFinite(std) ? std : null;
@@ -160,6 +273,28 @@ public static class Report
         }
         sb.AppendLine();
         sb.AppendLine("Column headers give the class and its training count (first seed). Confusion matrices and learning curves are in report.html.");
+        var judgedMethods = summaries.Where(x => Judged(x).Count > 0).ToList();
+        if (judgedMethods.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Generated images");
+            sb.AppendLine();
+            sb.AppendLine(Inv, $"What the judge (cnn28 trained on the dataset's whole training split, test accuracy {D(Judged(judgedMethods[0])[0]["judge"]?["test_accuracy"]):P2}) says of the images each method added, against the real test images of the same classes; {Spread(e)}. Percentages except FID, KID, IS and density. Lower is better for FID, KID and near-copies; higher for the rest. The judge only judges: it chose no model and no method.");
+            sb.AppendLine();
+            var withCas = judgedMethods.Any(x => Judged(x).Any(q => q["cas"] is JsonObject));
+            sb.AppendLine("| method | images judged | " + string.Join(" | ", QualityColumns.Select(c => c.Title)) + (withCas ? " | train-on-synthetic recall |" : " |"));
+            sb.AppendLine("| --- | --- |" + string.Concat(Enumerable.Repeat(" --- |", QualityColumns.Length + (withCas ? 1 : 0))));
+            foreach (var x in judgedMethods)
+            {
+                var q = Judged(x);
+                sb.Append(Inv, $"| {Label(x)} | {q.Average(v => D(v["generated"])):F0} | {string.Join(" | ", QualityColumns.Select(c => QualityCell(Stat(q.Select(c.Pick)), c.Format)))} |");
+                if (withCas)
+                {
+                    sb.Append(Inv, $" {QualityCell(Stat(q.Where(v => v["cas"] is JsonObject).Select(CasRecall)), "P1")} |");
+                }
+                sb.AppendLine();
+            }
+        }
         if (summaries.Any(s => s.Runs.Any(r => r.Notes.Count > 0)))
         {
             sb.AppendLine();
@@ -284,6 +419,8 @@ public static class Report
             sb.AppendLine("</div>");
         }
 
+        QualitySection(sb, e, classNames, summaries);
+
         sb.AppendLine("<h2>Learning curves</h2><div class=\"grid\">");
         sb.AppendLine(Inv, $"<div class=\"card\"><b>Training loss per epoch</b> (mean over seeds)<br>{CurveSvg(summaries, ep => ep.TrainLoss)}</div>");
         if (summaries.Any(s => s.Runs.Any(r => r.Epochs.Any(ep => ep.ValidationBalancedAccuracy is not null))))
@@ -293,6 +430,151 @@ public static class Report
         sb.AppendLine("</div>");
         sb.AppendLine("</body></html>");
         return sb.ToString();
+    }
+
+    /// <summary>The "Generated images" section: the judge's figures per method, per class, the
+    /// mode-collapse matrices, t-SNE maps and the generators' training losses.</summary>
+    private static void QualitySection(StringBuilder sb, Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    {
+        string H(string x) => WebUtility.HtmlEncode(x);
+        var judged = summaries.Where(x => Judged(x).Count > 0).ToList();
+        var skipped = summaries.SelectMany(x => x.Runs.Select(r => (x.Spec.Label, Reason: (string?)r.Quality?["skipped"]))).Where(x => x.Reason is not null).DistinctBy(x => x.Label).ToList();
+        if (judged.Count == 0 && skipped.Count == 0)
+        {
+            return;
+        }
+        sb.AppendLine("<h2>Generated images</h2>");
+        foreach (var (label, reason) in skipped)
+        {
+            sb.AppendLine(Inv, $"<p><small>{H(label)}: not judged: {H(reason!)}</small></p>");
+        }
+        if (judged.Count == 0)
+        {
+            return;
+        }
+        var first = Judged(judged[0])[0];
+        sb.AppendLine(Inv, $"<p><small>A judge network (cnn28 trained on the dataset's whole training split before any imbalance, test accuracy {D(first["judge"]?["test_accuracy"]):P2}) looks at the images each method added (at most {e.Quality.PerClass} per class and seed) and compares them with the real test images of the same classes, which no method saw. The judge only judges: it chose no model and no method. {H(Spread(e))}.</small></p>");
+        sb.AppendLine("<ul style=\"font-size:smaller;color:#555\">");
+        sb.AppendLine("<li><b>FID</b>: Fréchet distance between Gaussian fits to judge features (Heusel et al. 2017); <b>KID</b>: unbiased squared MMD with a cubic kernel (Bińkowski et al. 2018). Lower is closer to real images.</li>");
+        sb.AppendLine("<li><b>IS</b>: Inception Score with the judge's class probabilities (Salimans et al. 2016); with one generated class it is near 1 by construction.</li>");
+        sb.AppendLine("<li><b>precision / recall</b> (Kynkäänniemi et al. 2019, k = 3): how many generated images look real, and how much of the real variety is reached; <b>density / coverage</b> (Naeem et al. 2020, k = 5) the same, less swayed by outliers.</li>");
+        sb.AppendLine("<li><b>judged as class</b>: share of added images the judge assigns to the class they were made for (the SCDL-GAN study's mode-collapse test).</li>");
+        sb.AppendLine("<li><b>near-copies</b>: share of added images closer to a training image of their class than 95% of unseen real images are (judge features; pixels: highest SSIM). About 5% is fresh; near 100% is copying.</li>");
+        sb.AppendLine("<li><b>train-on-synthetic recall</b> (with <code>cas: true</code>): recall of the generated classes when a classifier learns them from generated images only.</li>");
+        sb.AppendLine("</ul>");
+        var withCas = judged.Any(x => Judged(x).Any(q => q["cas"] is JsonObject));
+        sb.Append("<table><tr><th>method</th><th>images judged</th>");
+        foreach (var c in QualityColumns)
+        {
+            sb.Append(Inv, $"<th>{H(c.Title)}</th>");
+        }
+        sb.AppendLine(withCas ? "<th>train-on-synthetic recall</th><th>train-on-synthetic balanced accuracy</th></tr>" : "</tr>");
+        foreach (var x in judged)
+        {
+            var q = Judged(x);
+            sb.Append(Inv, $"<tr><td>{H(Label(x))}</td><td>{q.Average(v => D(v["generated"])):F0}</td>");
+            foreach (var c in QualityColumns)
+            {
+                sb.Append(Inv, $"<td>{QualityCell(Stat(q.Select(c.Pick)), c.Format)}</td>");
+            }
+            if (withCas)
+            {
+                var cas = q.Where(v => v["cas"] is JsonObject).ToList();
+                sb.Append(Inv, $"<td>{QualityCell(Stat(cas.Select(CasRecall)), "P1")}</td><td>{QualityCell(Stat(cas.Select(v => D(v["cas"]!["balanced_accuracy"]))), "P1")}</td>");
+            }
+            sb.AppendLine("</tr>");
+        }
+        sb.AppendLine("</table>");
+
+        var generatedClasses = classNames.Select((n, c) => (n, c)).Where(p => judged.Any(x => Judged(x).Any(q => q["per_class"]?[p.n] is not null))).ToList();
+        sb.AppendLine("<h3>Per generated class</h3><p><small>Intra-class FID against the class's real test images / judged as class / near-copies (features), mean over seeds.</small></p>");
+        sb.Append("<table><tr><th>method</th>");
+        foreach (var (n, c) in generatedClasses)
+        {
+            sb.Append(Inv, $"<th>{H(ClassTitle(c, n))}</th>");
+        }
+        sb.AppendLine("</tr>");
+        foreach (var x in judged)
+        {
+            var q = Judged(x);
+            sb.Append(Inv, $"<tr><td>{H(x.Spec.Label)}</td>");
+            foreach (var (n, _) in generatedClasses)
+            {
+                var cells = q.Select(v => v["per_class"]?[n]).OfType<JsonObject>().ToList();
+                if (cells.Count == 0)
+                {
+                    sb.Append("<td>-</td>");
+                    continue;
+                }
+                string M(string key, string f) => QualityCell((Stat(cells.Select(v => D(v[key])).Where(double.IsFinite)).Mean, double.NaN), f);
+                sb.Append(Inv, $"<td>{M("fid", "F1")} / {M("judged_as_class", "P1")} / {M("near_copy_share", "P1")}</td>");
+            }
+            sb.AppendLine("</tr>");
+        }
+        sb.AppendLine("</table>");
+
+        sb.AppendLine("<h3>Mode collapse</h3><p><small>Rows: the class an image was generated for; columns: the class the judge sees in it; summed over seeds. Only the generated classes' rows are shown.</small></p><div class=\"grid\">");
+        foreach (var x in judged)
+        {
+            var k = classNames.Count;
+            var sum = new int[k, k];
+            foreach (var q in Judged(x))
+            {
+                var rows = q["confusion"]!.AsArray();
+                for (var i = 0; i < k; i++)
+                {
+                    for (var j = 0; j < k; j++)
+                    {
+                        sum[i, j] += (int)rows[i]![j]!;
+                    }
+                }
+            }
+            var generatedRows = Enumerable.Range(0, k).Where(i => Enumerable.Range(0, k).Any(j => sum[i, j] > 0)).ToList();
+            sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(x.Spec.Label)}</b><br>{ConfusionSvg(sum, classNames, generatedRows)}</div>");
+        }
+        sb.AppendLine("</div>");
+
+        var maps = judged.Select(x => (x, Run: x.Runs.FirstOrDefault(r => r.Quality?["tsne"] is JsonObject t && t["x"]!.AsArray().Count > 0))).Where(p => p.Run is not null).ToList();
+        if (maps.Count > 0)
+        {
+            sb.AppendLine("<h3>t-SNE of judge features</h3><p><small>Real test images of every class (dots) with the added images (crosses), embedded together by t-SNE (van der Maaten and Hinton 2008, perplexity 30), first judged seed. Crosses inside their own class's cloud look like that class to the judge; crosses in another cloud or in one tight clump are what the tables above count.</small></p><div class=\"grid\">");
+            foreach (var (x, run) in maps)
+            {
+                sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(x.Spec.Label)}</b> <small>seed {run!.Seed}</small><br>{Charts.TsneSvg(QualityAssessment.TsneFromJson(run.Quality!["tsne"]), classNames)}</div>");
+            }
+            sb.AppendLine("</div>");
+        }
+
+        // Loss curves of each trained model, once per model folder (fill levels of one method share it).
+        var folders = summaries.Where(x => x.Runs.Count > 0 && x.Runs[0].ModelFolder is not null)
+            .GroupBy(x => x.Runs[0].ModelFolder!, StringComparer.Ordinal).ToList();
+        var cards = new List<string>();
+        foreach (var g in folders)
+        {
+            var dir = Path.Combine(e.Output, g.Key);
+            if (!Directory.Exists(dir))
+            {
+                continue;
+            }
+            foreach (var csv in Directory.GetFiles(dir, "*.losses.csv").Order(StringComparer.Ordinal))
+            {
+                if (Charts.ReadLosses(csv) is not { } losses)
+                {
+                    continue;
+                }
+                var tag = Path.GetFileName(csv)[..^".losses.csv".Length];
+                cards.Add($"<div class=\"card\"><b>{H(string.Join(", ", g.Select(x => x.Spec.Label)))}</b> <small>{H(tag)}, seed {g.First().Runs[0].Seed}</small><br>{Charts.LossSvg(losses)}</div>");
+            }
+        }
+        if (cards.Count > 0)
+        {
+            sb.AppendLine("<h3>Generator training</h3><p><small>Discriminator and generator loss per step from each generator's losses.csv (a moving mean; the raw values faint behind it; the axis spans the 1st to 99th percentile). A discriminator loss that falls to zero and stays there while the generator's climbs is a discriminator that has won.</small></p><div class=\"grid\">");
+            foreach (var c in cards)
+            {
+                sb.AppendLine(c);
+            }
+            sb.AppendLine("</div>");
+        }
     }
 
     /// <summary>Horizontal bars of a metric's mean with a ±std whisker. The axis starts just below the
@@ -350,27 +632,32 @@ public static class Report
         return Math.Max(0, Math.Floor((min - margin) / step) * step);
     }
 
-    internal static string ConfusionSvg(int[,] m, IReadOnlyList<string> classNames)
+    /// <summary>A confusion matrix as an SVG grid; <paramref name="rows"/> picks the rows shown (all by default),
+    /// so a mode-collapse matrix shows only the classes that were generated.</summary>
+    internal static string ConfusionSvg(int[,] m, IReadOnlyList<string> classNames, IReadOnlyList<int>? rows = null)
     {
         var k = m.GetLength(0);
+        rows ??= [.. Enumerable.Range(0, k)];
         const int cell = 34, left = 90, top = 30;
         var sb = new StringBuilder();
-        sb.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{left + (k * cell) + 10}\" height=\"{top + (k * cell) + 10}\" font-size=\"10\">");
+        sb.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{left + (k * cell) + 10}\" height=\"{top + (rows.Count * cell) + 10}\" font-size=\"10\">");
         for (var j = 0; j < k; j++)
         {
             sb.Append(Inv, $"<text x=\"{left + (j * cell) + (cell / 2)}\" y=\"{top - 8}\" text-anchor=\"middle\">{j}</text>");
         }
-        for (var i = 0; i < k; i++)
+        for (var r = 0; r < rows.Count; r++)
         {
+            var i = rows[r];
+            var y = top + (r * cell);
             var rowSum = Math.Max(1, Enumerable.Range(0, k).Sum(j => m[i, j]));
-            sb.Append(Inv, $"<text x=\"0\" y=\"{top + (i * cell) + (cell / 2) + 4}\">{WebUtility.HtmlEncode(ClassTitle(i, classNames[i]))}</text>");
+            sb.Append(Inv, $"<text x=\"0\" y=\"{y + (cell / 2) + 4}\">{WebUtility.HtmlEncode(ClassTitle(i, classNames[i]))}</text>");
             for (var j = 0; j < k; j++)
             {
                 var share = m[i, j] / (double)rowSum;
                 var shade = (int)Math.Round(255 - (share * 215));
                 var fill = i == j ? $"rgb({shade},{Math.Min(255, shade + 25)},{shade})" : $"rgb(255,{shade},{shade})";
-                sb.Append(Inv, $"<rect x=\"{left + (j * cell)}\" y=\"{top + (i * cell)}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ddd\"><title>true {i}, predicted {j}: {m[i, j]} ({share:P1} of row)</title></rect>");
-                sb.Append(Inv, $"<text x=\"{left + (j * cell) + (cell / 2)}\" y=\"{top + (i * cell) + (cell / 2) + 4}\" text-anchor=\"middle\" fill=\"{(share > 0.6 ? "#fff" : "#222")}\">{m[i, j]}</text>");
+                sb.Append(Inv, $"<rect x=\"{left + (j * cell)}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ddd\"><title>true {i}, predicted {j}: {m[i, j]} ({share:P1} of row)</title></rect>");
+                sb.Append(Inv, $"<text x=\"{left + (j * cell) + (cell / 2)}\" y=\"{y + (cell / 2) + 4}\" text-anchor=\"middle\" fill=\"{(share > 0.6 ? "#fff" : "#222")}\">{m[i, j]}</text>");
             }
         }
         sb.Append("</svg>");
