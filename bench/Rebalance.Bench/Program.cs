@@ -8,7 +8,8 @@ namespace Rebalance.Bench;
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
 /// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--passes P] [--profile]
-/// or -- decode (image decoders against each other, no peer; see DecodeBench).
+/// or -- decode (image decoders against each other, no peer; see DecodeBench),
+/// or -- quality (what judging generated images costs, no peer; see QualityBench).
 /// With nothing named, gemm, conv, data and the three training workloads run. Ratio = PyTorch time /
 /// our time (above 1 means we are faster). With --passes P, the peer and our side take turns P times
 /// (peer, ours, peer, ours, ...), each side's best pass is reported, and so is the range of the ratios of
@@ -23,6 +24,11 @@ internal static class Program
         if (args is ["decode"])
         {
             DecodeBench.Run();
+            return 0;
+        }
+        if (args is ["quality"])
+        {
+            QualityBench.Run();
             return 0;
         }
         var json = args.Contains("--json");

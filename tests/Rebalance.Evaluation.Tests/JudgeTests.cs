@@ -29,6 +29,47 @@ public sealed class JudgeTests : IDisposable
         return new Dataset(d.Name + $" + noise {sigma}", Dataset.ToBytes(noisy), [.. d.Labels], d.Channels, d.Height, d.Width, [.. d.ClassNames]);
     }
 
+    private static Dataset Blurred(Dataset d, int passes)
+    {
+        var size = d.ImageSize;
+        var pixels = new byte[d.Count * size];
+        for (var i = 0; i < d.Count; i++)
+        {
+            var img = d.Image(i).ToArray().Select(v => (double)v).ToArray();
+            for (var p = 0; p < passes; p++)
+            {
+                var next = new double[size];
+                for (var y = 0; y < d.Height; y++)
+                {
+                    for (var x = 0; x < d.Width; x++)
+                    {
+                        double sum = 0;
+                        var n = 0;
+                        for (var dy = -1; dy <= 1; dy++)
+                        {
+                            for (var dx = -1; dx <= 1; dx++)
+                            {
+                                var (yy, xx) = (y + dy, x + dx);
+                                if (yy >= 0 && yy < d.Height && xx >= 0 && xx < d.Width)
+                                {
+                                    sum += img[(yy * d.Width) + xx];
+                                    n++;
+                                }
+                            }
+                        }
+                        next[(y * d.Width) + x] = sum / n;
+                    }
+                }
+                img = next;
+            }
+            for (var k = 0; k < size; k++)
+            {
+                pixels[(i * size) + k] = (byte)Math.Round(img[k]);
+            }
+        }
+        return new Dataset(d.Name + $" blurred {passes}", pixels, [.. d.Labels], d.Channels, d.Height, d.Width, [.. d.ClassNames]);
+    }
+
     [Fact]
     public void AnMnistJudgeIsCachedAndItsFidAndNearCopiesBehave()
     {
@@ -57,6 +98,14 @@ public sealed class JudgeTests : IDisposable
             previous = fid;
         }
         Assert.True(realFid * 5 < previous, $"real-vs-real FID {realFid:F2} is not far below the noisiest {previous:F2}");
+        // And with blur: a 3x3 box filter applied 1, 2 and 4 times.
+        previous = realFid;
+        foreach (var passes in new[] { 1, 2, 4 })
+        {
+            var fid = FrechetDistance.Compute(fa, judge.Features(Blurred(b, passes)));
+            Assert.True(fid > previous, $"FID with {passes} blur pass(es) is {fid:F2}, not above {previous:F2}");
+            previous = fid;
+        }
 
         // Near-copies of digit 3: a "generator" returning its training images copies; unseen real images do not.
         var train3 = train.Subset(train.IndicesOf(3)[..300]);

@@ -43,19 +43,36 @@ public static class KernelInceptionDistance
     {
         var m = x.Length;
         var d = x[0].Length;
-        double K(double[] a, double[] b) => Math.Pow((System.Numerics.Tensors.TensorPrimitives.Dot<double>(a, b) / d) + 1, 3);
+        double K(double[] a, double[] b)
+        {
+            var v = (System.Numerics.Tensors.TensorPrimitives.Dot<double>(a, b) / d) + 1;
+            return v * v * v;
+        }
+        // One row per task, each row's sums in a fixed order and the rows added in order afterwards, so the
+        // result does not depend on the thread count. k(x_i, x_j) is symmetric: the pairs j > i count twice.
+        var rowXx = new double[m];
+        var rowYy = new double[m];
+        var rowXy = new double[m];
+        Parallel.For(0, m, i =>
+        {
+            double xx = 0, yy = 0, xy = 0;
+            for (var j = i + 1; j < m; j++)
+            {
+                xx += K(x[i], x[j]);
+                yy += K(y[i], y[j]);
+            }
+            for (var j = 0; j < m; j++)
+            {
+                xy += K(x[i], y[j]);
+            }
+            (rowXx[i], rowYy[i], rowXy[i]) = (2 * xx, 2 * yy, xy);
+        });
         double kxx = 0, kyy = 0, kxy = 0;
         for (var i = 0; i < m; i++)
         {
-            for (var j = 0; j < m; j++)
-            {
-                if (i != j)
-                {
-                    kxx += K(x[i], x[j]);
-                    kyy += K(y[i], y[j]);
-                }
-                kxy += K(x[i], y[j]);
-            }
+            kxx += rowXx[i];
+            kyy += rowYy[i];
+            kxy += rowXy[i];
         }
         return (kxx / (m * (m - 1.0))) + (kyy / (m * (m - 1.0))) - (2 * kxy / ((double)m * m));
     }

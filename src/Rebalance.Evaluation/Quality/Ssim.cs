@@ -17,6 +17,9 @@ public sealed class Ssim
 
     private readonly int _c, _h, _w, _oh, _ow;
 
+    [ThreadStatic]
+    private static double[]? _scratch;
+
     /// <summary>An SSIM for images of <paramref name="channels"/> x <paramref name="height"/> x <paramref name="width"/>
     /// (channel planes one after another, as a <see cref="Data.Dataset"/> keeps them).</summary>
     public Ssim(int channels, int height, int width)
@@ -79,7 +82,14 @@ public sealed class Ssim
     {
         var n = Window * Window;
         var plane = _oh * _ow;
-        var xy = new double[_h * _w];
+        // Scratch space per thread: near-copy tests pair each image with a thousand others.
+        if (_scratch is null || _scratch.Length < (_h * _w) + (_h * _ow) + plane)
+        {
+            _scratch = new double[(_h * _w) + (_h * _ow) + plane];
+        }
+        var xy = _scratch.AsSpan(0, _h * _w);
+        var rows = _scratch.AsSpan(_h * _w, _h * _ow);
+        var sxy = _scratch.AsSpan((_h * _w) + (_h * _ow), plane);
         var total = 0.0;
         for (var ch = 0; ch < _c; ch++)
         {
@@ -88,7 +98,7 @@ public sealed class Ssim
             {
                 xy[i] = a.Pixels[off + i] * (double)b.Pixels[off + i];
             }
-            var sxy = BoxSums(xy);
+            BoxSums(xy, rows, sxy);
             var sum = 0.0;
             for (var k = 0; k < plane; k++)
             {
@@ -108,7 +118,13 @@ public sealed class Ssim
     /// <summary>Sums over every 7x7 window that fits (row-major, (H-6) x (W-6)), by running sums along rows then columns.</summary>
     private double[] BoxSums(double[] x)
     {
-        var rows = new double[_h * _ow];
+        var result = new double[_oh * _ow];
+        BoxSums(x, new double[_h * _ow], result);
+        return result;
+    }
+
+    private void BoxSums(ReadOnlySpan<double> x, Span<double> rows, Span<double> result)
+    {
         for (var r = 0; r < _h; r++)
         {
             var s = 0.0;
@@ -123,7 +139,6 @@ public sealed class Ssim
                 rows[(r * _ow) + c] = s;
             }
         }
-        var result = new double[_oh * _ow];
         for (var c = 0; c < _ow; c++)
         {
             var s = 0.0;
@@ -138,6 +153,5 @@ public sealed class Ssim
                 result[(r * _ow) + c] = s;
             }
         }
-        return result;
     }
 }
