@@ -182,6 +182,7 @@ public abstract class GenerativeRebalancer : IRebalancer
         trainer.Train(data, dir, tag, new GanCallbacks { Log = log, Progress = Context.Progress });
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{tag}: trained in {sw.Elapsed.TotalSeconds:F0} s, sample score {trainer.LastScore:G3}{(trainer.Restarts > 0 ? $", {trainer.Restarts} restart(s)" : "")}"));
         GeneratorFile.Save(file, trainer.Sampler, s.Architecture, forClass, data.ClassNames, key, trainer.Events);
+        DiscriminatorFile.Save(DiscriminatorFile.PathOf(dir, tag), trainer.D, s.Architecture);
         GanTrainer.DeleteState(dir, tag);
         notes.AddRange(trainer.Events.Select(e => new RebalanceNote(e.Kind, e.Detail, tag, e.Step)));
         return trainer.Sampler;

@@ -268,8 +268,10 @@ public class RunCommandTests
         Assert.Equal(18, (int)q["per_class"]!["class2"]!["count"]!);
         // As many generated images as the class has before the protocol (here none: its 12).
         Assert.Equal(12, (int)q["cas"]!["images_per_class"]!["class2"]!);
-        // t-SNE: 8 real test images of each of the 3 classes and 8 of the 18 generated ones.
+        // t-SNE: 8 real test images of each of the 3 classes and 8 of the 18 generated ones, in the
+        // judge's features and in those of the discriminator kept beside the generator.
         Assert.Equal(32, q["tsne"]!["x"]!.AsArray().Count);
+        Assert.Equal(32, q["tsne_discriminator"]!["class2"]!["x"]!.AsArray().Count);
         Assert.StartsWith("checkpoints/gan-per-class-seed0-", (string)run["model_folder"]!, StringComparison.Ordinal);
         // SMOTE is judged only when asked.
         Assert.Null(JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "smote-seed0.json")))!["quality"]);
@@ -288,7 +290,8 @@ public class RunCommandTests
             Assert.Contains(section, html, StringComparison.Ordinal);
         }
         // Three methods' sample grids; charts: metric bars, confusion matrices, mode collapse, t-SNE, losses, curves.
-        BrowserCheck.AssertRendersWell(Path.Combine(output, "report.html"), minImages: 3, minCharts: 12);
+        Assert.Contains("its discriminator class2's features", html, StringComparison.Ordinal);
+        BrowserCheck.AssertRendersWell(Path.Combine(output, "report.html"), minImages: 3, minCharts: 13);
 
         // Other judging settings: the classifier runs stand, only the judging is done again, with the
         // generator loaded rather than trained.

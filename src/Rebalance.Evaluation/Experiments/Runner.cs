@@ -328,6 +328,25 @@ public static class Runner
         }
         var json = QualityAssessment.ToJson(q, all.ClassNames, judge);
         json["key"] = key;
+        if (e.Quality.TsnePerClass > 0 && resampled.ModelFolder is { } models)
+        {
+            // Where the method's own discriminators put the same images.
+            var maps = new JsonObject();
+            var generated = all.Subset(picked);
+            var (real, fake) = QualityAssessment.TsneSample(data.Test, generated, e.Quality.TsnePerClass, seed);
+            var shown = data.Test.Subset([.. real]);
+            var made = generated.Subset([.. fake]);
+            foreach (var file in Directory.GetFiles(models, "*.discriminator.safetensors").Order(StringComparer.Ordinal))
+            {
+                var d = DiscriminatorFile.Load(file);
+                var rows = DiscriminatorFile.Features(d, shown).Concat(DiscriminatorFile.Features(d, made)).ToArray();
+                maps[Path.GetFileName(file)[..^".discriminator.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
+            }
+            if (maps.Count > 0)
+            {
+                json["tsne_discriminator"] = maps;
+            }
+        }
         var generatedClasses = q.PerClass.Select(c => c.Class).ToArray();
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"{m.Label} seed {seed}: judged {q.Generated} added images: FID {q.Fid:F2}, precision {q.Neighbours.Precision:P1}, recall {q.Neighbours.Recall:P1}, judged as their class {q.PerClass.Average(c => c.JudgedAsClass):P1}, near-copies {q.NearCopyShare:P1} ({sw.Elapsed.TotalSeconds:F1} s)"));

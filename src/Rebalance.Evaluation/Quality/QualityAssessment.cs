@@ -171,18 +171,32 @@ public static class QualityAssessment
     /// <paramref name="perClass"/> of each (a seeded sample), embedded together by t-SNE.</summary>
     private static IReadOnlyList<TsnePoint> TsneMap(Judge judge, Dataset test, Dataset generated, float[][] fg, int perClass, ulong seed)
     {
+        var (real, fake) = TsneSample(test, generated, perClass, seed);
+        return TsneFit([.. judge.Features(test.Subset(real)), .. fake.Select(i => fg[i])], [.. real.Select(test.Label)], [.. fake.Select(generated.Label)], seed);
+    }
+
+    /// <summary>The images a t-SNE map shows: at most <paramref name="perClass"/> real test images of every
+    /// class and as many generated images of each generated class (seeded; the same for every feature
+    /// space a run maps, so maps of the judge's and a discriminator's features show the same images).</summary>
+    public static (int[] Real, int[] Generated) TsneSample(Dataset test, Dataset generated, int perClass, ulong seed)
+    {
         var gen = new Tensors.Generator(seed ^ 0x75e);
         int[] Pick(int[] idx) => idx.Length <= perClass ? idx : [.. gen.Permutation(idx.Length).ToIntArray()[..perClass].Order().Select(k => idx[k])];
         var real = Enumerable.Range(0, test.NumClasses).SelectMany(c => Pick(test.IndicesOf(c))).ToArray();
         var fake = Enumerable.Range(0, generated.NumClasses).SelectMany(c => Pick(generated.IndicesOf(c))).ToArray();
-        var rows = judge.Features(test.Subset(real)).Concat(fake.Select(i => fg[i])).ToArray();
+        return (real, fake);
+    }
+
+    /// <summary>A t-SNE map of feature rows: the real images' first, then the generated ones' (empty under 8 rows).</summary>
+    public static IReadOnlyList<TsnePoint> TsneFit(float[][] rows, int[] realLabels, int[] generatedLabels, ulong seed)
+    {
         if (rows.Length < 8)
         {
             return [];
         }
         var e = Tsne.Fit(rows, seed, new TsneSettings { Perplexity = Math.Min(30, (rows.Length - 2) / 3.0) });
-        return [.. real.Select((i, k) => new TsnePoint(e.X[k], e.Y[k], test.Label(i), false)),
-            .. fake.Select((i, k) => new TsnePoint(e.X[real.Length + k], e.Y[real.Length + k], generated.Label(i), true))];
+        return [.. realLabels.Select((c, k) => new TsnePoint(e.X[k], e.Y[k], c, false)),
+            .. generatedLabels.Select((c, k) => new TsnePoint(e.X[realLabels.Length + k], e.Y[realLabels.Length + k], c, true))];
     }
 
     /// <summary>A t-SNE map as {x: [...], y: [...], class: [...], generated: [...]} (coordinates to 3 decimals).</summary>

@@ -142,7 +142,11 @@ public abstract class GanGenerator(GanShape shape) : Module
 }
 
 /// <summary>A discriminator's answer: one score per image, and class logits when it has an ACGAN head.</summary>
-public readonly record struct DiscriminatorOutput(Tensor Logits, Tensor? ClassLogits);
+public readonly record struct DiscriminatorOutput(Tensor Logits, Tensor? ClassLogits)
+{
+    /// <summary>The features the head scores (N, F): the flattened input of the final linear layer.</summary>
+    public Tensor? Features { get; init; }
+}
 
 /// <summary>A discriminator (critic): images (N, C, H, W), and labels when conditional, to one score per
 /// image (N); conditional ones add a projection term (Miyato and Koyama 2018).</summary>
@@ -178,7 +182,7 @@ public abstract class GanDiscriminator(GanShape shape, DiscriminatorOptions opti
             score = score + (e * h).Sum(1);
         }
         var aux = Options.AuxClassifier && Shape.Conditional ? Child("aux").Forward(h) : null;
-        return new DiscriminatorOutput(score, aux);
+        return new DiscriminatorOutput(score, aux) { Features = h };
     }
 
     /// <summary>The head's children, for <see cref="Blocks"/>.</summary>
