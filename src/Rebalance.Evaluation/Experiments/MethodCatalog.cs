@@ -15,7 +15,7 @@ public static class MethodCatalog
 
     /// <summary>Builds a method; generative ones keep their models under the context's checkpoint folder.</summary>
     public static IRebalancer Create(string name, MethodSettings settings, GenerativeContext? context = null) =>
-        GenerativeMethods.IsKnown(name) ? GenerativeMethods.Create(name, settings, context)
+        GenerativeMethods.IsKnown(name) ? GeneratedImageLevers.Create(name, settings, context)
         : Rebalancers.IsKnown(name) ? Rebalancers.Create(name, settings)
         : throw new ArgumentException($"unknown method '{name}' (known: {string.Join(", ", Names)})");
 
@@ -30,7 +30,7 @@ public static class MethodCatalog
         {
             SamplingStrategy.CheckGrowable(train, counts, targets, r.Name);
         }
-        if (r is GenerativeRebalancer g)
+        if (((r as GeneratedImageLevers)?.Inner ?? r as GenerativeRebalancer) is { } g)
         {
             g.CheckData(train.Channels, train.Height, train.Width, train.NumClasses);
         }

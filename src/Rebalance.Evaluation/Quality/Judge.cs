@@ -69,10 +69,12 @@ public sealed class Judge
     /// <paramref name="cacheDir"/> when one was trained from the same images, seed and settings, else trained
     /// and stored there.
     /// </summary>
-    public static Judge LoadOrTrain(Dataset train, Dataset test, ulong seed, string cacheDir, JudgeSettings? settings = null, Action<string>? log = null)
+    /// <remarks>With <paramref name="test"/> null (a classifier trained for a method, which must not see the
+    /// test split) <see cref="TestAccuracy"/> is NaN.</remarks>
+    public static Judge LoadOrTrain(Dataset train, Dataset? test, ulong seed, string cacheDir, JudgeSettings? settings = null, Action<string>? log = null)
     {
         settings ??= new JudgeSettings();
-        if (train.Channels != test.Channels || train.Height != test.Height || train.Width != test.Width || train.NumClasses != test.NumClasses)
+        if (test is not null && (train.Channels != test.Channels || train.Height != test.Height || train.Width != test.Width || train.NumClasses != test.NumClasses))
         {
             throw new ArgumentException($"judge: the test split ({test.Channels}x{test.Height}x{test.Width}, {test.NumClasses} classes) does not match the training split ({train.Channels}x{train.Height}x{train.Width}, {train.NumClasses} classes)");
         }
@@ -86,10 +88,10 @@ public sealed class Judge
             try
             {
                 var c = Checkpoint.Load(file);
-                if (c.Metadata.GetValueOrDefault("judge.key") == key && double.TryParse(c.Metadata.GetValueOrDefault("judge.test_accuracy"), NumberStyles.Float, CultureInfo.InvariantCulture, out var stored))
+                if (c.Metadata.GetValueOrDefault("judge.key") == key && double.TryParse(c.Metadata.GetValueOrDefault("judge.test_accuracy"), NumberStyles.Float, CultureInfo.InvariantCulture, out var stored) && (test is null || double.IsFinite(stored)))
                 {
                     c.LoadModule(model);
-                    log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"judge: reusing {file} (test accuracy {stored:P2})"));
+                    log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"judge: reusing {file}{(double.IsFinite(stored) ? $" (test accuracy {stored:P2})" : "")}"));
                     return new Judge(model, stored, file);
                 }
             }
@@ -112,13 +114,13 @@ public sealed class Judge
         log?.Invoke($"judge: training cnn28 on {fit.Count} images of {train.Name} for {settings.Epochs} epoch(s)");
         var ts = new TrainSettings { Epochs = settings.Epochs, BatchSize = settings.BatchSize, LearningRate = settings.LearningRate, Augment = settings.Augment };
         Trainer.Fit(model, fit, validation, null, ts, seed, fit.Count);
-        var accuracy = Trainer.Evaluate(model, test, train.ClassCounts()).Accuracy;
+        var accuracy = test is null ? double.NaN : Trainer.Evaluate(model, test, train.ClassCounts()).Accuracy;
         var save = new Checkpoint().AddModule(model);
         save.Metadata["judge.key"] = key;
         save.Metadata["judge.test_accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture);
         save.Metadata["judge.dataset"] = train.Name;
         save.Save(file);
-        log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"judge: test accuracy {accuracy:P2}; stored in {file}"));
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"judge: {(double.IsFinite(accuracy) ? $"test accuracy {accuracy:P2}; " : "")}stored in {file}"));
         return new Judge(model, accuracy, file);
     }
 
