@@ -17,11 +17,11 @@ public sealed class GenerativeContext
     public Action<GanProgress>? Progress { get; init; }
 }
 
-/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>.</summary>
+/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>.</summary>
 public static class GenerativeMethods
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan"];
+    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae"];
 
     /// <summary>Whether <paramref name="name"/> is a generative method.</summary>
     public static bool IsKnown(string name) => Names.Contains(name);
@@ -35,6 +35,8 @@ public static class GenerativeMethods
             "gan-per-class" => new GanPerClass(GanSettings.Read(settings, new GanSettings()), settings, context),
             "smate" => Smate.Create(settings, context),
             "cgan" => new ConditionalGan(GanSettings.Read(settings, new GanSettings { Loss = "hinge", Steps = 3000, EmaDecay = 0.999 }), settings, context),
+            "vae" => new Autoencoders.VaeRebalancer(false, Autoencoders.VaeSettings.Read(settings), settings, context),
+            "cvae" => new Autoencoders.VaeRebalancer(true, Autoencoders.VaeSettings.Read(settings), settings, context),
             _ => throw new ArgumentException($"unknown generative method '{name}' (known: {string.Join(", ", Names)})"),
         };
         settings.CheckAllUsed();

@@ -1,0 +1,368 @@
+using System.Globalization;
+using System.Text;
+using Rebalance.Data;
+using Rebalance.Data.Formats;
+using Rebalance.Generative.Architectures;
+using Rebalance.Nn;
+using Rebalance.Sampling;
+using Rebalance.Tensors;
+using F = Rebalance.Tensors.Functional;
+
+namespace Rebalance.Generative.Autoencoders;
+
+/// <summary>How a VAE is trained (the <c>vae</c> and <c>cvae</c> settings).</summary>
+public sealed record VaeSettings
+{
+    /// <summary>Optimiser steps.</summary>
+    public int Steps { get; init; } = 3000;
+
+    /// <summary>Mini-batch size.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Adam learning rate (betas 0.9, 0.999).</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Weight β of the KL term (1: the VAE of Kingma and Welling).</summary>
+    public double Beta { get; init; } = 1;
+
+    /// <summary>Reconstruction term: <c>bce</c> or <c>mse</c>.</summary>
+    public string Reconstruction { get; init; } = "bce";
+
+    /// <summary>Latent size.</summary>
+    public int LatentDim { get; init; } = 16;
+
+    /// <summary>Steps between resumable checkpoints.</summary>
+    public int CheckpointEvery { get; init; } = 250;
+
+    /// <summary>Steps between sample grids.</summary>
+    public int SampleEvery { get; init; } = 500;
+
+    /// <summary>Class-balanced batches (cvae).</summary>
+    public bool ClassBalanced { get; init; } = true;
+
+    /// <summary>Bumped when training changes, so stored decoders are retrained rather than reused.</summary>
+    public const int Version = 1;
+
+    /// <summary>Reads the settings (unknown keys are left for <see cref="MethodSettings.CheckAllUsed"/>).</summary>
+    public static VaeSettings Read(MethodSettings s)
+    {
+        var d = new VaeSettings();
+        return new VaeSettings
+        {
+            Steps = s.Int("steps", d.Steps, 1, 10_000_000),
+            BatchSize = s.Int("batch_size", d.BatchSize, 2, 4096),
+            LearningRate = s.Double("lr", d.LearningRate, 1e-7, 1),
+            Beta = s.Double("beta", d.Beta, 0, 1000),
+            Reconstruction = s.Choice("recon", d.Reconstruction, [.. AutoencoderLosses.ReconstructionKinds]),
+            LatentDim = s.Int("z_dim", d.LatentDim, 1, 1024),
+            CheckpointEvery = s.Int("checkpoint_every", d.CheckpointEvery, 1, 10_000_000),
+            SampleEvery = s.Int("sample_every", d.SampleEvery, 1, 10_000_000),
+            ClassBalanced = s.Bool("class_balanced", d.ClassBalanced),
+        };
+    }
+
+    /// <summary>Everything that decides the trained weights, for the model key.</summary>
+    public string Canonical() => string.Join(";", $"vae v{Version}", Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture),
+        Beta.ToString("R", CultureInfo.InvariantCulture), Reconstruction, LatentDim, CheckpointEvery, ClassBalanced);
+}
+
+/// <summary>
+/// A (conditional) variational autoencoder for 28x28 or 32x32 images of any channel count. Encoder: the
+/// DCGAN discriminator's convolutions (4x4 stride 2 to 64 and 128 channels, batch norm, LeakyReLU 0.2),
+/// flattened, with the one-hot class appended when conditional, then a linear layer to μ and log σ².
+/// Decoder: the dcgan generator (<see cref="DcganGenerator"/>, conditional batch norm and a class embedding
+/// when conditional), so that a decoder is a generator file like a GAN's and the GAN-initialising
+/// methods of the family can start from it.
+/// </summary>
+public sealed class VaeModel : Module
+{
+    /// <summary>A new model with weights drawn from <paramref name="gen"/>.</summary>
+    public VaeModel(GanShape shape, Generator gen)
+    {
+        GanArchitectures.Get("dcgan").Check(shape);
+        Shape = shape;
+        RegisterModule("conv1", new Conv2d(shape.Channels, 64, 4, gen, stride: 2, padding: 1));
+        RegisterModule("conv2", new Conv2d(64, 128, 4, gen, stride: 2, padding: 1));
+        RegisterModule("bn2", new BatchNorm2d(128));
+        Features = 128 * (shape.Height / 4) * (shape.Width / 4);
+        RegisterModule("head", new Linear(Features + shape.NumClasses, 2 * shape.LatentDim, gen));
+        Decoder = GanArchitectures.Get("dcgan").CreateGenerator(shape, gen);
+        RegisterModule("dec", Decoder);
+    }
+
+    /// <summary>Image shape, latent size and classes (0: unconditional).</summary>
+    public GanShape Shape { get; }
+
+    /// <summary>Length of the encoder's flattened features.</summary>
+    public int Features { get; }
+
+    /// <summary>The decoder, a generator from N(0, I) (and the class).</summary>
+    public GanGenerator Decoder { get; }
+
+    /// <summary>Not used: a VAE needs labels when conditional; see <see cref="Encode"/> and <see cref="Decoder"/>.</summary>
+    public override Tensor Forward(Tensor x) => Encode(x, null).Mu;
+
+    /// <summary>μ and log σ² of q(z | x, y), each (N, LatentDim).</summary>
+    public (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
+    {
+        var h = F.LeakyRelu(Child("conv1").Forward(x), 0.2);
+        h = F.LeakyRelu(Child("bn2").Forward(Child("conv2").Forward(h)), 0.2).Flatten(1);
+        if (Shape.Conditional)
+        {
+            if (labels is null)
+            {
+                throw new ArgumentException("a conditional VAE needs the labels of the images it encodes");
+            }
+            h = Tensor.Concat([h, Tensor.OneHot(labels, Shape.NumClasses)], 1);
+        }
+        var out_ = Child("head").Forward(h);
+        var k = Shape.LatentDim;
+        return (out_.Slice(1, 0, k), out_.Slice(1, k, 2 * k));
+    }
+}
+
+/// <summary>
+/// Trains a <see cref="VaeModel"/>: each step draws a batch (class-balanced when conditional), encodes it,
+/// samples z = μ + σ·ε (the reparameterisation trick), decodes and minimises reconstruction + β·KL with
+/// Adam. Every random draw comes from one seeded generator whose state is checkpointed with the model and
+/// optimiser in <c>TAG.state.safetensors</c>, so an interrupted run resumed from its last checkpoint ends
+/// with the weights of an uninterrupted one. <c>TAG.losses.csv</c> has step, loss, reconstruction and KL;
+/// <c>TAG.samples-stepNNNNNN.png</c> and <c>TAG.samples.png</c> show decoded N(0, I) draws.
+/// </summary>
+public sealed class VaeTrainer
+{
+    private const string CsvHeader = "step,loss,recon,kl,lr";
+    private readonly VaeSettings _s;
+    private readonly Adam _opt;
+    private readonly Generator _rng;
+    private readonly ulong _seed;
+    private readonly List<string> _csv = [];
+
+    /// <summary>A new model with weights drawn from <paramref name="seed"/>.</summary>
+    public VaeTrainer(VaeSettings settings, GanShape shape, ulong seed)
+    {
+        _s = settings;
+        _seed = seed;
+        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL));
+        _opt = new Adam([.. Model.Parameters()], settings.LearningRate);
+        _rng = new Generator(seed);
+    }
+
+    /// <summary>The model.</summary>
+    public VaeModel Model { get; }
+
+    /// <summary>Steps done.</summary>
+    public int Step { get; private set; }
+
+    /// <summary>The losses of the last step (total, reconstruction, KL).</summary>
+    public (double Loss, double Recon, double Kl) Last { get; private set; }
+
+    /// <summary>What decides the trained weights: settings, shape, seed and the images.</summary>
+    public static string KeyFor(VaeSettings s, GanShape shape, ulong seed, Dataset data) =>
+        GanSettings.Digest(s.Canonical() + ";" + shape + ";" + shape.LatentDim + ";" + shape.NumClasses + ";" + seed.ToString(CultureInfo.InvariantCulture) + ";" + GeneratorFile.Fingerprint(data));
+
+    /// <summary>Trains up to the configured steps, resuming from <c>TAG.state.safetensors</c> in
+    /// <paramref name="workDir"/> when it holds a run with the same key. Returns false when stopped early
+    /// by <paramref name="stopAfter"/>.</summary>
+    public bool Train(Dataset data, string workDir, string tag, Action<string>? log = null, Action<GanProgress>? progress = null, int? stopAfter = null)
+    {
+        var shape = Model.Shape;
+        if (data.Count == 0)
+        {
+            throw new ArgumentException($"VAE '{tag}': no training images");
+        }
+        if (data.Channels != shape.Channels || data.Height != shape.Height || data.Width != shape.Width)
+        {
+            throw new ArgumentException($"VAE '{tag}': images are {data.Channels}x{data.Height}x{data.Width}, the model was built for {shape}");
+        }
+        Directory.CreateDirectory(workDir);
+        var state = Path.Combine(workDir, tag + ".state.safetensors");
+        var csvFile = Path.Combine(workDir, tag + ".losses.csv");
+        var key = KeyFor(_s, shape, _seed, data);
+        if (!(File.Exists(state) && TryResume(state, csvFile, key, log)))
+        {
+            _csv.Clear();
+            _csv.Add(CsvHeader);
+        }
+        var byClass = shape.Conditional && _s.ClassBalanced ? Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 0).ToArray() : null;
+        var pick = new int[_s.BatchSize];
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var start = Step;
+        Model.Train();
+        while (Step < _s.Steps)
+        {
+            for (var i = 0; i < pick.Length; i++)
+            {
+                pick[i] = byClass is not null ? byClass[_rng.NextInt(byClass.Length)] is var ix ? ix[_rng.NextInt(ix.Length)] : 0 : _rng.NextInt(data.Count);
+            }
+            double loss, recon, kl;
+            using (TensorScope.Begin())
+            {
+                var x = data.ToTensor(PixelRange.MinusOneToOne, pick);
+                var labels = shape.Conditional ? Tensor.FromArray([.. pick.Select(data.Label)], pick.Length) : null;
+                var (mu, logVar) = Model.Encode(x, labels);
+                var eps = _rng.Normal([pick.Length, shape.LatentDim]);
+                var z = mu + (Tensor.Exp(logVar * 0.5) * eps);
+                var r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(z, labels), x, _s.Reconstruction);
+                var k = AutoencoderLosses.GaussianKl(mu, logVar);
+                var total = r + (k * _s.Beta);
+                _opt.ZeroGrad();
+                total.Backward();
+                _opt.Step();
+                (loss, recon, kl) = (total.Item(), r.Item(), k.Item());
+            }
+            Step++;
+            Last = (loss, recon, kl);
+            if (!double.IsFinite(loss))
+            {
+                throw new InvalidOperationException($"VAE '{tag}': the loss is {loss} at step {Step}; lower 'lr'");
+            }
+            _csv.Add(string.Create(CultureInfo.InvariantCulture, $"{Step},{loss:G6},{recon:G6},{kl:G6},{_opt.ParamGroups[0].LearningRate:G6}"));
+            if (Step % _s.SampleEvery == 0 || Step == _s.Steps)
+            {
+                WriteGrid(Path.Combine(workDir, $"{tag}.samples-step{Step:D6}.png"), data);
+            }
+            if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
+            {
+                SaveState(state, csvFile, key);
+            }
+            progress?.Invoke(new GanProgress(tag, Step, _s.Steps, recon, kl, _opt.ParamGroups[0].LearningRate, 0, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
+            if (stopAfter is { } stop && Step >= stop && Step < _s.Steps)
+            {
+                return false;
+            }
+        }
+        WriteGrid(Path.Combine(workDir, $"{tag}.samples.png"), data);
+        return true;
+    }
+
+    /// <summary>The files a finished run no longer needs.</summary>
+    public static void DeleteState(string workDir, string tag) => File.Delete(Path.Combine(workDir, tag + ".state.safetensors"));
+
+    private void SaveState(string path, string csvFile, string key)
+    {
+        var c = new Checkpoint().AddModule(Model, "vae").AddOptimizer(_opt, "vae").AddGenerator(_rng, "main");
+        if (c.NonFiniteTensor() is { } bad)
+        {
+            throw new InvalidOperationException($"{path}: the model holds non-finite values in '{bad}' at step {Step}; lower 'lr'");
+        }
+        c.Metadata["vae.key"] = key;
+        c.Metadata["vae.step"] = Step.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["vae.csv_rows"] = _csv.Count.ToString(CultureInfo.InvariantCulture);
+        AtomicFile.Write(csvFile, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
+        c.Save(path);
+    }
+
+    private bool TryResume(string path, string csvFile, string key, Action<string>? log)
+    {
+        Checkpoint c;
+        try
+        {
+            c = Checkpoint.Load(path);
+        }
+        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
+        {
+            log?.Invoke($"{path}: not a readable training state ({e.Message}); starting over");
+            return false;
+        }
+        if (c.Metadata.GetValueOrDefault("vae.key") != key)
+        {
+            log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
+            return false;
+        }
+        c.LoadModule(Model, "vae");
+        c.LoadOptimizer(_opt, "vae");
+        c.LoadGenerator(_rng, "main");
+        Step = int.Parse(c.Metadata["vae.step"], CultureInfo.InvariantCulture);
+        var rows = int.Parse(c.Metadata["vae.csv_rows"], CultureInfo.InvariantCulture);
+        var lines = File.Exists(csvFile) ? File.ReadAllLines(csvFile).Where(l => l.Length > 0).ToList() : [];
+        _csv.Clear();
+        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [CsvHeader]);
+        log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
+        return true;
+    }
+
+    /// <summary>A grid of decoded N(0, I) draws from a fixed seed: one row per class for a conditional model.</summary>
+    private void WriteGrid(string path, Dataset data)
+    {
+        var shape = Model.Shape;
+        var classes = shape.Conditional ? Enumerable.Range(0, shape.NumClasses).ToArray() : [data.Count > 0 ? data.Label(0) : 0];
+        var gen = new Generator(_seed ^ 0x3c6ef372fe94f82bUL);
+        var pixels = new List<byte>();
+        var labels = new List<int>();
+        foreach (var c in classes)
+        {
+            pixels.AddRange(GeneratorFile.Generate(Model.Decoder, 10, c, gen));
+            labels.AddRange(Enumerable.Repeat(c, 10));
+        }
+        Model.Train();
+        var grid = new Dataset("samples", [.. pixels], [.. labels], shape.Channels, shape.Height, shape.Width, [.. data.ClassNames]);
+        SampleGrid.Write(path, grid, [.. classes.Select((_, r) => Enumerable.Range(r * 10, 10).ToArray())]);
+    }
+}
+
+/// <summary>
+/// The VAE rebalancers: <c>vae</c> trains one VAE per class to be filled on that class's images,
+/// <c>cvae</c> one conditional VAE on all classes (class-balanced batches); new images of class c are
+/// decoded from z ~ N(0, I) (with c for <c>cvae</c>). Decoders are kept as generator files
+/// (<c>classN.generator.safetensors</c> or <c>all.generator.safetensors</c>) and reused like a GAN's.
+/// </summary>
+public sealed class VaeRebalancer : GenerativeRebalancer
+{
+    private readonly VaeSettings _s;
+    private readonly bool _conditional;
+
+    internal VaeRebalancer(bool conditional, VaeSettings s, MethodSettings settings, GenerativeContext context) : base(settings, context)
+    {
+        _s = s;
+        _conditional = conditional;
+    }
+
+    /// <inheritdoc />
+    public override string Name => _conditional ? "cvae" : "vae";
+
+    private protected override GanSettings Primary => new() { Architecture = "dcgan", LatentDim = _s.LatentDim };
+
+    private protected override bool IsConditional => _conditional;
+
+    private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
+    {
+        if (_conditional)
+        {
+            var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, train.NumClasses);
+            var g = LoadOrTrainVae(dir, "all", shape, seed, train, null, log);
+            return grow.ToDictionary(c => c, _ => g);
+        }
+        var result = new Dictionary<int, GanGenerator>();
+        foreach (var c in grow)
+        {
+            var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim);
+            result[c] = LoadOrTrainVae(dir, $"class{c}", shape, seed + (ulong)c, train.Subset(train.IndicesOf(c)), c, log);
+        }
+        return result;
+    }
+
+    private GanGenerator LoadOrTrainVae(string dir, string tag, GanShape shape, ulong seed, Dataset data, int? forClass, Action<string>? log)
+    {
+        var file = Path.Combine(dir, tag + ".generator.safetensors");
+        var key = VaeTrainer.KeyFor(_s, shape, seed, data);
+        if (File.Exists(file))
+        {
+            var stored = GeneratorFile.Load(file);
+            if (stored.Key != key)
+            {
+                throw new ArgumentException($"{file} holds a decoder trained with other settings, data or seed; use another output folder or delete the file");
+            }
+            log?.Invoke($"{tag}: reusing the trained decoder {file}");
+            return stored.Generator;
+        }
+        var trainer = new VaeTrainer(_s, shape, seed);
+        log?.Invoke($"{tag}: training a {(shape.Conditional ? "conditional " : "")}VAE (z {_s.LatentDim}, β {_s.Beta.ToString(CultureInfo.InvariantCulture)}, {_s.Reconstruction}) on {data.Count} images for {_s.Steps} steps");
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        trainer.Train(data, dir, tag, log, Context.Progress);
+        log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{tag}: trained in {sw.Elapsed.TotalSeconds:F0} s, reconstruction {trainer.Last.Recon:G4}, KL {trainer.Last.Kl:G4}"));
+        GeneratorFile.Save(file, trainer.Model.Decoder, "dcgan", forClass, data.ClassNames, key);
+        VaeTrainer.DeleteState(dir, tag);
+        return trainer.Model.Decoder;
+    }
+}
