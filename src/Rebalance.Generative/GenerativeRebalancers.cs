@@ -17,11 +17,11 @@ public sealed class GenerativeContext
     public Action<GanProgress>? Progress { get; init; }
 }
 
-/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>.</summary>
+/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>.</summary>
 public static class GenerativeMethods
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae"];
+    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote"];
 
     /// <summary>Whether <paramref name="name"/> is a generative method.</summary>
     public static bool IsKnown(string name) => Names.Contains(name);
@@ -37,6 +37,7 @@ public static class GenerativeMethods
             "cgan" => new ConditionalGan(GanSettings.Read(settings, new GanSettings { Loss = "hinge", Steps = 3000, EmaDecay = 0.999 }), settings, context),
             "vae" => new Autoencoders.VaeRebalancer(false, Autoencoders.VaeSettings.Read(settings), settings, context),
             "cvae" => new Autoencoders.VaeRebalancer(true, Autoencoders.VaeSettings.Read(settings), settings, context),
+            "deepsmote" => new Autoencoders.DeepSmote(Autoencoders.VaeSettings.Read(settings, Autoencoders.DeepSmote.Defaults), settings, context),
             _ => throw new ArgumentException($"unknown generative method '{name}' (known: {string.Join(", ", Names)})"),
         };
         settings.CheckAllUsed();
@@ -109,7 +110,7 @@ public abstract class GenerativeRebalancer : IRebalancer
             foreach (var c in grow)
             {
                 var n = targets[c] - counts[c];
-                pixels.AddRange(GeneratorFile.Generate(generators[c], n, c, sampleGen));
+                pixels.AddRange(Generate(train, c, n, generators[c], sampleGen, log));
                 labels.AddRange(Enumerable.Repeat(c, n));
                 log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
             }
@@ -123,6 +124,12 @@ public abstract class GenerativeRebalancer : IRebalancer
             }
         }
     }
+
+    /// <summary>Makes <paramref name="n"/> new images of class <paramref name="c"/>: by default decoded from
+    /// N(0, I) draws by <paramref name="g"/>; a method that generates otherwise (DeepSMOTE's latent SMOTE)
+    /// overrides it.</summary>
+    private protected virtual byte[] Generate(Dataset train, int c, int n, GanGenerator g, Tensors.Generator gen, Action<string>? log) =>
+        GeneratorFile.Generate(g, n, c, gen);
 
     /// <summary>Trains (or loads from <paramref name="dir"/>) a generator for each class in
     /// <paramref name="classes"/>: files <c>classN.generator.safetensors</c>, or <c>all.generator.safetensors</c>

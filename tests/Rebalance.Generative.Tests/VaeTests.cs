@@ -163,4 +163,55 @@ public sealed class VaeTests : IDisposable
         Assert.True(File.Exists(Path.Combine(filled.ModelFolder!, "class2.generator.safetensors")));
         Assert.Throws<SettingException>(() => GenerativeMethods.Create("vae", new MethodSettings("vae", new Dictionary<string, string> { ["recon"] = "l1" })));
     }
+
+    [Fact]
+    public void DeepSmotesPenaltyComparesEachDecodingWithAnotherImageOfTheClass()
+    {
+        // Two decodings (a, b) and two images (x, y), one pixel each, in [−1, 1]; [0, 1] values in comments.
+        var decoded = Tensor.FromArray([0.0, 0.5], 2, 1, 1, 1);   // 0.5, 0.75
+        var images = Tensor.FromArray([1.0, -1.0], 2, 1, 1, 1);   // 1, 0
+        var swapped = Tensor.FromArray([-1.0, 1.0], 2, 1, 1, 1);  // the images in the other order
+        // Reconstruction pairs a with x and b with y; the penalty, with the images permuted, a with y and b with x.
+        var recon = AutoencoderLosses.Reconstruction(decoded, images, "mse").Item();
+        var penalty = AutoencoderLosses.PermutationPenalty(decoded, swapped, "mse").Item();
+        Assert.Equal(((0.5 * 0.5) + (0.75 * 0.75)) / 2, recon, 12);
+        Assert.Equal(((0.5 * 0.5) + (0.25 * 0.25)) / 2, penalty, 12);
+        Assert.NotEqual(recon, penalty);
+    }
+
+    [Fact]
+    public void DeepSmoteLearnsAndItsLatentSmoteMakesImagesOfTheClass()
+    {
+        var train = Bands([40, 40, 12], seed: 9);
+        var settings = new MethodSettings("deepsmote", new Dictionary<string, string> { ["steps"] = "120", ["batch_size"] = "16", ["z_dim"] = "8", ["lr"] = "0.002" });
+        var method = GenerativeMethods.Create("deepsmote", settings, new GenerativeContext { CheckpointRoot = _dir });
+        var result = method.FitResample(train, SamplingStrategy.Parse("fill:2=1"), 4);
+        Assert.Equal([40, 40, 40], result.Train.ClassCounts());
+        var csv = File.ReadAllLines(Path.Combine(result.ModelFolder!, "all.losses.csv")).Skip(1).Select(l => l.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        Assert.Equal(120, csv.Length);
+        Assert.True(csv[^10..].Average(r => r[2]) < csv[..10].Average(r => r[2]) * 0.7, "reconstruction did not fall");
+        // The penalty is a term of its own: not the reconstruction again.
+        Assert.True(csv.Count(r => Math.Abs(r[3] - r[2]) > 1e-3 * r[2]) > 100, "the penalty column repeats the reconstruction");
+        // The class-2 images it adds have class 2's band (rows 18 to 22) brighter than the other bands.
+        var added = Enumerable.Range(0, result.Train.Count).Where(result.Train.IsSynthetic).ToArray();
+        Assert.Equal(28, added.Length);
+        double Rows(ReadOnlySpan<byte> img, int centre)
+        {
+            double s = 0;
+            for (var r = centre - 2; r <= centre + 2; r++)
+            {
+                for (var x = 0; x < 28; x++)
+                {
+                    s += img[(r * 28) + x];
+                }
+            }
+            return s;
+        }
+        var right = added.Count(i => Rows(result.Train.Image(i), 20) > Math.Max(Rows(result.Train.Image(i), 4), Rows(result.Train.Image(i), 12)));
+        Assert.True(right > added.Length * 2 / 3, $"{right} of {added.Length} added images have class 2's band");
+        // Reused, not retrained.
+        var lines = new List<string>();
+        GenerativeMethods.Create("deepsmote", settings, new GenerativeContext { CheckpointRoot = _dir }).FitResample(train, SamplingStrategy.Parse("fill:2=0.5"), 4, lines.Add);
+        Assert.Contains(lines, l => l.Contains("reusing the trained autoencoder", StringComparison.Ordinal));
+    }
 }

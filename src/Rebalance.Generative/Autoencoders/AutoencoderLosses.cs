@@ -42,4 +42,16 @@ public static class AutoencoderLosses
                 throw new ArgumentException($"reconstruction '{kind}': expected one of {string.Join(", ", ReconstructionKinds)}");
         }
     }
+
+    /// <summary>
+    /// DeepSMOTE's penalty (Dablain, Krawczyk and Chawla 2022, section III-C): within a batch of one class,
+    /// the codes are put in another order and decoded, and each decoding is compared with the image in the
+    /// original order, so that the decoder learns to make an image of the class from a neighbouring code,
+    /// which is what latent SMOTE asks of it. Given the decodings of the codes in batch order and the images
+    /// permuted, this is the reconstruction error between them (equal, summed over the batch, to decoding
+    /// the permuted codes against the images in order). The authors' released code permutes images and
+    /// codes alike, which makes the term a second reconstruction loss; this follows the paper.
+    /// </summary>
+    public static Tensor PermutationPenalty(Tensor decodedInOrder, Tensor imagesPermuted, string kind) =>
+        Reconstruction(decodedInOrder, imagesPermuted, kind);
 }

@@ -10,9 +10,19 @@ using F = Rebalance.Tensors.Functional;
 
 namespace Rebalance.Generative.Autoencoders;
 
-/// <summary>How a VAE is trained (the <c>vae</c> and <c>cvae</c> settings).</summary>
+/// <summary>How an autoencoder of the family is trained (the settings of <c>vae</c>, <c>cvae</c> and <c>deepsmote</c>).</summary>
 public sealed record VaeSettings
 {
+    /// <summary>What the training minimises: <c>vae</c> (reconstruction + β·KL) or <c>deepsmote</c>
+    /// (reconstruction + λ·the permutation penalty of Dablain et al.).</summary>
+    public string Objective { get; init; } = "vae";
+
+    /// <summary>Weight λ of DeepSMOTE's penalty.</summary>
+    public double Penalty { get; init; } = 1;
+
+    /// <summary>Neighbours of DeepSMOTE's latent SMOTE.</summary>
+    public int Neighbours { get; init; } = 5;
+
     /// <summary>Optimiser steps.</summary>
     public int Steps { get; init; } = 3000;
 
@@ -43,16 +53,21 @@ public sealed record VaeSettings
     /// <summary>Bumped when training changes, so stored decoders are retrained rather than reused.</summary>
     public const int Version = 1;
 
-    /// <summary>Reads the settings (unknown keys are left for <see cref="MethodSettings.CheckAllUsed"/>).</summary>
-    public static VaeSettings Read(MethodSettings s)
+    /// <summary>Reads the settings (unknown keys are left for <see cref="MethodSettings.CheckAllUsed"/>);
+    /// <paramref name="d"/> gives the defaults.</summary>
+    public static VaeSettings Read(MethodSettings s, VaeSettings? d = null)
     {
-        var d = new VaeSettings();
+        d ??= new VaeSettings();
+        var deepSmote = d.Objective == "deepsmote";
         return new VaeSettings
         {
+            Objective = d.Objective,
+            Penalty = deepSmote ? s.Double("penalty_weight", d.Penalty, 0, 1000) : d.Penalty,
+            Neighbours = deepSmote ? s.Int("k", d.Neighbours, 1, 100) : d.Neighbours,
             Steps = s.Int("steps", d.Steps, 1, 10_000_000),
             BatchSize = s.Int("batch_size", d.BatchSize, 2, 4096),
             LearningRate = s.Double("lr", d.LearningRate, 1e-7, 1),
-            Beta = s.Double("beta", d.Beta, 0, 1000),
+            Beta = deepSmote ? d.Beta : s.Double("beta", d.Beta, 0, 1000),
             Reconstruction = s.Choice("recon", d.Reconstruction, [.. AutoencoderLosses.ReconstructionKinds]),
             LatentDim = s.Int("z_dim", d.LatentDim, 1, 1024),
             CheckpointEvery = s.Int("checkpoint_every", d.CheckpointEvery, 1, 10_000_000),
@@ -62,7 +77,7 @@ public sealed record VaeSettings
     }
 
     /// <summary>Everything that decides the trained weights, for the model key.</summary>
-    public string Canonical() => string.Join(";", $"vae v{Version}", Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture),
+    public string Canonical() => string.Join(";", $"vae v{Version}", Objective, Penalty.ToString("R", CultureInfo.InvariantCulture), Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture),
         Beta.ToString("R", CultureInfo.InvariantCulture), Reconstruction, LatentDim, CheckpointEvery, ClassBalanced);
 }
 
@@ -76,22 +91,27 @@ public sealed record VaeSettings
 /// </summary>
 public sealed class VaeModel : Module
 {
-    /// <summary>A new model with weights drawn from <paramref name="gen"/>.</summary>
-    public VaeModel(GanShape shape, Generator gen)
+    /// <summary>A new model with weights drawn from <paramref name="gen"/>; a deterministic one
+    /// (<paramref name="variational"/> false) has a code and no variance.</summary>
+    public VaeModel(GanShape shape, Generator gen, bool variational = true)
     {
+        Variational = variational;
         GanArchitectures.Get("dcgan").Check(shape);
         Shape = shape;
         RegisterModule("conv1", new Conv2d(shape.Channels, 64, 4, gen, stride: 2, padding: 1));
         RegisterModule("conv2", new Conv2d(64, 128, 4, gen, stride: 2, padding: 1));
         RegisterModule("bn2", new BatchNorm2d(128));
         Features = 128 * (shape.Height / 4) * (shape.Width / 4);
-        RegisterModule("head", new Linear(Features + shape.NumClasses, 2 * shape.LatentDim, gen));
+        RegisterModule("head", new Linear(Features + shape.NumClasses, (variational ? 2 : 1) * shape.LatentDim, gen));
         Decoder = GanArchitectures.Get("dcgan").CreateGenerator(shape, gen);
         RegisterModule("dec", Decoder);
     }
 
     /// <summary>Image shape, latent size and classes (0: unconditional).</summary>
     public GanShape Shape { get; }
+
+    /// <summary>Whether the encoder gives a distribution (μ, log σ²) or a code.</summary>
+    public bool Variational { get; }
 
     /// <summary>Length of the encoder's flattened features.</summary>
     public int Features { get; }
@@ -102,7 +122,7 @@ public sealed class VaeModel : Module
     /// <summary>Not used: a VAE needs labels when conditional; see <see cref="Encode"/> and <see cref="Decoder"/>.</summary>
     public override Tensor Forward(Tensor x) => Encode(x, null).Mu;
 
-    /// <summary>μ and log σ² of q(z | x, y), each (N, LatentDim).</summary>
+    /// <summary>μ and log σ² of q(z | x, y), each (N, LatentDim); for a deterministic model the code and zeros.</summary>
     public (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
         var h = F.LeakyRelu(Child("conv1").Forward(x), 0.2);
@@ -117,7 +137,7 @@ public sealed class VaeModel : Module
         }
         var out_ = Child("head").Forward(h);
         var k = Shape.LatentDim;
-        return (out_.Slice(1, 0, k), out_.Slice(1, k, 2 * k));
+        return Variational ? (out_.Slice(1, 0, k), out_.Slice(1, k, 2 * k)) : (out_, Tensor.ZerosLike(out_));
     }
 }
 
@@ -143,7 +163,7 @@ public sealed class VaeTrainer
     {
         _s = settings;
         _seed = seed;
-        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL));
+        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL), variational: settings.Objective == "vae");
         _opt = new Adam([.. Model.Parameters()], settings.LearningRate);
         _rng = new Generator(seed);
     }
@@ -186,6 +206,11 @@ public sealed class VaeTrainer
         }
         var byClass = shape.Conditional && _s.ClassBalanced ? Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 0).ToArray() : null;
         var pick = new int[_s.BatchSize];
+        var sameClass = Model.Variational ? null : Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 1).ToArray();
+        if (sameClass is { Length: 0 })
+        {
+            throw new ArgumentException($"DeepSMOTE '{tag}': its penalty needs a class with at least 2 images");
+        }
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var start = Step;
         Model.Train();
@@ -201,11 +226,24 @@ public sealed class VaeTrainer
                 var x = data.ToTensor(PixelRange.MinusOneToOne, pick);
                 var labels = shape.Conditional ? Tensor.FromArray([.. pick.Select(data.Label)], pick.Length) : null;
                 var (mu, logVar) = Model.Encode(x, labels);
-                var eps = _rng.Normal([pick.Length, shape.LatentDim]);
-                var z = mu + (Tensor.Exp(logVar * 0.5) * eps);
-                var r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(z, labels), x, _s.Reconstruction);
-                var k = AutoencoderLosses.GaussianKl(mu, logVar);
-                var total = r + (k * _s.Beta);
+                Tensor r, k, total;
+                if (Model.Variational)
+                {
+                    var eps = _rng.Normal([pick.Length, shape.LatentDim]);
+                    var z = mu + (Tensor.Exp(logVar * 0.5) * eps);
+                    r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(z, labels), x, _s.Reconstruction);
+                    k = AutoencoderLosses.GaussianKl(mu, logVar);
+                    total = r + (k * _s.Beta);
+                }
+                else
+                {
+                    // DeepSMOTE: reconstruction, plus the penalty on a batch of one class (the "kl" column
+                    // of losses.csv holds the penalty).
+                    r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(mu, labels), x, _s.Reconstruction);
+                    var (classImages, permuted) = ClassBatch(data, sameClass!);
+                    k = AutoencoderLosses.PermutationPenalty(Model.Decoder.Forward(Model.Encode(data.ToTensor(PixelRange.MinusOneToOne, classImages), null).Mu, null), data.ToTensor(PixelRange.MinusOneToOne, permuted), _s.Reconstruction);
+                    total = r + (k * _s.Penalty);
+                }
                 _opt.ZeroGrad();
                 total.Backward();
                 _opt.Step();
@@ -234,6 +272,22 @@ public sealed class VaeTrainer
         }
         WriteGrid(Path.Combine(workDir, $"{tag}.samples.png"), data);
         return true;
+    }
+
+    /// <summary>A batch of one class (drawn uniformly among the classes with 2 or more images) and the same
+    /// images in a random order: decoding the first batch's codes against the second compares each image
+    /// with the decoding of another image of its class.</summary>
+    private (int[] Images, int[] Permuted) ClassBatch(Dataset data, int[][] byClass)
+    {
+        var ix = byClass[_rng.NextInt(byClass.Length)];
+        var n = Math.Min(_s.BatchSize, ix.Length);
+        var images = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            images[i] = ix[_rng.NextInt(ix.Length)];
+        }
+        var order = _rng.Permutation(n).ToIntArray();
+        return (images, [.. order.Select(o => images[o])]);
     }
 
     /// <summary>The files a finished run no longer needs.</summary>
