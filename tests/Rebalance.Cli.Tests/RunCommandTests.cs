@@ -251,6 +251,7 @@ public class RunCommandTests
               - {name: gan-per-class, label: gan, strategy: 'fill:2=1', steps: 4, batch_size: 4, z_dim: 8, cas: true}
               - {name: smote, strategy: 'fill:2=1', k: 3}
               - {name: smote, label: smote-judged, strategy: 'fill:2=1', k: 3, quality: true}
+              - {name: cvae, strategy: 'fill:2=1', steps: 4, batch_size: 4, z_dim: 4}
             """;
         var file = WriteExperiment(data, Body(1000));
         var (code, text, err) = Run("run", file);
@@ -272,6 +273,9 @@ public class RunCommandTests
         // judge's features and in those of the discriminator kept beside the generator.
         Assert.Equal(32, q["tsne"]!["x"]!.AsArray().Count);
         Assert.Equal(32, q["tsne_discriminator"]!["class2"]!["x"]!.AsArray().Count);
+        // A VAE keeps its encoder: its map is of the encoder's features.
+        var cvae = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "cvae-seed0.json")))!["quality"]!;
+        Assert.Equal(32, cvae["tsne_encoder"]!["all"]!["x"]!.AsArray().Count);
         Assert.StartsWith("checkpoints/gan-per-class-seed0-", (string)run["model_folder"]!, StringComparison.Ordinal);
         // SMOTE is judged only when asked.
         Assert.Null(JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "smote-seed0.json")))!["quality"]);
@@ -291,7 +295,8 @@ public class RunCommandTests
         }
         // Three methods' sample grids; charts: metric bars, confusion matrices, mode collapse, t-SNE, losses, curves.
         Assert.Contains("its discriminator class2's features", html, StringComparison.Ordinal);
-        BrowserCheck.AssertRendersWell(Path.Combine(output, "report.html"), minImages: 3, minCharts: 13);
+        Assert.Contains("its encoder all's features", html, StringComparison.Ordinal);
+        BrowserCheck.AssertRendersWell(Path.Combine(output, "report.html"), minImages: 4, minCharts: 16);
 
         // Other judging settings: the classifier runs stand, only the judging is done again, with the
         // generator loaded rather than trained.

@@ -155,6 +155,11 @@ public sealed class VaeTests : IDisposable
         Assert.True(File.Exists(Path.Combine(result.ModelFolder!, "all.generator.safetensors")));
         Assert.True(File.Exists(Path.Combine(result.ModelFolder!, "all.losses.csv")));
         Assert.False(File.Exists(Path.Combine(result.ModelFolder!, "all.state.safetensors")));
+        var (model, key) = AutoencoderFile.Load(Path.Combine(result.ModelFolder!, "all.autoencoder.safetensors"));
+        Assert.True(model.Variational);
+        Assert.Equal(3, model.Shape.NumClasses);
+        Assert.Equal(GeneratorFile.Load(Path.Combine(result.ModelFolder!, "all.generator.safetensors")).Key, key);
+        Assert.Equal(model.Features, AutoencoderFile.Features(model, train)[0].Length);
 
         var vae = GenerativeMethods.Create("vae", new MethodSettings("vae", new Dictionary<string, string> { ["steps"] = "5", ["batch_size"] = "8", ["z_dim"] = "4", ["recon"] = "mse" }), new GenerativeContext { CheckpointRoot = _dir });
         var filled = vae.FitResample(Bands([40, 10, 5]), SamplingStrategy.Parse("auto"), 2);

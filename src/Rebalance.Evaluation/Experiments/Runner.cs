@@ -330,7 +330,7 @@ public static class Runner
         json["key"] = key;
         if (e.Quality.TsnePerClass > 0 && resampled.ModelFolder is { } models)
         {
-            // Where the method's own discriminators put the same images.
+            // Where the method's own discriminators and encoders put the same images.
             var maps = new JsonObject();
             var generated = all.Subset(picked);
             var (real, fake) = QualityAssessment.TsneSample(data.Test, generated, e.Quality.TsnePerClass, seed);
@@ -345,6 +345,17 @@ public static class Runner
             if (maps.Count > 0)
             {
                 json["tsne_discriminator"] = maps;
+            }
+            var encoderMaps = new JsonObject();
+            foreach (var file in Directory.GetFiles(models, "*.autoencoder.safetensors").Order(StringComparer.Ordinal))
+            {
+                var (model, _) = Generative.Autoencoders.AutoencoderFile.Load(file);
+                var rows = Generative.Autoencoders.AutoencoderFile.Features(model, shown).Concat(Generative.Autoencoders.AutoencoderFile.Features(model, made)).ToArray();
+                encoderMaps[Path.GetFileName(file)[..^".autoencoder.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
+            }
+            if (encoderMaps.Count > 0)
+            {
+                json["tsne_encoder"] = encoderMaps;
             }
         }
         var generatedClasses = q.PerClass.Select(c => c.Class).ToArray();

@@ -537,13 +537,17 @@ public static class Report
         var maps = judged.Select(x => (x, Run: x.Runs.FirstOrDefault(r => r.Quality?["tsne"] is JsonObject t && t["x"]!.AsArray().Count > 0))).Where(p => p.Run is not null).ToList();
         if (maps.Count > 0)
         {
-            sb.AppendLine("<h3>t-SNE of judge features</h3><p><small>Real test images of every class (dots) with the added images (crosses), embedded together by t-SNE (van der Maaten and Hinton 2008, perplexity 30), first judged seed: in the judge's features, and where a method keeps its discriminators, in each one's own features (the input of its last layer), as the SCDL-GAN study plots its encoder's. A discriminator that puts its generator's crosses in a clump apart from the real dots can tell them apart. In the judge's map, crosses inside their own class's cloud look like that class to the judge; crosses in another cloud or in one tight clump are what the tables above count.</small></p><div class=\"grid\">");
+            sb.AppendLine("<h3>t-SNE of judge features</h3><p><small>Real test images of every class (dots) with the added images (crosses), embedded together by t-SNE (van der Maaten and Hinton 2008, perplexity 30), first judged seed: in the judge's features, and where a method keeps discriminators or encoders, in each one's own features (a discriminator's input to its last layer, an encoder's convolutional features), as the SCDL-GAN study plots its encoder's. A discriminator that puts its generator's crosses in a clump apart from the real dots can tell them apart. In the judge's map, crosses inside their own class's cloud look like that class to the judge; crosses in another cloud or in one tight clump are what the tables above count.</small></p><div class=\"grid\">");
             foreach (var (x, run) in maps)
             {
                 sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(x.Spec.Label)}</b> <small>judge features, seed {run!.Seed}</small><br>{Charts.TsneSvg(QualityAssessment.TsneFromJson(run.Quality!["tsne"]), classNames)}</div>");
                 foreach (var (tag, map) in run.Quality["tsne_discriminator"]?.AsObject() ?? [])
                 {
                     sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(x.Spec.Label)}</b> <small>its discriminator {H(tag)}'s features, seed {run.Seed}</small><br>{Charts.TsneSvg(QualityAssessment.TsneFromJson(map), classNames)}</div>");
+                }
+                foreach (var (tag, map) in run.Quality["tsne_encoder"]?.AsObject() ?? [])
+                {
+                    sb.AppendLine(Inv, $"<div class=\"card\"><b>{H(x.Spec.Label)}</b> <small>its encoder {H(tag)}'s features, seed {run.Seed}</small><br>{Charts.TsneSvg(QualityAssessment.TsneFromJson(map), classNames)}</div>");
                 }
             }
             sb.AppendLine("</div>");

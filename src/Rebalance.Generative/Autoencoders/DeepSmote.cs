@@ -33,17 +33,16 @@ public sealed class DeepSmote : GenerativeRebalancer
     private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
     {
         var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim);
-        var file = Path.Combine(dir, "all.autoencoder.safetensors");
+        var file = AutoencoderFile.PathOf(dir, "all");
         var key = VaeTrainer.KeyFor(_s, shape, seed, train);
         if (File.Exists(file))
         {
-            var c = Checkpoint.Load(file);
-            if (c.Metadata.GetValueOrDefault("autoencoder.key") != key)
+            var (stored, storedKey) = AutoencoderFile.Load(file);
+            if (storedKey != key)
             {
                 throw new ArgumentException($"{file} holds an autoencoder trained with other settings, data or seed; use another output folder or delete the file");
             }
-            _model = new VaeModel(shape, new Tensors.Generator(0), variational: false);
-            c.LoadModule(_model);
+            _model = stored;
             log?.Invoke($"all: reusing the trained autoencoder {file}");
         }
         else
@@ -54,9 +53,7 @@ public sealed class DeepSmote : GenerativeRebalancer
             trainer.Train(train, dir, "all", log, Context.Progress);
             log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"all: trained in {sw.Elapsed.TotalSeconds:F0} s, reconstruction {trainer.Last.Recon:G4}, penalty {trainer.Last.Kl:G4}"));
             _model = trainer.Model;
-            var save = new Checkpoint().AddModule(_model);
-            save.Metadata["autoencoder.key"] = key;
-            save.Save(file);
+            AutoencoderFile.Save(file, _model, key);
             GeneratorFile.Save(Path.Combine(dir, "all.generator.safetensors"), _model.Decoder, "dcgan", null, train.ClassNames, key);
             VaeTrainer.DeleteState(dir, "all");
         }

@@ -122,11 +122,18 @@ public sealed class VaeModel : Module
     /// <summary>Not used: a VAE needs labels when conditional; see <see cref="Encode"/> and <see cref="Decoder"/>.</summary>
     public override Tensor Forward(Tensor x) => Encode(x, null).Mu;
 
+    /// <summary>The encoder's convolutional features (N, <see cref="Features"/>), before the class and the
+    /// linear layer: what a report maps to show where the encoder puts real and generated images.</summary>
+    public Tensor EncoderFeatures(Tensor x)
+    {
+        var h = F.LeakyRelu(Child("conv1").Forward(x), 0.2);
+        return F.LeakyRelu(Child("bn2").Forward(Child("conv2").Forward(h)), 0.2).Flatten(1);
+    }
+
     /// <summary>μ and log σ² of q(z | x, y), each (N, LatentDim); for a deterministic model the code and zeros.</summary>
     public (Tensor Mu, Tensor LogVar) Encode(Tensor x, Tensor? labels)
     {
-        var h = F.LeakyRelu(Child("conv1").Forward(x), 0.2);
-        h = F.LeakyRelu(Child("bn2").Forward(Child("conv2").Forward(h)), 0.2).Flatten(1);
+        var h = EncoderFeatures(x);
         if (Shape.Conditional)
         {
             if (labels is null)
@@ -416,7 +423,69 @@ public sealed class VaeRebalancer : GenerativeRebalancer
         trainer.Train(data, dir, tag, log, Context.Progress);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{tag}: trained in {sw.Elapsed.TotalSeconds:F0} s, reconstruction {trainer.Last.Recon:G4}, KL {trainer.Last.Kl:G4}"));
         GeneratorFile.Save(file, trainer.Model.Decoder, "dcgan", forClass, data.ClassNames, key);
+        AutoencoderFile.Save(AutoencoderFile.PathOf(dir, tag), trainer.Model, key);
         VaeTrainer.DeleteState(dir, tag);
         return trainer.Model.Decoder;
+    }
+}
+
+/// <summary>
+/// A whole trained autoencoder (<c>TAG.autoencoder.safetensors</c>): its state_dict and the metadata that
+/// rebuilds it. DeepSMOTE needs its encoder to generate; for the VAEs it is kept so that a report can map
+/// the encoder's features.
+/// </summary>
+public static class AutoencoderFile
+{
+    /// <summary>The file of <paramref name="tag"/> in <paramref name="dir"/>.</summary>
+    public static string PathOf(string dir, string tag) => Path.Combine(dir, tag + ".autoencoder.safetensors");
+
+    /// <summary>Writes the model with <paramref name="key"/> (what it was trained from).</summary>
+    public static void Save(string path, VaeModel model, string key)
+    {
+        var c = new Checkpoint().AddModule(model);
+        var s = model.Shape;
+        c.Metadata["autoencoder.key"] = key;
+        c.Metadata["autoencoder.shape"] = string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses);
+        c.Metadata["autoencoder.variational"] = model.Variational ? "1" : "0";
+        c.Save(path);
+    }
+
+    /// <summary>Reads a model written by <see cref="Save"/>, with its key, in evaluation mode.</summary>
+    public static (VaeModel Model, string Key) Load(string path)
+    {
+        var c = Checkpoint.Load(path);
+        string Meta(string key) => c.Metadata.TryGetValue(key, out var v) ? v : throw new CheckpointException($"{path}: not an autoencoder file (no '{key}' in its metadata)");
+        var parts = Meta("autoencoder.shape").Split(',');
+        var v = new int[parts.Length];
+        if (parts.Length != 5 || parts.Where((t, i) => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out v[i]) || v[i] < 0).Any())
+        {
+            throw new CheckpointException($"{path}: not an autoencoder file ('autoencoder.shape' is '{Meta("autoencoder.shape")}')");
+        }
+        var model = new VaeModel(new GanShape(v[0], v[1], v[2], v[3], v[4]), new Generator(0), Meta("autoencoder.variational") == "1");
+        c.LoadModule(model);
+        model.Eval();
+        return (model, Meta("autoencoder.key"));
+    }
+
+    /// <summary>The encoder's features of every image of <paramref name="data"/> (evaluation mode).</summary>
+    public static float[][] Features(VaeModel model, Dataset data)
+    {
+        model.Eval();
+        var rows = new List<float[]>(data.Count);
+        using (GradMode.NoGrad())
+        {
+            for (var start = 0; start < data.Count; start += 256)
+            {
+                var idx = Enumerable.Range(start, Math.Min(256, data.Count - start)).ToArray();
+                using var scope = TensorScope.Begin();
+                var values = model.EncoderFeatures(data.ToTensor(PixelRange.MinusOneToOne, idx)).ToFloatArray();
+                var f = values.Length / idx.Length;
+                for (var k = 0; k < idx.Length; k++)
+                {
+                    rows.Add(values[(k * f)..((k + 1) * f)]);
+                }
+            }
+        }
+        return [.. rows];
     }
 }
