@@ -99,6 +99,16 @@ public sealed class MethodSettings
         return [.. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
     }
 
+    /// <summary>Counts <paramref name="keys"/> as known without reading them (settings another part of the
+    /// program reads, named in the list an unknown key's message gives).</summary>
+    public void Allow(IEnumerable<string> keys)
+    {
+        foreach (var k in keys)
+        {
+            _known.Add(k);
+        }
+    }
+
     /// <summary>Throws for a key no reader asked for.</summary>
     public void CheckAllUsed()
     {

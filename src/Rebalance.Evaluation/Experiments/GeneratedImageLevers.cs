@@ -66,7 +66,9 @@ public sealed class GeneratedImageLevers : IRebalancer
     {
         context ??= new GenerativeContext();
         var own = settings.Values.Where(kv => !Keys.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        var inner = (GenerativeRebalancer)GenerativeMethods.Create(name, new MethodSettings(name, own), context);
+        var ownSettings = new MethodSettings(name, own);
+        ownSettings.Allow(Keys);
+        var inner = (GenerativeRebalancer)GenerativeMethods.Create(name, ownSettings, context);
         if (own.Count == settings.Values.Count)
         {
             return inner;
