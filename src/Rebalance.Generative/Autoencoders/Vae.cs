@@ -13,8 +13,8 @@ namespace Rebalance.Generative.Autoencoders;
 /// <summary>How an autoencoder of the family is trained (the settings of <c>vae</c>, <c>cvae</c> and <c>deepsmote</c>).</summary>
 public sealed record VaeSettings
 {
-    /// <summary>What the training minimises: <c>vae</c> (reconstruction + β·KL) or <c>deepsmote</c>
-    /// (reconstruction + λ·the permutation penalty of Dablain et al.).</summary>
+    /// <summary>What the training minimises: <c>vae</c> (reconstruction + β·KL), <c>deepsmote</c>
+    /// (reconstruction + λ·the permutation penalty of Dablain et al.) or <c>ae</c> (reconstruction).</summary>
     public string Objective { get; init; } = "vae";
 
     /// <summary>Weight λ of DeepSMOTE's penalty.</summary>
@@ -213,7 +213,7 @@ public sealed class VaeTrainer
         }
         var byClass = shape.Conditional && _s.ClassBalanced ? Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 0).ToArray() : null;
         var pick = new int[_s.BatchSize];
-        var sameClass = Model.Variational ? null : Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 1).ToArray();
+        var sameClass = _s.Objective != "deepsmote" ? null : Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 1).ToArray();
         if (sameClass is { Length: 0 })
         {
             throw new ArgumentException($"DeepSMOTE '{tag}': its penalty needs a class with at least 2 images");
@@ -242,14 +242,21 @@ public sealed class VaeTrainer
                     k = AutoencoderLosses.GaussianKl(mu, logVar);
                     total = r + (k * _s.Beta);
                 }
-                else
+                else if (sameClass is not null)
                 {
                     // DeepSMOTE: reconstruction, plus the penalty on a batch of one class (the "kl" column
                     // of losses.csv holds the penalty).
                     r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(mu, labels), x, _s.Reconstruction);
-                    var (classImages, permuted) = ClassBatch(data, sameClass!);
+                    var (classImages, permuted) = ClassBatch(data, sameClass);
                     k = AutoencoderLosses.PermutationPenalty(Model.Decoder.Forward(Model.Encode(data.ToTensor(PixelRange.MinusOneToOne, classImages), null).Mu, null), data.ToTensor(PixelRange.MinusOneToOne, permuted), _s.Reconstruction);
                     total = r + (k * _s.Penalty);
+                }
+                else
+                {
+                    // A plain autoencoder (BAGAN's first stage): reconstruction only.
+                    r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(mu, labels), x, _s.Reconstruction);
+                    k = Tensor.ZerosLike(r);
+                    total = r;
                 }
                 _opt.ZeroGrad();
                 total.Backward();
