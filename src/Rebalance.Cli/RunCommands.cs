@@ -19,16 +19,34 @@ internal static class RunCommands
         var file = new Argument<string>("file") { Description = "Experiment file (YAML): dataset, protocol, methods, classifier, seeds, output. See examples/." };
         var output = new Option<string?>("--out", "-o") { Description = "Output folder (overrides the file's 'output')." };
         var check = new Option<bool>("--check") { Description = "Validate the file and the data, print the plan, and stop before any training." };
+        var seeds = new Option<string?>("--seeds") { Description = "Run only these of the file's seeds (comma-separated, e.g. 0 or 1,2): a share of the work now, the rest later or on another machine; the summaries cover the seeds run." };
         var cmd = new Command("run", "Run an experiment: every method for every seed, judged on the untouched test set; writes results.json, results.md and report.html. Finished (method, seed) runs are kept, so a rerun after an interruption carries on.");
         cmd.Arguments.Add(file);
         cmd.Options.Add(output);
         cmd.Options.Add(check);
+        cmd.Options.Add(seeds);
         cmd.SetAction(r =>
         {
             var e = Experiment.Load(r.GetValue(file)!);
             if (r.GetValue(output) is { } o)
             {
                 e = e with { Output = o };
+            }
+            if (r.GetValue(seeds) is { } only)
+            {
+                var picked = new List<ulong>();
+                foreach (var part in only.Split(',', StringSplitOptions.TrimEntries))
+                {
+                    if (!ulong.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var sd) || !e.Seeds.Contains(sd))
+                    {
+                        throw new ArgumentException($"--seeds: '{part}' is not one of the file's seeds ({string.Join(", ", e.Seeds)})");
+                    }
+                    if (!picked.Contains(sd))
+                    {
+                        picked.Add(sd);
+                    }
+                }
+                e = e with { Seeds = picked };
             }
             void Log(string line) => console.MarkupLineInterpolated($"[grey]{line}[/]");
             var data = Runner.Prepare(e, Log);

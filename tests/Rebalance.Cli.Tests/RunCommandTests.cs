@@ -235,6 +235,32 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void SeedsCanBeRunAShareAtATime()
+    {
+        var data = MakeDataset([12, 6, 3]);
+        var output = Path.Combine(data, "out");
+        var file = WriteExperiment(data, $$"""
+            dataset: {{data}}
+            protocol: none
+            validation: 0
+            seeds: [0, 1]
+            output: {{output}}
+            classifier: {name: cnn28, epochs: 1, batch_size: 8}
+            methods: [none]
+            """);
+        var (code, text, err) = Run("run", file, "--seeds", "1");
+        Assert.True(code == 0, err + text);
+        Assert.Equal(["none-seed1.json"], Directory.GetFiles(Path.Combine(output, "runs")).Select(Path.GetFileName));
+        Assert.Equal([1UL], JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!["seeds"]!.AsArray().Select(v => (ulong)v!));
+        (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(output, "runs")).Length);
+        (code, _, err) = Run("run", file, "--seeds", "0,5");
+        Assert.Equal(1, code);
+        Assert.Equal("error: --seeds: '5' is not one of the file's seeds (0, 1)", err.TrimEnd());
+    }
+
+    [Fact]
     public void GenerativeMethodsAreJudgedAndAStoredRunIsJudgedAgainWithoutRetraining()
     {
         var data = MakeDataset([30, 30, 12]);
