@@ -453,7 +453,7 @@ public static class Report
             return;
         }
         var first = Judged(judged[0])[0];
-        sb.AppendLine(Inv, $"<p><small>A judge network (cnn28 trained on the dataset's whole training split before any imbalance, test accuracy {D(first["judge"]?["test_accuracy"]):P2}) looks at the images each method added (at most {e.Quality.PerClass} per class and seed) and compares them with the real test images of the same classes, which no method saw. The judge only judges: it chose no model and no method. {H(Spread(e))}.</small></p>");
+        sb.AppendLine(Inv, $"<p><small>A judge network (cnn28 trained on the dataset's whole training split before any imbalance, test accuracy {D(first["judge"]?["test_accuracy"]):P2}) looks at the images each method added (at most {e.Quality.PerClass} per class and seed) and compares them with the real test images of the same classes, which no method saw. The judge only judges: it chose no model and no method. Figures: {H(Spread(e))}.</small></p>");
         sb.AppendLine("<ul style=\"font-size:smaller;color:#555\">");
         sb.AppendLine("<li><b>FID</b>: Fréchet distance between Gaussian fits to judge features (Heusel et al. 2017); <b>KID</b>: unbiased squared MMD with a cubic kernel (Bińkowski et al. 2018). Lower is closer to real images.</li>");
         sb.AppendLine("<li><b>IS</b>: Inception Score with the judge's class probabilities (Salimans et al. 2016); with one generated class it is near 1 by construction.</li>");
