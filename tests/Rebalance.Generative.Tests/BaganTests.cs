@@ -57,6 +57,11 @@ public sealed class BaganTests : IDisposable
         Assert.Equal([10.0, 10.0], g.Mean[1]);
         Assert.Equal(0.01, g.Chol[1][0], 12);
         Assert.Empty(g.Mean[3]);
+        // Diagonal: class 0's codes (1, 2), (3, 2), (2, 5) have covariance 0.5 between the two values; dropped.
+        var full = ClassGaussians.Fit([[1, 2], [3, 4], [2, 3]], [0, 0, 0], 1);
+        var diag = ClassGaussians.Fit([[1, 2], [3, 4], [2, 3]], [0, 0, 0], 1, diagonal: true);
+        Assert.Equal(1 / Math.Sqrt(1 + 1e-4), full.Chol[0][2], 6);
+        Assert.Equal(0, diag.Chol[0][2]);
         Assert.Contains("no images", Assert.Throws<ArgumentException>(() => g.Sample(3, 1, new Generator(0))).Message, StringComparison.Ordinal);
         // Draws reproduce the mean and variances.
         var s = g.Sample(0, 20000, new Generator(1)).ToDoubleArray();
@@ -136,6 +141,153 @@ public sealed class BaganTests : IDisposable
         foreach (var (name, t) in whole.D.StateDict())
         {
             Assert.Equal(t.ToDoubleArray(), second.D.StateDict()[name].ToDoubleArray());
+        }
+    }
+}
+
+/// <summary>WAE-GAN and SCDL-GAN: the MMD term against hand values and finite differences, the
+/// adversarial stage's losses, and tiny runs.</summary>
+public sealed class WaeGanTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "rebalance-waegan-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ImqMmdMatchesAHandComputedValue()
+    {
+        // Codes (0), (1) against prior draws (0), (2); d = 1, so C = 2s for each scale s.
+        var z = Tensor.FromArray([0.0, 1.0], 2, 1);
+        var p = Tensor.FromArray([0.0, 2.0], 2, 1);
+        double expected = 0;
+        foreach (var s in new[] { 0.1, 0.2, 0.5, 1, 2, 5, 10 })
+        {
+            var c = 2 * s;
+            double K(double d2) => c / (c + d2);
+            var same = ((2 * K(1)) + (2 * K(4))) / 2;            // Σ_{i≠j} over z, then over p, / n(n−1)
+            var cross = (K(0) + K(4) + K(1) + K(1)) * 2 / 4;     // 2 Σ_{i,j} k(z_i, p_j) / n²
+            expected += same - cross;
+        }
+        Assert.Equal(expected, AutoencoderLosses.ImqMmd(z, p).Item(), 10);
+        Assert.Contains("n of at least 2", Assert.Throws<ArgumentException>(() => AutoencoderLosses.ImqMmd(Tensor.FromArray([1.0], 1, 1), Tensor.FromArray([1.0], 1, 1))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ImqMmdGradientMatchesFiniteDifferences()
+    {
+        double[] a = [0.3, -0.7, 0.1, 0.9, -0.2, 0.45];
+        var prior = Tensor.FromArray([0.2, -0.1, 0.5, -0.6, 0.35, 0.8], 3, 2);
+        double Value(double[] v)
+        {
+            using (GradMode.NoGrad())
+            {
+                return AutoencoderLosses.ImqMmd(Tensor.FromArray(v, 3, 2), prior).Item();
+            }
+        }
+        var x = Tensor.FromArray(a, 3, 2).RequiresGrad_();
+        AutoencoderLosses.ImqMmd(x, prior).Backward();
+        var analytic = x.Grad!.ToDoubleArray();
+        const double h = 1e-6;
+        for (var i = 0; i < a.Length; i++)
+        {
+            var (up, down) = ((double[])a.Clone(), (double[])a.Clone());
+            up[i] += h;
+            down[i] -= h;
+            var numeric = (Value(up) - Value(down)) / (2 * h);
+            Assert.True(Math.Abs(numeric - analytic[i]) < 1e-6 * Math.Max(1, Math.Abs(numeric)), $"d/dz[{i}]: autograd {analytic[i]}, finite differences {numeric}");
+        }
+    }
+
+    private static double Ce(double[] logits, int target)
+    {
+        var max = logits.Max();
+        return max + Math.Log(logits.Sum(v => Math.Exp(v - max))) - logits[target];
+    }
+
+    private static double Softplus(double x) => Math.Log(1 + Math.Exp(x));
+
+    [Fact]
+    public void TheAdversarialStagesLossesMatchHandComputedValues()
+    {
+        // K = 2: logits are (class 0, class 1, real-vs-generated).
+        double[][] real = [[2.0, -1.0, 0.5], [0.1, 0.3, -0.2]];
+        double[][] fake = [[0.0, 1.0, 2.0], [1.5, -0.5, 0.0]];
+        var realT = Tensor.FromArray([.. real.SelectMany(r => r)], 2, 3);
+        var fakeT = Tensor.FromArray([.. fake.SelectMany(r => r)], 2, 3);
+        // BCE with logits: −log σ(x) = softplus(−x) for target 1, softplus(x) for target 0.
+        var d = WaeGanLosses.Discriminator(realT, Tensor.FromArray([0, 1], 2), fakeT).Item();
+        var expectedD = ((Softplus(-0.5) + Softplus(0.2)) / 2) + ((Softplus(2.0) + Softplus(0.0)) / 2) + ((Ce([2.0, -1.0], 0) + Ce([0.1, 0.3], 1)) / 2);
+        Assert.Equal(expectedD, d, 6);
+        var g = WaeGanLosses.Generator(fakeT, Tensor.FromArray([1, 0], 2)).Item();
+        Assert.Equal(((Softplus(-2.0) + Softplus(0.0)) / 2) + ((Ce([0.0, 1.0], 1) + Ce([1.5, -0.5], 0)) / 2), g, 6);
+    }
+
+    private static Dataset Bands(int[] counts, int seed)
+    {
+        var rng = new Random(seed);
+        var pixels = new List<byte>();
+        var labels = new List<int>();
+        for (var c = 0; c < counts.Length; c++)
+        {
+            for (var i = 0; i < counts[c]; i++)
+            {
+                for (var j = 0; j < 784; j++)
+                {
+                    pixels.Add((byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 200 : 10) + rng.Next(-20, 20), 0, 255));
+                }
+                labels.Add(c);
+            }
+        }
+        return new Dataset("bands", [.. pixels], [.. labels], 1, 28, 28, [.. Enumerable.Range(0, counts.Length).Select(c => $"class{c}")]);
+    }
+
+    [Theory]
+    [InlineData("wae-gan")]
+    [InlineData("scdl-gan")]
+    public void ATinyRunAddsImagesOfTheirClass(string method)
+    {
+        var train = Bands([40, 40, 10], 13);
+        var settings = new MethodSettings(method, new Dictionary<string, string> { ["ae_steps"] = "150", ["steps"] = "10", ["batch_size"] = "16", ["z_dim"] = "4" });
+        var result = GenerativeMethods.Create(method, settings, new GenerativeContext { CheckpointRoot = _dir }).FitResample(train, SamplingStrategy.Parse("fill:2=1"), 5);
+        Assert.Equal([40, 40, 40], result.Train.ClassCounts());
+        var ae = File.ReadAllLines(Path.Combine(result.ModelFolder!, "ae.losses.csv")).Skip(1).Select(l => l.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        Assert.True(ae[^10..].Average(r => r[2]) < ae[..10].Average(r => r[2]) * 0.7, "the autoencoder's reconstruction did not fall");
+        Assert.True(ae.All(r => r[3] != 0), "the MMD term is missing");
+        double Rows(ReadOnlySpan<byte> img, int centre)
+        {
+            double s = 0;
+            for (var r = centre - 2; r <= centre + 2; r++)
+            {
+                for (var x = 0; x < 28; x++)
+                {
+                    s += img[(r * 28) + x];
+                }
+            }
+            return s;
+        }
+        var added = Enumerable.Range(0, result.Train.Count).Where(result.Train.IsSynthetic).ToArray();
+        var right = added.Count(i => Rows(result.Train.Image(i), 20) > Math.Max(Rows(result.Train.Image(i), 4), Rows(result.Train.Image(i), 12)));
+        Assert.True(right > added.Length * 2 / 3, $"{right} of {added.Length} added images have class 2's band");
+        var (model, _) = AutoencoderFile.Load(Path.Combine(result.ModelFolder!, "ae.autoencoder.safetensors"));
+        if (method == "scdl-gan")
+        {
+            // L_SV trained a classifier on the codes: it tells the three classes apart.
+            Assert.Equal(3, model.LatentClasses);
+            var codes = DeepSmote.Codes(model, train, [.. Enumerable.Range(0, train.Count)]);
+            using var noGrad = GradMode.NoGrad();
+            var logits = model.ClassifyCode(Tensor.FromArray([.. codes.SelectMany(c => c)], codes.Length, 4)).ToFloatArray();
+            var correct = Enumerable.Range(0, train.Count).Count(i => Enumerable.Range(0, 3).MaxBy(k => logits[(i * 3) + k]) == train.Label(i));
+            Assert.True(correct >= train.Count * 0.8, $"the code classifier gets {correct} of {train.Count} (the largest class alone: 40)");
+        }
+        else
+        {
+            Assert.Equal(0, model.LatentClasses);
         }
     }
 }

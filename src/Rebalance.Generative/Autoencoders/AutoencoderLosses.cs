@@ -54,4 +54,46 @@ public static class AutoencoderLosses
     /// </summary>
     public static Tensor PermutationPenalty(Tensor decodedInOrder, Tensor imagesPermuted, string kind) =>
         Reconstruction(decodedInOrder, imagesPermuted, kind);
+
+    /// <summary>The scales of the inverse multiquadratic kernel's constant, after the WAE authors' code:
+    /// C = 2·d·σ²·s for each s, summed.</summary>
+    public static IReadOnlyList<double> ImqScales { get; } = [0.1, 0.2, 0.5, 1, 2, 5, 10];
+
+    /// <summary>
+    /// The unbiased MMD² between codes <paramref name="z"/> and prior draws <paramref name="prior"/> (both
+    /// (n, d), n ≥ 2) under the inverse multiquadratic kernel k(a, b) = C / (C + ‖a − b‖²) of WAE-MMD
+    /// (Tolstikhin, Bousquet, Gelly and Schölkopf 2018, section 4 and appendix), summed over
+    /// C = 2·d·σ²·s for the scales s of <see cref="ImqScales"/>, with prior variance σ² = 1:
+    /// Σ_{i≠j} k(z_i, z_j) / n(n−1) + Σ_{i≠j} k(p_i, p_j) / n(n−1) − 2 Σ_{i,j} k(z_i, p_j) / n².
+    /// </summary>
+    public static Tensor ImqMmd(Tensor z, Tensor prior)
+    {
+        var n = z.Size(0);
+        var d = z.Size(1);
+        if (n < 2 || prior.Size(0) != n || prior.Size(1) != d)
+        {
+            throw new ArgumentException($"MMD: expected two (n, d) batches with n of at least 2, got ({n}, {d}) and ({prior.Size(0)}, {prior.Size(1)})");
+        }
+        var zz = SquaredDistances(z, z);
+        var pp = SquaredDistances(prior, prior);
+        var zp = SquaredDistances(z, prior);
+        var offDiagonal = 1.0 - Tensor.Eye(n, dtype: z.DType);
+        Tensor? total = null;
+        foreach (var s in ImqScales)
+        {
+            var c = 2.0 * d * s;
+            var same = ((c / (zz + c)) * offDiagonal).Sum() + ((c / (pp + c)) * offDiagonal).Sum();
+            var term = (same / (n * (n - 1.0))) - ((c / (zp + c)).Sum() * (2.0 / ((double)n * n)));
+            total = total is null ? term : total + term;
+        }
+        return total!;
+    }
+
+    /// <summary>‖a_i − b_j‖² for every pair, (n, m).</summary>
+    private static Tensor SquaredDistances(Tensor a, Tensor b)
+    {
+        var na = (a * a).Sum(1, keepDim: true);
+        var nb = (b * b).Sum(1, keepDim: true).T();
+        return Tensor.Clamp(na + nb - (Tensor.MatMul(a, b.T()) * 2.0), 0);
+    }
 }

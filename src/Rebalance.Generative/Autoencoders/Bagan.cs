@@ -10,9 +10,21 @@ using F = Rebalance.Tensors.Functional;
 
 namespace Rebalance.Generative.Autoencoders;
 
-/// <summary>How BAGAN is trained.</summary>
+/// <summary>How the two-stage autoencoder-then-GAN methods are trained: <c>bagan</c>, <c>wae-gan</c> and <c>scdl-gan</c>.</summary>
 public sealed record BaganSettings
 {
+    /// <summary><c>bagan</c>, <c>wae-gan</c> or <c>scdl-gan</c>.</summary>
+    public string Variant { get; init; } = "bagan";
+
+    /// <summary>wae-gan, scdl-gan: weight λ of the MMD term of stage 1.</summary>
+    public double MmdWeight { get; init; } = 10;
+
+    /// <summary>scdl-gan: weight λ2 of L_SV in stage 1.</summary>
+    public double SvWeight { get; init; } = 1;
+
+    /// <summary>The class code distributions: <c>full</c> covariance or <c>diag</c>onal.</summary>
+    public string Covariance { get; init; } = "full";
+
     /// <summary>Autoencoder steps (stage 1).</summary>
     public int AeSteps { get; init; } = 2000;
 
@@ -40,12 +52,23 @@ public sealed record BaganSettings
     /// <summary>Steps between sample grids.</summary>
     public int SampleEvery { get; init; } = 500;
 
-    /// <summary>Reads the settings.</summary>
-    public static BaganSettings Read(MethodSettings s)
+    /// <summary>The defaults of a variant: BAGAN's Adam 5e-5 and full covariances; WAE-GAN and SCDL-GAN
+    /// with Adam 2e-4, a 16-value code and diagonal class distributions.</summary>
+    public static BaganSettings Defaults(string variant) => variant == "bagan"
+        ? new BaganSettings()
+        : new BaganSettings { Variant = variant, LearningRate = 2e-4, LatentDim = 16, Covariance = "diag" };
+
+    /// <summary>Reads the settings of <paramref name="variant"/>.</summary>
+    public static BaganSettings Read(MethodSettings s, string variant = "bagan")
     {
-        var d = new BaganSettings();
+        var d = Defaults(variant);
+        var wae = variant != "bagan";
         return new BaganSettings
         {
+            Variant = variant,
+            MmdWeight = wae ? s.Double("mmd_weight", d.MmdWeight, 0, 10000) : d.MmdWeight,
+            SvWeight = variant == "scdl-gan" ? s.Double("sv_weight", d.SvWeight, 0, 10000) : d.SvWeight,
+            Covariance = s.Choice("covariance", d.Covariance, "full", "diag"),
             AeSteps = s.Int("ae_steps", d.AeSteps, 1, 10_000_000),
             Steps = s.Int("steps", d.Steps, 1, 10_000_000),
             BatchSize = s.Int("batch_size", d.BatchSize, 2, 4096),
@@ -61,12 +84,13 @@ public sealed record BaganSettings
     /// <summary>The autoencoder stage's settings.</summary>
     public VaeSettings Autoencoder => new()
     {
-        Objective = "ae", Reconstruction = "mse", LatentDim = LatentDim, Steps = AeSteps, BatchSize = BatchSize,
+        Objective = Variant switch { "wae-gan" => "wae", "scdl-gan" => "scdl", _ => "ae" }, MmdWeight = MmdWeight, SvWeight = SvWeight,
+        Reconstruction = "mse", LatentDim = LatentDim, Steps = AeSteps, BatchSize = BatchSize,
         LearningRate = AeLearningRate, CheckpointEvery = CheckpointEvery, SampleEvery = SampleEvery,
     };
 
     /// <summary>Everything that decides the adversarial stage's weights.</summary>
-    public string Canonical() => string.Join(";", "bagan v1", Autoencoder.Canonical(), Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture), Beta1.ToString("R", CultureInfo.InvariantCulture), CheckpointEvery);
+    public string Canonical() => string.Join(";", "bagan v1", Variant, Covariance, Autoencoder.Canonical(), Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture), Beta1.ToString("R", CultureInfo.InvariantCulture), CheckpointEvery);
 }
 
 /// <summary>One multivariate normal per class, fitted to the class's codes: mean and Cholesky factor of
@@ -81,8 +105,9 @@ public sealed class ClassGaussians
     /// <summary>Lower-triangular Cholesky factor per class, row-major d x d (empty for a class without images).</summary>
     public double[][] Chol { get; }
 
-    /// <summary>Fits a Gaussian to each class's codes (sample covariance, n − 1).</summary>
-    public static ClassGaussians Fit(float[][] codes, IReadOnlyList<int> labels, int classes)
+    /// <summary>Fits a Gaussian to each class's codes (sample covariance, n − 1; only its diagonal when
+    /// <paramref name="diagonal"/>: N(mean_c, std_c) per code value).</summary>
+    public static ClassGaussians Fit(float[][] codes, IReadOnlyList<int> labels, int classes, bool diagonal = false)
     {
         var d = codes.Length == 0 ? 0 : codes[0].Length;
         var mean = new double[classes][];
@@ -122,7 +147,7 @@ public sealed class ClassGaussians
             {
                 for (var b = 0; b <= a; b++)
                 {
-                    cov[(a * d) + b] = (rows.Length > 1 ? cov[(a * d) + b] / (rows.Length - 1) : 0) + (a == b ? 1e-4 : 0);
+                    cov[(a * d) + b] = (rows.Length > 1 && (a == b || !diagonal) ? cov[(a * d) + b] / (rows.Length - 1) : 0) + (a == b ? 1e-4 : 0);
                     cov[(b * d) + a] = cov[(a * d) + b];
                 }
             }
@@ -260,7 +285,40 @@ public static class BaganLosses
     public static Tensor Generator(Tensor fakeLogits, Tensor intendedLabels) => F.CrossEntropy(fakeLogits, intendedLabels);
 }
 
+/// <summary>The adversarial stage of WAE-GAN and SCDL-GAN: a non-saturating GAN whose discriminator also
+/// predicts the class (its last logit is real-against-generated, the first K the class).</summary>
+public static class WaeGanLosses
+{
+    private static (Tensor Adversarial, Tensor Classes) Split(Tensor logits)
+    {
+        var k = logits.Size(1) - 1;
+        return (logits.Slice(1, k, k + 1).Reshape(-1), logits.Slice(1, 0, k));
+    }
+
+    /// <summary>D: BCE(real → 1) + BCE(generated → 0) + CE(class of the real images).</summary>
+    public static Tensor Discriminator(Tensor realLogits, Tensor realLabels, Tensor fakeLogits)
+    {
+        var (ar, cr) = Split(realLogits);
+        var (af, _) = Split(fakeLogits);
+        return F.BinaryCrossEntropyWithLogits(ar, Tensor.OnesLike(ar)) + F.BinaryCrossEntropyWithLogits(af, Tensor.ZerosLike(af)) + F.CrossEntropy(cr, realLabels);
+    }
+
+    /// <summary>G: BCE(generated → 1) + CE(the class of the image whose code it decoded).</summary>
+    public static Tensor Generator(Tensor fakeLogits, Tensor sourceLabels)
+    {
+        var (af, cf) = Split(fakeLogits);
+        return F.BinaryCrossEntropyWithLogits(af, Tensor.OnesLike(af)) + F.CrossEntropy(cf, sourceLabels);
+    }
+}
+
 /// <summary>
+/// The two-stage autoencoder-then-GAN methods. WAE-GAN (stage 1 a Wasserstein autoencoder, Tolstikhin et
+/// al. 2018, WAE-MMD with the inverse multiquadratic kernel) and SCDL-GAN (Cai et al. 2019: stage 1 adds
+/// λ2·L_SV, the cross-entropy of a classifier on the code, so classes do not overlap in latent space):
+/// stage 2 trains a GAN whose generator has the decoder's architecture and starts from it, fed the codes of
+/// uniformly drawn real images instead of noise, with a discriminator that also predicts the class; new
+/// images of class c are G of codes drawn from N(mean_c, std_c) of the class's codes (diagonal by default,
+/// <c>covariance: full</c> for the full matrix).
 /// BAGAN (Mariani, Scheidegger, Istrate, Bekas and Malossi 2018, "BAGAN: Data Augmentation with Balancing
 /// GAN"): 1) an autoencoder on every class; 2) a multivariate normal fitted to each class's codes; 3) G
 /// initialised from the decoder, D from the encoder with a (K+1)-way head; 4) D learns real images as
@@ -277,7 +335,7 @@ public sealed class Bagan : GenerativeRebalancer
     internal Bagan(BaganSettings s, MethodSettings settings, GenerativeContext context) : base(settings, context) => _s = s;
 
     /// <inheritdoc />
-    public override string Name => "bagan";
+    public override string Name => _s.Variant;
 
     private protected override GanSettings Primary => new() { Architecture = "dcgan", LatentDim = _s.LatentDim };
 
@@ -295,7 +353,7 @@ public sealed class Bagan : GenerativeRebalancer
                 throw new ArgumentException($"{file} holds a generator trained with other settings, data or seed; use another output folder or delete the file");
             }
             _gaussians = ClassGaussians.From(Checkpoint.Load(gaussiansFile), "codes");
-            log?.Invoke($"all: reusing the trained BAGAN generator {file}");
+            log?.Invoke($"all: reusing the trained {Name} generator {file}");
             return grow.ToDictionary(c => c, _ => stored.Generator);
         }
         // Stage 1: the autoencoder (its own resumable state and file, reused by a rerun).
@@ -309,8 +367,8 @@ public sealed class Bagan : GenerativeRebalancer
         }
         else
         {
-            var aeTrainer = new VaeTrainer(_s.Autoencoder, shape, seed);
-            log?.Invoke($"ae: training BAGAN's autoencoder (code {_s.LatentDim}) on {train.Count} images for {_s.AeSteps} steps");
+            var aeTrainer = new VaeTrainer(_s.Autoencoder, shape, seed, train.NumClasses);
+            log?.Invoke($"ae: training {Name}'s autoencoder ({_s.Autoencoder.Objective}, code {_s.LatentDim}) on {train.Count} images for {_s.AeSteps} steps");
             aeTrainer.Train(train, dir, "ae", log, Context.Progress);
             ae = aeTrainer.Model;
             AutoencoderFile.Save(aeFile, ae, aeKey);
@@ -318,9 +376,9 @@ public sealed class Bagan : GenerativeRebalancer
         }
         // Stage 2: class-conditional latent distributions, then the adversarial training.
         var all = Enumerable.Range(0, train.Count).ToArray();
-        var gaussians = ClassGaussians.Fit(DeepSmote.Codes(ae, train, all), [.. train.Labels], train.NumClasses);
+        var gaussians = ClassGaussians.Fit(DeepSmote.Codes(ae, train, all), [.. train.Labels], train.NumClasses, diagonal: _s.Covariance == "diag");
         var trainer = new BaganTrainer(_s, shape, train.NumClasses, seed, ae, gaussians);
-        log?.Invoke($"all: training BAGAN's generator and (K+1)-way discriminator for {_s.Steps} steps");
+        log?.Invoke($"all: training {Name}'s generator (from the decoder) and discriminator for {_s.Steps} steps");
         var sw = System.Diagnostics.Stopwatch.StartNew();
         trainer.Train(train, dir, "all", key, log, Context.Progress);
         log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"all: trained in {sw.Elapsed.TotalSeconds:F0} s, D loss {trainer.Last.D:G4}, G loss {trainer.Last.G:G4}"));
@@ -366,8 +424,9 @@ public sealed class BaganTrainer
     private readonly ulong _seed;
     private readonly int _classes;
     private readonly List<string> _csv = [];
+    private readonly VaeModel _ae;
 
-    /// <summary>G from <paramref name="ae"/>'s decoder, D from its encoder with a new (K+1)-way head.</summary>
+    /// <summary>G from <paramref name="ae"/>'s decoder; D with a (K+1)-way head, from the encoder for BAGAN.</summary>
     public BaganTrainer(BaganSettings s, GanShape shape, int classes, ulong seed, VaeModel ae, ClassGaussians gaussians)
     {
         _s = s;
@@ -378,13 +437,18 @@ public sealed class BaganTrainer
         G = GanArchitectures.Get("dcgan").CreateGenerator(shape, init);
         G.LoadStateDict(ae.Decoder.StateDict());
         D = new BaganDiscriminator(shape, classes, init);
-        var encoder = ae.StateDict().Where(kv => kv.Key.StartsWith("conv", StringComparison.Ordinal) || kv.Key.StartsWith("bn2", StringComparison.Ordinal)).ToDictionary();
-        var dState = D.StateDict();
-        foreach (var (name, t) in encoder)
+        _ae = ae;
+        if (s.Variant == "bagan")
         {
-            using (GradMode.NoGrad())
+            // BAGAN's D starts from the encoder; WAE-GAN's and SCDL-GAN's from scratch.
+            var encoder = ae.StateDict().Where(kv => kv.Key.StartsWith("conv", StringComparison.Ordinal) || kv.Key.StartsWith("bn2", StringComparison.Ordinal)).ToDictionary();
+            var dState = D.StateDict();
+            foreach (var (name, t) in encoder)
             {
-                dState[name].CopyFrom_(t);
+                using (GradMode.NoGrad())
+                {
+                    dState[name].CopyFrom_(t);
+                }
             }
         }
         _optG = new Adam([.. G.Parameters()], s.LearningRate, s.Beta1, 0.999);
@@ -428,20 +492,39 @@ public sealed class BaganTrainer
             {
                 pick[i] = _rng.NextInt(data.Count);
             }
-            var fakeClasses = Enumerable.Range(0, pick.Length).Select(_ => present[_rng.NextInt(present.Length)]).ToArray();
             double lossD, lossG;
             using (TensorScope.Begin())
             {
                 var real = data.ToTensor(PixelRange.MinusOneToOne, pick);
                 var realLabels = Tensor.FromArray([.. pick.Select(data.Label)], pick.Length);
-                var z = Tensor.Concat([.. fakeClasses.Select(c => _gaussians.Sample(c, 1, _rng))], 0);
-                var intended = Tensor.FromArray(fakeClasses, fakeClasses.Length);
+                Tensor z;
+                int[] intendedClasses;
+                if (_s.Variant == "bagan")
+                {
+                    // Codes drawn from the normal of a uniformly drawn class.
+                    intendedClasses = [.. Enumerable.Range(0, pick.Length).Select(_ => present[_rng.NextInt(present.Length)])];
+                    z = Tensor.Concat([.. intendedClasses.Select(c => _gaussians.Sample(c, 1, _rng))], 0);
+                }
+                else
+                {
+                    // The codes of uniformly drawn real images, instead of noise.
+                    var source = Enumerable.Range(0, pick.Length).Select(_ => _rng.NextInt(data.Count)).ToArray();
+                    intendedClasses = [.. source.Select(data.Label)];
+                    using (GradMode.NoGrad())
+                    {
+                        _ae.Eval();
+                        z = _ae.Encode(data.ToTensor(PixelRange.MinusOneToOne, source), null).Mu;
+                    }
+                }
+                var intended = Tensor.FromArray(intendedClasses, intendedClasses.Length);
                 var fake = G.Forward(z, null);
-                var d = BaganLosses.Discriminator(D.Forward(real), realLabels, D.Forward(fake.Detach()));
+                var d = _s.Variant == "bagan"
+                    ? BaganLosses.Discriminator(D.Forward(real), realLabels, D.Forward(fake.Detach()))
+                    : WaeGanLosses.Discriminator(D.Forward(real), realLabels, D.Forward(fake.Detach()));
                 _optD.ZeroGrad();
                 d.Backward();
                 _optD.Step();
-                var g = BaganLosses.Generator(D.Forward(fake), intended);
+                var g = _s.Variant == "bagan" ? BaganLosses.Generator(D.Forward(fake), intended) : WaeGanLosses.Generator(D.Forward(fake), intended);
                 _optG.ZeroGrad();
                 g.Backward();
                 _optG.Step();

@@ -14,7 +14,8 @@ namespace Rebalance.Generative.Autoencoders;
 public sealed record VaeSettings
 {
     /// <summary>What the training minimises: <c>vae</c> (reconstruction + β·KL), <c>deepsmote</c>
-    /// (reconstruction + λ·the permutation penalty of Dablain et al.) or <c>ae</c> (reconstruction).</summary>
+    /// (reconstruction + λ·the permutation penalty of Dablain et al.), <c>ae</c> (reconstruction),
+    /// <c>wae</c> (reconstruction + λ·MMD to N(0, I)) or <c>scdl</c> (as <c>wae</c>, + λ2·L_SV).</summary>
     public string Objective { get; init; } = "vae";
 
     /// <summary>Weight λ of DeepSMOTE's penalty.</summary>
@@ -22,6 +23,12 @@ public sealed record VaeSettings
 
     /// <summary>Neighbours of DeepSMOTE's latent SMOTE.</summary>
     public int Neighbours { get; init; } = 5;
+
+    /// <summary>Weight λ of WAE-MMD's MMD term (the WAE paper's 10 for MNIST).</summary>
+    public double MmdWeight { get; init; } = 10;
+
+    /// <summary>Weight λ2 of SCDL-GAN's L_SV, the cross-entropy of a classifier on the code.</summary>
+    public double SvWeight { get; init; } = 1;
 
     /// <summary>Optimiser steps.</summary>
     public int Steps { get; init; } = 3000;
@@ -67,7 +74,9 @@ public sealed record VaeSettings
             Steps = s.Int("steps", d.Steps, 1, 10_000_000),
             BatchSize = s.Int("batch_size", d.BatchSize, 2, 4096),
             LearningRate = s.Double("lr", d.LearningRate, 1e-7, 1),
-            Beta = deepSmote ? d.Beta : s.Double("beta", d.Beta, 0, 1000),
+            Beta = d.Objective == "vae" ? s.Double("beta", d.Beta, 0, 1000) : d.Beta,
+            MmdWeight = d.Objective is "wae" or "scdl" ? s.Double("mmd_weight", d.MmdWeight, 0, 10000) : d.MmdWeight,
+            SvWeight = d.Objective == "scdl" ? s.Double("sv_weight", d.SvWeight, 0, 10000) : d.SvWeight,
             Reconstruction = s.Choice("recon", d.Reconstruction, [.. AutoencoderLosses.ReconstructionKinds]),
             LatentDim = s.Int("z_dim", d.LatentDim, 1, 1024),
             CheckpointEvery = s.Int("checkpoint_every", d.CheckpointEvery, 1, 10_000_000),
@@ -77,7 +86,8 @@ public sealed record VaeSettings
     }
 
     /// <summary>Everything that decides the trained weights, for the model key.</summary>
-    public string Canonical() => string.Join(";", $"vae v{Version}", Objective, Penalty.ToString("R", CultureInfo.InvariantCulture), Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture),
+    public string Canonical() => string.Join(";", $"vae v{Version}", Objective, Penalty.ToString("R", CultureInfo.InvariantCulture),
+        MmdWeight.ToString("R", CultureInfo.InvariantCulture), SvWeight.ToString("R", CultureInfo.InvariantCulture), Steps, BatchSize, LearningRate.ToString("R", CultureInfo.InvariantCulture),
         Beta.ToString("R", CultureInfo.InvariantCulture), Reconstruction, LatentDim, CheckpointEvery, ClassBalanced);
 }
 
@@ -93,9 +103,10 @@ public sealed class VaeModel : Module
 {
     /// <summary>A new model with weights drawn from <paramref name="gen"/>; a deterministic one
     /// (<paramref name="variational"/> false) has a code and no variance.</summary>
-    public VaeModel(GanShape shape, Generator gen, bool variational = true)
+    public VaeModel(GanShape shape, Generator gen, bool variational = true, int latentClasses = 0)
     {
         Variational = variational;
+        LatentClasses = latentClasses;
         GanArchitectures.Get("dcgan").Check(shape);
         Shape = shape;
         RegisterModule("conv1", new Conv2d(shape.Channels, 64, 4, gen, stride: 2, padding: 1));
@@ -105,6 +116,10 @@ public sealed class VaeModel : Module
         RegisterModule("head", new Linear(Features + shape.NumClasses, (variational ? 2 : 1) * shape.LatentDim, gen));
         Decoder = GanArchitectures.Get("dcgan").CreateGenerator(shape, gen);
         RegisterModule("dec", Decoder);
+        if (latentClasses > 0)
+        {
+            RegisterModule("latent_cls", new Linear(shape.LatentDim, latentClasses, gen));
+        }
     }
 
     /// <summary>Image shape, latent size and classes (0: unconditional).</summary>
@@ -112,6 +127,12 @@ public sealed class VaeModel : Module
 
     /// <summary>Whether the encoder gives a distribution (μ, log σ²) or a code.</summary>
     public bool Variational { get; }
+
+    /// <summary>Classes of the linear classifier on the code (SCDL-GAN's L_SV); 0 for none.</summary>
+    public int LatentClasses { get; }
+
+    /// <summary>Class logits of codes, by the classifier on the code.</summary>
+    public Tensor ClassifyCode(Tensor code) => LatentClasses > 0 ? Child("latent_cls").Forward(code) : throw new InvalidOperationException("this autoencoder has no classifier on its code");
 
     /// <summary>Length of the encoder's flattened features.</summary>
     public int Features { get; }
@@ -166,11 +187,11 @@ public sealed class VaeTrainer
     private readonly List<string> _csv = [];
 
     /// <summary>A new model with weights drawn from <paramref name="seed"/>.</summary>
-    public VaeTrainer(VaeSettings settings, GanShape shape, ulong seed)
+    public VaeTrainer(VaeSettings settings, GanShape shape, ulong seed, int latentClasses = 0)
     {
         _s = settings;
         _seed = seed;
-        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL), variational: settings.Objective == "vae");
+        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL), variational: settings.Objective == "vae", latentClasses: settings.Objective == "scdl" ? (latentClasses > 1 ? latentClasses : throw new ArgumentException("SCDL's classifier on the code needs the number of classes (at least 2)")) : 0);
         _opt = new Adam([.. Model.Parameters()], settings.LearningRate);
         _rng = new Generator(seed);
     }
@@ -250,6 +271,19 @@ public sealed class VaeTrainer
                     var (classImages, permuted) = ClassBatch(data, sameClass);
                     k = AutoencoderLosses.PermutationPenalty(Model.Decoder.Forward(Model.Encode(data.ToTensor(PixelRange.MinusOneToOne, classImages), null).Mu, null), data.ToTensor(PixelRange.MinusOneToOne, permuted), _s.Reconstruction);
                     total = r + (k * _s.Penalty);
+                }
+                else if (_s.Objective is "wae" or "scdl")
+                {
+                    // WAE-MMD: the codes of the batch against as many N(0, I) draws (the "kl" column of
+                    // losses.csv holds λ·MMD, plus λ2·L_SV for SCDL).
+                    r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(mu, labels), x, _s.Reconstruction);
+                    k = AutoencoderLosses.ImqMmd(mu, _rng.Normal([pick.Length, shape.LatentDim])) * _s.MmdWeight;
+                    if (_s.Objective == "scdl")
+                    {
+                        var y = Tensor.FromArray([.. pick.Select(data.Label)], pick.Length);
+                        k = k + (F.CrossEntropy(Model.ClassifyCode(mu), y) * _s.SvWeight);
+                    }
+                    total = r + k;
                 }
                 else
                 {
@@ -454,6 +488,7 @@ public static class AutoencoderFile
         c.Metadata["autoencoder.key"] = key;
         c.Metadata["autoencoder.shape"] = string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses);
         c.Metadata["autoencoder.variational"] = model.Variational ? "1" : "0";
+        c.Metadata["autoencoder.latent_classes"] = model.LatentClasses.ToString(CultureInfo.InvariantCulture);
         c.Save(path);
     }
 
@@ -468,7 +503,8 @@ public static class AutoencoderFile
         {
             throw new CheckpointException($"{path}: not an autoencoder file ('autoencoder.shape' is '{Meta("autoencoder.shape")}')");
         }
-        var model = new VaeModel(new GanShape(v[0], v[1], v[2], v[3], v[4]), new Generator(0), Meta("autoencoder.variational") == "1");
+        var latentClasses = int.TryParse(c.Metadata.GetValueOrDefault("autoencoder.latent_classes"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var lc) ? lc : 0;
+        var model = new VaeModel(new GanShape(v[0], v[1], v[2], v[3], v[4]), new Generator(0), Meta("autoencoder.variational") == "1", latentClasses);
         c.LoadModule(model);
         model.Eval();
         return (model, Meta("autoencoder.key"));
