@@ -17,11 +17,11 @@ public sealed class GenerativeContext
     public Action<GanProgress>? Progress { get; init; }
 }
 
-/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>, <c>bagan</c>, <c>wae-gan</c>, <c>scdl-gan</c>.</summary>
+/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>, <c>bagan</c>, <c>bagan-gp</c>, <c>wae-gan</c>, <c>scdl-gan</c>.</summary>
 public static class GenerativeMethods
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "wae-gan", "scdl-gan"];
+    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "bagan-gp", "wae-gan", "scdl-gan"];
 
     /// <summary>Whether <paramref name="name"/> is a generative method.</summary>
     public static bool IsKnown(string name) => Names.Contains(name);
@@ -37,6 +37,7 @@ public static class GenerativeMethods
             "cgan" => new ConditionalGan(GanSettings.Read(settings, new GanSettings { Loss = "hinge", Steps = 3000, EmaDecay = 0.999 }), settings, context),
             "vae" => new Autoencoders.VaeRebalancer(false, Autoencoders.VaeSettings.Read(settings), settings, context),
             "cvae" => new Autoencoders.VaeRebalancer(true, Autoencoders.VaeSettings.Read(settings), settings, context),
+            "bagan-gp" => new Autoencoders.BaganGp(Autoencoders.BaganGpSettings.Read(settings), settings, context),
             "bagan" or "wae-gan" or "scdl-gan" => new Autoencoders.Bagan(Autoencoders.BaganSettings.Read(settings, name), settings, context),
             "deepsmote" => new Autoencoders.DeepSmote(Autoencoders.VaeSettings.Read(settings, Autoencoders.DeepSmote.Defaults), settings, context),
             _ => throw new ArgumentException($"unknown generative method '{name}' (known: {string.Join(", ", Names)})"),

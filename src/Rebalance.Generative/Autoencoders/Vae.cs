@@ -15,7 +15,8 @@ public sealed record VaeSettings
 {
     /// <summary>What the training minimises: <c>vae</c> (reconstruction + β·KL), <c>deepsmote</c>
     /// (reconstruction + λ·the permutation penalty of Dablain et al.), <c>ae</c> (reconstruction),
-    /// <c>wae</c> (reconstruction + λ·MMD to N(0, I)) or <c>scdl</c> (as <c>wae</c>, + λ2·L_SV).</summary>
+    /// <c>wae</c> (reconstruction + λ·MMD to N(0, I)), <c>scdl</c> (as <c>wae</c>, + λ2·L_SV) or <c>sae</c>
+    /// (BAGAN-GP's supervised autoencoder: the code times a learned label embedding is decoded).</summary>
     public string Objective { get; init; } = "vae";
 
     /// <summary>Weight λ of DeepSMOTE's penalty.</summary>
@@ -103,15 +104,20 @@ public sealed class VaeModel : Module
 {
     /// <summary>A new model with weights drawn from <paramref name="gen"/>; a deterministic one
     /// (<paramref name="variational"/> false) has a code and no variance.</summary>
-    public VaeModel(GanShape shape, Generator gen, bool variational = true, int latentClasses = 0)
+    public VaeModel(GanShape shape, Generator gen, bool variational = true, int latentClasses = 0, int labelEmbedding = 0)
     {
         Variational = variational;
         LatentClasses = latentClasses;
+        LabelEmbedding = labelEmbedding;
         GanArchitectures.Get("dcgan").Check(shape);
         Shape = shape;
         RegisterModule("conv1", new Conv2d(shape.Channels, 64, 4, gen, stride: 2, padding: 1));
         RegisterModule("conv2", new Conv2d(64, 128, 4, gen, stride: 2, padding: 1));
-        RegisterModule("bn2", new BatchNorm2d(128));
+        if (labelEmbedding == 0)
+        {
+            // BAGAN-GP's encoder becomes a WGAN-GP critic, whose per-image gradient penalty batch norm would break.
+            RegisterModule("bn2", new BatchNorm2d(128));
+        }
         Features = 128 * (shape.Height / 4) * (shape.Width / 4);
         RegisterModule("head", new Linear(Features + shape.NumClasses, (variational ? 2 : 1) * shape.LatentDim, gen));
         Decoder = GanArchitectures.Get("dcgan").CreateGenerator(shape, gen);
@@ -119,6 +125,10 @@ public sealed class VaeModel : Module
         if (latentClasses > 0)
         {
             RegisterModule("latent_cls", new Linear(shape.LatentDim, latentClasses, gen));
+        }
+        if (labelEmbedding > 0)
+        {
+            RegisterModule("label_embed", new Embedding(labelEmbedding, shape.LatentDim, gen));
         }
     }
 
@@ -130,6 +140,13 @@ public sealed class VaeModel : Module
 
     /// <summary>Classes of the linear classifier on the code (SCDL-GAN's L_SV); 0 for none.</summary>
     public int LatentClasses { get; }
+
+    /// <summary>Classes of BAGAN-GP's label embedding, by which the decoder's input is multiplied; 0 for none.</summary>
+    public int LabelEmbedding { get; }
+
+    /// <summary>The decoder's input: the code, times the label's embedding when the model has one.</summary>
+    public Tensor DecoderInput(Tensor code, Tensor? labels) =>
+        LabelEmbedding > 0 ? code * Child("label_embed").Forward(labels ?? throw new ArgumentException("a supervised autoencoder needs the labels of its codes")) : code;
 
     /// <summary>Class logits of codes, by the classifier on the code.</summary>
     public Tensor ClassifyCode(Tensor code) => LatentClasses > 0 ? Child("latent_cls").Forward(code) : throw new InvalidOperationException("this autoencoder has no classifier on its code");
@@ -148,7 +165,8 @@ public sealed class VaeModel : Module
     public Tensor EncoderFeatures(Tensor x)
     {
         var h = F.LeakyRelu(Child("conv1").Forward(x), 0.2);
-        return F.LeakyRelu(Child("bn2").Forward(Child("conv2").Forward(h)), 0.2).Flatten(1);
+        h = Child("conv2").Forward(h);
+        return F.LeakyRelu(LabelEmbedding == 0 ? Child("bn2").Forward(h) : h, 0.2).Flatten(1);
     }
 
     /// <summary>μ and log σ² of q(z | x, y), each (N, LatentDim); for a deterministic model the code and zeros.</summary>
@@ -191,7 +209,9 @@ public sealed class VaeTrainer
     {
         _s = settings;
         _seed = seed;
-        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL), variational: settings.Objective == "vae", latentClasses: settings.Objective == "scdl" ? (latentClasses > 1 ? latentClasses : throw new ArgumentException("SCDL's classifier on the code needs the number of classes (at least 2)")) : 0);
+        Model = new VaeModel(shape, new Generator(seed ^ 0x6a09e667f3bcc908UL), variational: settings.Objective == "vae",
+            labelEmbedding: settings.Objective == "sae" ? (latentClasses > 1 ? latentClasses : throw new ArgumentException("a supervised autoencoder needs the number of classes (at least 2)")) : 0,
+            latentClasses: settings.Objective == "scdl" ? (latentClasses > 1 ? latentClasses : throw new ArgumentException("SCDL's classifier on the code needs the number of classes (at least 2)")) : 0);
         _opt = new Adam([.. Model.Parameters()], settings.LearningRate);
         _rng = new Generator(seed);
     }
@@ -284,6 +304,14 @@ public sealed class VaeTrainer
                         k = k + (F.CrossEntropy(Model.ClassifyCode(mu), y) * _s.SvWeight);
                     }
                     total = r + k;
+                }
+                else if (_s.Objective == "sae")
+                {
+                    // BAGAN-GP's supervised autoencoder: the code times the label's embedding is decoded.
+                    var y = Tensor.FromArray([.. pick.Select(data.Label)], pick.Length);
+                    r = AutoencoderLosses.Reconstruction(Model.Decoder.Forward(Model.DecoderInput(mu, y), null), x, _s.Reconstruction);
+                    k = Tensor.ZerosLike(r);
+                    total = r;
                 }
                 else
                 {
@@ -384,9 +412,16 @@ public sealed class VaeTrainer
         return true;
     }
 
-    /// <summary>A grid of decoded N(0, I) draws from a fixed seed: one row per class for a conditional model.</summary>
+    /// <summary>A VAE's grid: decoded N(0, I) draws from a fixed seed, one row per class for a conditional
+    /// model. Another autoencoder's: per class (up to 10), a row of its first training images and a row of
+    /// their reconstructions.</summary>
     private void WriteGrid(string path, Dataset data)
     {
+        if (!Model.Variational)
+        {
+            WriteReconstructions(path, data);
+            return;
+        }
         var shape = Model.Shape;
         var classes = shape.Conditional ? Enumerable.Range(0, shape.NumClasses).ToArray() : [data.Count > 0 ? data.Label(0) : 0];
         var gen = new Generator(_seed ^ 0x3c6ef372fe94f82bUL);
@@ -400,6 +435,39 @@ public sealed class VaeTrainer
         Model.Train();
         var grid = new Dataset("samples", [.. pixels], [.. labels], shape.Channels, shape.Height, shape.Width, [.. data.ClassNames]);
         SampleGrid.Write(path, grid, [.. classes.Select((_, r) => Enumerable.Range(r * 10, 10).ToArray())]);
+    }
+
+    private void WriteReconstructions(string path, Dataset data)
+    {
+        var shown = Enumerable.Range(0, data.NumClasses).Select(c => data.IndicesOf(c).Take(10).ToArray()).Where(ix => ix.Length > 0).Take(10).ToArray();
+        var all = shown.SelectMany(ix => ix).ToArray();
+        byte[] rebuilt;
+        Model.Eval();
+        using (GradMode.NoGrad())
+        {
+            using var scope = TensorScope.Begin();
+            var labels = Model.LabelEmbedding > 0 || Model.Shape.Conditional ? Tensor.FromArray([.. all.Select(data.Label)], all.Length) : null;
+            var code = Model.Encode(data.ToTensor(PixelRange.MinusOneToOne, all), Model.Shape.Conditional ? labels : null).Mu;
+            rebuilt = Dataset.ToBytes(Model.Decoder.Forward(Model.DecoderInput(code, labels), Model.Shape.Conditional ? labels : null));
+        }
+        Model.Train();
+        var size = data.ImageSize;
+        var pixels = new byte[2 * all.Length * size];
+        for (var i = 0; i < all.Length; i++)
+        {
+            data.Image(all[i]).CopyTo(pixels.AsSpan(i * size, size));
+        }
+        rebuilt.CopyTo(pixels.AsSpan(all.Length * size));
+        var grid = new Dataset("reconstructions", pixels, [.. all.Select(data.Label), .. all.Select(data.Label)], data.Channels, data.Height, data.Width, [.. data.ClassNames]);
+        var rows = new List<int[]>();
+        var at = 0;
+        foreach (var ix in shown)
+        {
+            rows.Add([.. Enumerable.Range(at, ix.Length)]);
+            rows.Add([.. Enumerable.Range(all.Length + at, ix.Length)]);
+            at += ix.Length;
+        }
+        SampleGrid.Write(path, grid, rows);
     }
 }
 
@@ -489,6 +557,7 @@ public static class AutoencoderFile
         c.Metadata["autoencoder.shape"] = string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses);
         c.Metadata["autoencoder.variational"] = model.Variational ? "1" : "0";
         c.Metadata["autoencoder.latent_classes"] = model.LatentClasses.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["autoencoder.label_embedding"] = model.LabelEmbedding.ToString(CultureInfo.InvariantCulture);
         c.Save(path);
     }
 
@@ -504,7 +573,8 @@ public static class AutoencoderFile
             throw new CheckpointException($"{path}: not an autoencoder file ('autoencoder.shape' is '{Meta("autoencoder.shape")}')");
         }
         var latentClasses = int.TryParse(c.Metadata.GetValueOrDefault("autoencoder.latent_classes"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var lc) ? lc : 0;
-        var model = new VaeModel(new GanShape(v[0], v[1], v[2], v[3], v[4]), new Generator(0), Meta("autoencoder.variational") == "1", latentClasses);
+        var labelEmbedding = int.TryParse(c.Metadata.GetValueOrDefault("autoencoder.label_embedding"), NumberStyles.Integer, CultureInfo.InvariantCulture, out var le) ? le : 0;
+        var model = new VaeModel(new GanShape(v[0], v[1], v[2], v[3], v[4]), new Generator(0), Meta("autoencoder.variational") == "1", latentClasses, labelEmbedding);
         c.LoadModule(model);
         model.Eval();
         return (model, Meta("autoencoder.key"));
