@@ -86,8 +86,8 @@ public static class Runner
     public const int ResultsVersion = 2;
 
     /// <summary>Version of the judging of added images; bumped when a quality figure's computation changes,
-    /// so stored quality blocks are recomputed (the classifier runs are kept).</summary>
-    public const int QualityVersion = 1;
+    /// so stored quality blocks are recomputed (the classifier runs are kept). 2: SSIM samples drawn per class.</summary>
+    public const int QualityVersion = 2;
 
     /// <summary>The git commit this program was built from (from the assembly's informational version), or null.</summary>
     public static string? Commit { get; } = typeof(Runner).Assembly

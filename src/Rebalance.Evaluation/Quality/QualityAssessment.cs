@@ -127,38 +127,52 @@ public static class QualityAssessment
         {
             warnings.Add($"images of {test.Height}x{test.Width} are smaller than SSIM's {Ssim.Window}x{Ssim.Window} window: no pixel near-copy test");
         }
-        var ssimGen = new Tensors.Generator(seed ^ 0x55e1);
-        Ssim.Stats[] Prepared(Dataset d, int[] idx, int max) =>
-            [.. (idx.Length <= max ? idx : ssimGen.Permutation(idx.Length).ToIntArray()[..max].Order().Select(k => idx[k])).Select(i => ssim!.Prepare(d.Image(i)))];
-        for (var c = 0; c < test.NumClasses; c++)
+        // Classes are measured in parallel (each with its own seeded samples), then gathered in class order,
+        // so the figures do not depend on the thread count.
+        var classes = Enumerable.Range(0, test.NumClasses).Where(c => generated.IndicesOf(c).Length > 0).ToArray();
+        var results = new (ClassQuality Quality, string? Warning)[classes.Length];
+        Parallel.For(0, classes.Length, k =>
         {
+            var c = classes[k];
             var gi = generated.IndicesOf(c);
-            if (gi.Length == 0)
-            {
-                continue;
-            }
             var ri = test.IndicesOf(c);
             var ti = trainAfterProtocol.IndicesOf(c);
             var classFid = gi.Length >= 2 && ri.Length >= 2 ? FrechetDistance.Compute([.. ri.Select(i => fr[i])], [.. gi.Select(i => fg[i])]) : double.NaN;
-            if (gi.Length < dim || ri.Length < dim)
-            {
-                warnings.Add($"class {c} ('{test.ClassNames[c]}'): intra-class FID rests on {gi.Length} generated and {ri.Length} real images, fewer than the {dim} judge features");
-            }
+            var warning = gi.Length < dim || ri.Length < dim
+                ? $"class {c} ('{test.ClassNames[c]}'): intra-class FID rests on {gi.Length} generated and {ri.Length} real images, fewer than the {dim} judge features"
+                : null;
             NearCopyScore? near = null;
+            NearCopyScore? ssimNear = null;
             if (ti.Length > 0 && ri.Length > 0)
             {
                 near = NearCopies.Compute([.. gi.Select(i => fg[i])], [.. ti.Select(i => ftrain[i])], [.. ri.Select(i => fr[i])]);
-                copies += near.Share * gi.Length;
-                measured += gi.Length;
+                if (ssim is not null)
+                {
+                    var classGen = new Tensors.Generator(seed ^ 0x55e1 ^ ((ulong)c * 0x9e3779b97f4a7c15UL));
+                    Ssim.Stats[] Prepared(Dataset d, int[] idx, int max) =>
+                        [.. (idx.Length <= max ? idx : classGen.Permutation(idx.Length).ToIntArray()[..max].Order().Select(j => idx[j])).Select(i => ssim.Prepare(d.Image(i)))];
+                    ssimNear = NearCopies.ComputeSsim(ssim, Prepared(generated, gi, SsimSamples), Prepared(trainAfterProtocol, ti, SsimTraining), Prepared(test, ri, SsimSamples));
+                }
             }
-            NearCopyScore? ssimNear = null;
-            if (near is not null && ssim is not null)
+            results[k] = (new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length, ssimNear), warning);
+        });
+        foreach (var (q, warning) in results)
+        {
+            if (warning is not null)
             {
-                ssimNear = NearCopies.ComputeSsim(ssim, Prepared(generated, gi, SsimSamples), Prepared(trainAfterProtocol, ti, SsimTraining), Prepared(test, ri, SsimSamples));
-                ssimCopies += ssimNear.Share * gi.Length;
-                ssimMeasured += gi.Length;
+                warnings.Add(warning);
             }
-            perClass.Add(new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length, ssimNear));
+            perClass.Add(q);
+            if (q.NearCopies is { } near)
+            {
+                copies += near.Share * q.Count;
+                measured += q.Count;
+            }
+            if (q.SsimNearCopies is { } sn)
+            {
+                ssimCopies += sn.Share * q.Count;
+                ssimMeasured += q.Count;
+            }
         }
         return new QualityResult(fid, kid, inception, neighbours, measured == 0 ? double.NaN : copies / measured, perClass, collapse, judge.TestAccuracy, generated.Count, test.Count, warnings)
         {
