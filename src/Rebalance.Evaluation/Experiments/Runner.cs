@@ -318,7 +318,7 @@ public static class Runner
         try
         {
             judge = getJudge();
-            q = QualityAssessment.Assess(judge, all.Subset(picked), train, data.Test, seed, e.Quality.TsnePerClass);
+            q = QualityAssessment.Assess(judge, all.Subset(picked), train, data.Test, seed, MapsFor(e, seed));
         }
         catch (ArgumentException x)
         {
@@ -328,7 +328,7 @@ public static class Runner
         }
         var json = QualityAssessment.ToJson(q, all.ClassNames, judge);
         json["key"] = key;
-        if (e.Quality.TsnePerClass > 0 && resampled.ModelFolder is { } models)
+        if (MapsFor(e, seed) > 0 && resampled.ModelFolder is { } models)
         {
             // Where the method's own discriminators and encoders put the same images.
             var maps = new JsonObject();
@@ -336,7 +336,7 @@ public static class Runner
             var (real, fake) = QualityAssessment.TsneSample(data.Test, generated, e.Quality.TsnePerClass, seed);
             var shown = data.Test.Subset([.. real]);
             var made = generated.Subset([.. fake]);
-            foreach (var file in Directory.GetFiles(models, "*.discriminator.safetensors").Order(StringComparer.Ordinal))
+            foreach (var file in Directory.GetFiles(models, "*.discriminator.safetensors").Order(StringComparer.Ordinal).Take(MaxOwnMaps))
             {
                 var d = DiscriminatorFile.Load(file);
                 var rows = DiscriminatorFile.Features(d, shown).Concat(DiscriminatorFile.Features(d, made)).ToArray();
@@ -347,7 +347,7 @@ public static class Runner
                 json["tsne_discriminator"] = maps;
             }
             var encoderMaps = new JsonObject();
-            foreach (var file in Directory.GetFiles(models, "*.autoencoder.safetensors").Order(StringComparer.Ordinal))
+            foreach (var file in Directory.GetFiles(models, "*.autoencoder.safetensors").Order(StringComparer.Ordinal).Take(MaxOwnMaps))
             {
                 var (model, _) = Generative.Autoencoders.AutoencoderFile.Load(file);
                 var rows = Generative.Autoencoders.AutoencoderFile.Features(model, shown).Concat(Generative.Autoencoders.AutoencoderFile.Features(model, made)).ToArray();
@@ -368,6 +368,14 @@ public static class Runner
         json["seconds"] = Math.Round(sw.Elapsed.TotalSeconds, 2);
         return json;
     }
+
+    /// <summary>At most this many of a method's own models (discriminators, encoders) get a t-SNE map: a
+    /// method with one model per class would otherwise pay for nine maps that show the same thing.</summary>
+    private const int MaxOwnMaps = 3;
+
+    /// <summary>Points per class of the t-SNE maps for this seed: maps are made for the experiment's first
+    /// seed only (the report shows the first seed's), which keeps the judging of the others to seconds.</summary>
+    private static int MapsFor(Experiment e, ulong seed) => seed == e.Seeds[0] ? e.Quality.TsnePerClass : 0;
 
     /// <summary>
     /// Train-on-synthetic, as the galaxy study's "train on generated images, validate on real ones": the
