@@ -4,6 +4,8 @@ using Rebalance.Generative.Autoencoders;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 
+using static Rebalance.Generative.Tests.BandImages;
+
 namespace Rebalance.Generative.Tests;
 
 /// <summary>BAGAN: its (K+1)-way losses and class code distributions against hand values, exact resume,
@@ -77,26 +79,6 @@ public sealed class BaganTests : IDisposable
         Assert.Throws<ArgumentException>(() => ClassGaussians.Cholesky([1, 2, 2, 1], 2));
     }
 
-    /// <summary>28x28 images: class c has a bright band at rows 4+8c.</summary>
-    private static Dataset Bands(int[] counts, int seed)
-    {
-        var rng = new Random(seed);
-        var pixels = new List<byte>();
-        var labels = new List<int>();
-        for (var c = 0; c < counts.Length; c++)
-        {
-            for (var i = 0; i < counts[c]; i++)
-            {
-                for (var j = 0; j < 784; j++)
-                {
-                    pixels.Add((byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 200 : 10) + rng.Next(-20, 20), 0, 255));
-                }
-                labels.Add(c);
-            }
-        }
-        return new Dataset("bands", [.. pixels], [.. labels], 1, 28, 28, [.. Enumerable.Range(0, counts.Length).Select(c => $"class{c}")]);
-    }
-
     [Fact]
     public void ATinyBaganAddsImagesOfTheirClassAndResumesExactly()
     {
@@ -107,18 +89,6 @@ public sealed class BaganTests : IDisposable
         var ae = File.ReadAllLines(Path.Combine(result.ModelFolder!, "ae.losses.csv")).Skip(1).Select(l => double.Parse(l.Split(',')[2], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         Assert.True(ae[^10..].Average() < ae[..10].Average() * 0.7, "the autoencoder's reconstruction did not fall");
         Assert.Equal(21, File.ReadAllLines(Path.Combine(result.ModelFolder!, "all.losses.csv")).Length);
-        double Rows(ReadOnlySpan<byte> img, int centre)
-        {
-            double s = 0;
-            for (var r = centre - 2; r <= centre + 2; r++)
-            {
-                for (var x = 0; x < 28; x++)
-                {
-                    s += img[(r * 28) + x];
-                }
-            }
-            return s;
-        }
         var added = Enumerable.Range(0, result.Train.Count).Where(result.Train.IsSynthetic).ToArray();
         var right = added.Count(i => Rows(result.Train.Image(i), 20) > Math.Max(Rows(result.Train.Image(i), 4), Rows(result.Train.Image(i), 12)));
         Assert.True(right > added.Length * 2 / 3, $"{right} of {added.Length} added images have class 2's band");
@@ -228,25 +198,6 @@ public sealed class WaeGanTests : IDisposable
         Assert.Equal(((Softplus(-2.0) + Softplus(0.0)) / 2) + ((Ce([0.0, 1.0], 1) + Ce([1.5, -0.5], 0)) / 2), g, 6);
     }
 
-    private static Dataset Bands(int[] counts, int seed)
-    {
-        var rng = new Random(seed);
-        var pixels = new List<byte>();
-        var labels = new List<int>();
-        for (var c = 0; c < counts.Length; c++)
-        {
-            for (var i = 0; i < counts[c]; i++)
-            {
-                for (var j = 0; j < 784; j++)
-                {
-                    pixels.Add((byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 200 : 10) + rng.Next(-20, 20), 0, 255));
-                }
-                labels.Add(c);
-            }
-        }
-        return new Dataset("bands", [.. pixels], [.. labels], 1, 28, 28, [.. Enumerable.Range(0, counts.Length).Select(c => $"class{c}")]);
-    }
-
     [Theory]
     [InlineData("wae-gan")]
     [InlineData("scdl-gan")]
@@ -259,18 +210,6 @@ public sealed class WaeGanTests : IDisposable
         var ae = File.ReadAllLines(Path.Combine(result.ModelFolder!, "ae.losses.csv")).Skip(1).Select(l => l.Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
         Assert.True(ae[^10..].Average(r => r[2]) < ae[..10].Average(r => r[2]) * 0.7, "the autoencoder's reconstruction did not fall");
         Assert.True(ae.All(r => r[3] != 0), "the MMD term is missing");
-        double Rows(ReadOnlySpan<byte> img, int centre)
-        {
-            double s = 0;
-            for (var r = centre - 2; r <= centre + 2; r++)
-            {
-                for (var x = 0; x < 28; x++)
-                {
-                    s += img[(r * 28) + x];
-                }
-            }
-            return s;
-        }
         var added = Enumerable.Range(0, result.Train.Count).Where(result.Train.IsSynthetic).ToArray();
         var right = added.Count(i => Rows(result.Train.Image(i), 20) > Math.Max(Rows(result.Train.Image(i), 4), Rows(result.Train.Image(i), 12)));
         Assert.True(right > added.Length * 2 / 3, $"{right} of {added.Length} added images have class 2's band");
@@ -305,25 +244,6 @@ public sealed class BaganGpTests : IDisposable
         }
     }
 
-    private static Dataset Bands(int[] counts, int seed)
-    {
-        var rng = new Random(seed);
-        var pixels = new List<byte>();
-        var labels = new List<int>();
-        for (var c = 0; c < counts.Length; c++)
-        {
-            for (var i = 0; i < counts[c]; i++)
-            {
-                for (var j = 0; j < 784; j++)
-                {
-                    pixels.Add((byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 200 : 10) + rng.Next(-20, 20), 0, 255));
-                }
-                labels.Add(c);
-            }
-        }
-        return new Dataset("bands", [.. pixels], [.. labels], 1, 28, 28, [.. Enumerable.Range(0, counts.Length).Select(c => $"class{c}")]);
-    }
-
     [Fact]
     public void ATinyBaganGpAddsImagesOfTheirClassWithAClassConditionalCriticAndResumesExactly()
     {
@@ -333,18 +253,6 @@ public sealed class BaganGpTests : IDisposable
         Assert.Equal([40, 40, 40], result.Train.ClassCounts());
         var ae = File.ReadAllLines(Path.Combine(result.ModelFolder!, "ae.losses.csv")).Skip(1).Select(l => double.Parse(l.Split(',')[2], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         Assert.True(ae[^10..].Average() < ae[..10].Average() * 0.7, "the supervised autoencoder's reconstruction did not fall");
-        double Rows(ReadOnlySpan<byte> img, int centre)
-        {
-            double s = 0;
-            for (var r = centre - 2; r <= centre + 2; r++)
-            {
-                for (var x = 0; x < 28; x++)
-                {
-                    s += img[(r * 28) + x];
-                }
-            }
-            return s;
-        }
         var added = Enumerable.Range(0, result.Train.Count).Where(result.Train.IsSynthetic).ToArray();
         var right = added.Count(i => Rows(result.Train.Image(i), 20) > Math.Max(Rows(result.Train.Image(i), 4), Rows(result.Train.Image(i), 12)));
         Assert.True(right > added.Length * 2 / 3, $"{right} of {added.Length} added images have class 2's band");

@@ -4,6 +4,8 @@ using Rebalance.Generative.Autoencoders;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 
+using static Rebalance.Generative.Tests.BandImages;
+
 namespace Rebalance.Generative.Tests;
 
 /// <summary>The VAE's loss terms against hand-computed values and finite differences, its training
@@ -69,26 +71,6 @@ public sealed class VaeTests : IDisposable
             var numeric = (Value(up) - Value(down)) / (2 * h);
             Assert.True(Math.Abs(numeric - analytic[i]) < 1e-6 * Math.Max(1, Math.Abs(numeric)), $"{term} d/dx[{i}]: autograd {analytic[i]}, finite differences {numeric}");
         }
-    }
-
-    /// <summary>28x28 images: class c has a bright band at rows 4+8c.</summary>
-    private static Dataset Bands(int[] counts, int seed = 3)
-    {
-        var rng = new Random(seed);
-        var pixels = new List<byte>();
-        var labels = new List<int>();
-        for (var c = 0; c < counts.Length; c++)
-        {
-            for (var i = 0; i < counts[c]; i++)
-            {
-                for (var j = 0; j < 784; j++)
-                {
-                    pixels.Add((byte)Math.Clamp((Math.Abs((j / 28) - (4 + (8 * c))) <= 2 ? 200 : 10) + rng.Next(-20, 20), 0, 255));
-                }
-                labels.Add(c);
-            }
-        }
-        return new Dataset("bands", [.. pixels], [.. labels], 1, 28, 28, [.. Enumerable.Range(0, counts.Length).Select(c => $"class{c}")]);
     }
 
     [Fact]
@@ -200,18 +182,6 @@ public sealed class VaeTests : IDisposable
         // The class-2 images it adds have class 2's band (rows 18 to 22) brighter than the other bands.
         var added = Enumerable.Range(0, result.Train.Count).Where(result.Train.IsSynthetic).ToArray();
         Assert.Equal(28, added.Length);
-        double Rows(ReadOnlySpan<byte> img, int centre)
-        {
-            double s = 0;
-            for (var r = centre - 2; r <= centre + 2; r++)
-            {
-                for (var x = 0; x < 28; x++)
-                {
-                    s += img[(r * 28) + x];
-                }
-            }
-            return s;
-        }
         var right = added.Count(i => Rows(result.Train.Image(i), 20) > Math.Max(Rows(result.Train.Image(i), 4), Rows(result.Train.Image(i), 12)));
         Assert.True(right > added.Length * 2 / 3, $"{right} of {added.Length} added images have class 2's band");
         // Reused, not retrained.
