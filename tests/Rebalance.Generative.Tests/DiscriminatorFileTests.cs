@@ -40,4 +40,17 @@ public class DiscriminatorFileTests
             Assert.Equal(before[i], after[i]);
         }
     }
+
+    [Fact]
+    public void AFileThatIsNotADiscriminatorOrAnAutoencoderIsRefusedNamingIt()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"rebalance-notd-{Guid.NewGuid():N}.safetensors");
+        var g = GanArchitectures.Get("dcgan").CreateGenerator(new GanShape(1, 28, 28, 8), new Generator(1));
+        GeneratorFile.Save(path, g, "dcgan", 0, ["a"]);
+        var d = Assert.Throws<Rebalance.Nn.CheckpointException>(() => DiscriminatorFile.Load(path));
+        Assert.Contains($"{path}: not a discriminator file (no 'discriminator.shape' in its metadata)", d.Message, StringComparison.Ordinal);
+        var a = Assert.Throws<Rebalance.Nn.CheckpointException>(() => Autoencoders.AutoencoderFile.Load(path));
+        Assert.Contains($"{path}: not an autoencoder file (no 'autoencoder.shape' in its metadata)", a.Message, StringComparison.Ordinal);
+        File.Delete(path);
+    }
 }
