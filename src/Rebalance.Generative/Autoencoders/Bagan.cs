@@ -555,35 +555,13 @@ public sealed class BaganTrainer
         return true;
     }
 
-    private void SaveState(string path, string csvFile, string key)
-    {
-        var c = new Checkpoint().AddModule(G, "g").AddModule(D, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d").AddGenerator(_rng, "main");
-        if (c.NonFiniteTensor() is { } bad)
-        {
-            throw new InvalidOperationException($"{path}: non-finite values in '{bad}' at step {Step}; lower 'lr'");
-        }
-        c.Metadata["bagan.key"] = key;
-        c.Metadata["bagan.step"] = Step.ToString(CultureInfo.InvariantCulture);
-        c.Metadata["bagan.csv_rows"] = _csv.Count.ToString(CultureInfo.InvariantCulture);
-        AtomicFile.Write(csvFile, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
-        c.Save(path);
-    }
+    private void SaveState(string path, string csvFile, string key) =>
+        ResumableState.Save(new Checkpoint().AddModule(G, "g").AddModule(D, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d").AddGenerator(_rng, "main"), path, csvFile, _csv, "bagan", key, Step);
 
     private bool TryResume(string path, string csvFile, string key, Action<string>? log)
     {
-        Checkpoint c;
-        try
+        if (ResumableState.TryLoad(path, csvFile, "bagan", key, CsvHeader, _csv, log, out var step) is not { } c)
         {
-            c = Checkpoint.Load(path);
-        }
-        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
-        {
-            log?.Invoke($"{path}: not a readable training state ({e.Message}); starting over");
-            return false;
-        }
-        if (c.Metadata.GetValueOrDefault("bagan.key") != key)
-        {
-            log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
             return false;
         }
         c.LoadModule(G, "g");
@@ -591,11 +569,7 @@ public sealed class BaganTrainer
         c.LoadOptimizer(_optG, "g");
         c.LoadOptimizer(_optD, "d");
         c.LoadGenerator(_rng, "main");
-        Step = int.Parse(c.Metadata["bagan.step"], CultureInfo.InvariantCulture);
-        var rows = int.Parse(c.Metadata["bagan.csv_rows"], CultureInfo.InvariantCulture);
-        var lines = File.Exists(csvFile) ? File.ReadAllLines(csvFile).Where(l => l.Length > 0).ToList() : [];
-        _csv.Clear();
-        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [CsvHeader]);
+        Step = step;
         log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
         return true;
     }

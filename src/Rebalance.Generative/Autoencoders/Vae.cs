@@ -369,45 +369,19 @@ public sealed class VaeTrainer
     /// <summary>The files a finished run no longer needs.</summary>
     public static void DeleteState(string workDir, string tag) => File.Delete(Path.Combine(workDir, tag + ".state.safetensors"));
 
-    private void SaveState(string path, string csvFile, string key)
-    {
-        var c = new Checkpoint().AddModule(Model, "vae").AddOptimizer(_opt, "vae").AddGenerator(_rng, "main");
-        if (c.NonFiniteTensor() is { } bad)
-        {
-            throw new InvalidOperationException($"{path}: the model holds non-finite values in '{bad}' at step {Step}; lower 'lr'");
-        }
-        c.Metadata["vae.key"] = key;
-        c.Metadata["vae.step"] = Step.ToString(CultureInfo.InvariantCulture);
-        c.Metadata["vae.csv_rows"] = _csv.Count.ToString(CultureInfo.InvariantCulture);
-        AtomicFile.Write(csvFile, Encoding.UTF8.GetBytes(string.Join("\n", _csv) + "\n"));
-        c.Save(path);
-    }
+    private void SaveState(string path, string csvFile, string key) =>
+        ResumableState.Save(new Checkpoint().AddModule(Model, "vae").AddOptimizer(_opt, "vae").AddGenerator(_rng, "main"), path, csvFile, _csv, "vae", key, Step);
 
     private bool TryResume(string path, string csvFile, string key, Action<string>? log)
     {
-        Checkpoint c;
-        try
+        if (ResumableState.TryLoad(path, csvFile, "vae", key, CsvHeader, _csv, log, out var step) is not { } c)
         {
-            c = Checkpoint.Load(path);
-        }
-        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
-        {
-            log?.Invoke($"{path}: not a readable training state ({e.Message}); starting over");
-            return false;
-        }
-        if (c.Metadata.GetValueOrDefault("vae.key") != key)
-        {
-            log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
             return false;
         }
         c.LoadModule(Model, "vae");
         c.LoadOptimizer(_opt, "vae");
         c.LoadGenerator(_rng, "main");
-        Step = int.Parse(c.Metadata["vae.step"], CultureInfo.InvariantCulture);
-        var rows = int.Parse(c.Metadata["vae.csv_rows"], CultureInfo.InvariantCulture);
-        var lines = File.Exists(csvFile) ? File.ReadAllLines(csvFile).Where(l => l.Length > 0).ToList() : [];
-        _csv.Clear();
-        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [CsvHeader]);
+        Step = step;
         log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
         return true;
     }

@@ -1,0 +1,55 @@
+using System.Globalization;
+using System.Text;
+using Rebalance.Data;
+using Rebalance.Nn;
+
+namespace Rebalance.Generative.Autoencoders;
+
+/// <summary>The resumable state the autoencoder family's trainers share: a checkpoint with the trainer's
+/// modules, optimisers and random state, plus its key, step and the number of rows of its loss log, which
+/// is written first so that a crash between the two leaves a log a resume cuts back.</summary>
+internal static class ResumableState
+{
+    /// <summary>Writes the loss log, then <paramref name="c"/> with its metadata under <paramref name="prefix"/>;
+    /// a tensor holding NaN or Inf is an error instead.</summary>
+    public static void Save(Checkpoint c, string path, string csvFile, IReadOnlyList<string> csv, string prefix, string key, int step)
+    {
+        if (c.NonFiniteTensor() is { } bad)
+        {
+            throw new InvalidOperationException($"{path}: non-finite values in '{bad}' at step {step}; lower 'lr'");
+        }
+        c.Metadata[$"{prefix}.key"] = key;
+        c.Metadata[$"{prefix}.step"] = step.ToString(CultureInfo.InvariantCulture);
+        c.Metadata[$"{prefix}.csv_rows"] = csv.Count.ToString(CultureInfo.InvariantCulture);
+        AtomicFile.Write(csvFile, Encoding.UTF8.GetBytes(string.Join("\n", csv) + "\n"));
+        c.Save(path);
+    }
+
+    /// <summary>The stored state when it was saved with <paramref name="key"/> (null, with a log line, when
+    /// it is unreadable or from other settings); <paramref name="csv"/> is refilled with the rows it counted.</summary>
+    public static Checkpoint? TryLoad(string path, string csvFile, string prefix, string key, string header, List<string> csv, Action<string>? log, out int step)
+    {
+        step = 0;
+        Checkpoint c;
+        try
+        {
+            c = Checkpoint.Load(path);
+        }
+        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
+        {
+            log?.Invoke($"{path}: not a readable training state ({e.Message}); starting over");
+            return null;
+        }
+        if (c.Metadata.GetValueOrDefault($"{prefix}.key") != key)
+        {
+            log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
+            return null;
+        }
+        step = int.Parse(c.Metadata[$"{prefix}.step"], CultureInfo.InvariantCulture);
+        var rows = int.Parse(c.Metadata[$"{prefix}.csv_rows"], CultureInfo.InvariantCulture);
+        var lines = File.Exists(csvFile) ? File.ReadAllLines(csvFile).Where(l => l.Length > 0).ToList() : [];
+        csv.Clear();
+        csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [header]);
+        return c;
+    }
+}
