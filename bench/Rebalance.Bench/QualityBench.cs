@@ -40,9 +40,13 @@ internal static class QualityBench
         Time("whole judging of 1,000 images of one class, t-SNE of 1,100 points included", () => QualityAssessment.Assess(judge, generated, trainThrees, test, 0, tsnePerClass: 100));
         Time("the same without the t-SNE map", () => QualityAssessment.Assess(judge, generated, trainThrees, test, 0));
         // Nine classes of 1,000 (real test images of digits 1-9 stand in), as when every class but the
-        // largest is filled, against the whole training split.
-        var nine = test.Subset([.. Enumerable.Range(1, 9).SelectMany(c => test.IndicesOf(c).Take(1000))]);
-        Time("whole judging of 1,000 images each of 9 classes, t-SNE included", () => QualityAssessment.Assess(judge, nine, train, test, 0, tsnePerClass: 100));
+        // largest is filled, against the whole training split. The first judging of a run computes the real
+        // images' features and FID references, which the judge keeps for every further method and seed.
+        var nine = test!.Subset([.. Enumerable.Range(1, 9).SelectMany(c => test.IndicesOf(c).Take(1000))]);
+        Time("whole judging of 1,000 images each of 9 classes, t-SNE included, first of a run", () =>
+            QualityAssessment.Assess(Judge.LoadOrTrain(train, test, 0, Path.Combine(DatasetCatalog.CacheRoot, "judges")), nine, train, test, 0, tsnePerClass: 100));
+        Time("the same, a further method (real images' features and references kept)", () => QualityAssessment.Assess(judge, nine, train, test, 0, tsnePerClass: 100));
+        Time("the same without the t-SNE map (seeds after the first)", () => QualityAssessment.Assess(judge, nine, train, test, 0));
     }
 
     private static T Time<T>(string what, Func<T> work)

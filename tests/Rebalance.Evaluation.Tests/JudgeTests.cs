@@ -135,6 +135,16 @@ public sealed class JudgeTests : IDisposable
         Assert.All(collapse.JudgedAsClass, s => Assert.InRange(s, 0.85, 1.0));
         var probs = judge.Probabilities(b);
         Assert.All(probs, p => Assert.Equal(1.0, p.Sum(), 4));
+        // One pass gives both, and the kept per-class features and FID references are those of the images.
+        var (bf, bp) = judge.FeaturesAndProbabilities(b);
+        Assert.Equal(judge.Features(b), bf);
+        Assert.Equal(probs, bp);
+        Assert.Equal(judge.Features(test3), judge.ClassFeatures(test, 3));
+        Assert.Same(judge.ClassFeatures(test, 3), judge.ClassFeatures(test, 3));
+        var reference = judge.Reference(test, [3, 5]);
+        Assert.Same(reference, judge.Reference(test, [3, 5]));
+        var fives = judge.Features(test.Subset(test.IndicesOf(5)));
+        Assert.Equal(FrechetDistance.Compute([.. judge.ClassFeatures(test, 3), .. fives], fa), FrechetDistance.Compute(reference, FeatureStatistics.Fit(fa)), 9);
         // Real digits are evenly spread and fairly confident even to this small judge: an Inception Score
         // well above a collapsed generator's 1 (a fully trained MNIST judge gives about 9.9).
         Assert.InRange(InceptionScore.Compute(probs).Mean, 5.0, 10.0);

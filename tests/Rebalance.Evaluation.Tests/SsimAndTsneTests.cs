@@ -25,6 +25,26 @@ public class SsimAndTsneTests
     }
 
     [Fact]
+    public void TheHighestSsimOverAPackIsThatOfTheBestPair()
+    {
+        // Eleven images (a block and a padded part block, whatever the vector width), the most similar to
+        // the probe ninth: every lane and the padding must give the value a single comparison gives.
+        var gen = new Tensors.Generator(2);
+        byte[] Image(double noise, byte[] from) => [.. from.Select(v => (byte)Math.Clamp(v + (noise * gen.NextNormal()), 0, 255))];
+        var probe = Image(0, [.. Enumerable.Range(0, 3 * 12 * 10).Select(i => (byte)((i * 37) % 256))]);
+        var ssim = new Ssim(3, 12, 10);
+        var images = Enumerable.Range(0, 11).Select(k => ssim.Prepare(Image(k == 8 ? 4 : 60, probe))).ToList();
+        var pairwise = images.Select(im => ssim.Compute(ssim.Prepare(probe), im)).ToArray();
+        Assert.Equal(8, Array.IndexOf(pairwise, pairwise.Max()));
+        Assert.Equal(pairwise.Max(), ssim.Max(ssim.Prepare(probe), ssim.Pack(images)));
+        // Every prefix: the best image at each position of a block, and blocks padded from 1 to 11 images.
+        for (var k = 1; k <= images.Count; k++)
+        {
+            Assert.Equal(pairwise[..k].Max(), ssim.Max(ssim.Prepare(probe), ssim.Pack(images[..k])));
+        }
+    }
+
+    [Fact]
     public void SsimRefusesImagesSmallerThanItsWindowAndWrongSizes()
     {
         Assert.Contains("at least 7x7", Assert.Throws<ArgumentException>(() => new Ssim(1, 6, 28)).Message, StringComparison.Ordinal);

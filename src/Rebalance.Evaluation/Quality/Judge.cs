@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Rebalance.Data;
 using Rebalance.Data.Protocols;
 using Rebalance.Generative;
@@ -46,6 +48,12 @@ public sealed class Judge
     public const int Version = 3;
 
     private readonly Sequential _model;
+
+    // What a run asks of the same real images again and again (each method and seed is judged against the
+    // same test split, and each method of a seed against the same training split): kept per dataset object,
+    // for as long as that object lives.
+    private readonly ConditionalWeakTable<Dataset, ConcurrentDictionary<int, float[][]>> _classFeatures = [];
+    private readonly ConditionalWeakTable<Dataset, ConcurrentDictionary<string, Lazy<FrechetReference>>> _references = [];
 
     private Judge(Sequential model, double testAccuracy, string file)
     {
@@ -128,20 +136,42 @@ public sealed class Judge
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
 
     /// <summary>Penultimate-layer features of every image (rows in order).</summary>
-    public float[][] Features(Dataset data) => Run(data, features: true);
+    public float[][] Features(Dataset data) => Run(data, probabilities: false).Features;
 
     /// <summary>Class probabilities of every image (rows in order).</summary>
-    public double[][] Probabilities(Dataset data) => [.. Run(data, features: false).Select(r => Array.ConvertAll(r, v => (double)v))];
+    public double[][] Probabilities(Dataset data) => Run(data, probabilities: true).Probabilities!;
+
+    /// <summary>Features and class probabilities of every image from one pass of the network.</summary>
+    public (float[][] Features, double[][] Probabilities) FeaturesAndProbabilities(Dataset data)
+    {
+        var (f, p) = Run(data, probabilities: true);
+        return (f, p!);
+    }
+
+    /// <summary>Features of the images of class <paramref name="c"/> in <paramref name="data"/> (in index
+    /// order), computed once per dataset object and class. Not for concurrent use: the network runs on the
+    /// caller's thread.</summary>
+    public float[][] ClassFeatures(Dataset data, int c) =>
+        _classFeatures.GetValue(data, _ => new()).GetOrAdd(c, k => Features(data.Subset(data.IndicesOf(k))));
+
+    /// <summary>The FID reference (Gaussian fit and its square root) of the images of
+    /// <paramref name="classes"/> in <paramref name="real"/>, prepared once per dataset object and class set.
+    /// Safe to call from several threads once <see cref="ClassFeatures"/> has run for each class.</summary>
+    public FrechetReference Reference(Dataset real, IReadOnlyList<int> classes) =>
+        _references.GetValue(real, _ => new()).GetOrAdd(string.Join(",", classes), _ => new Lazy<FrechetReference>(
+            () => FrechetReference.Fit([.. classes.SelectMany(c => ClassFeatures(real, c))]))).Value;
 
     /// <summary>The class the judge gives each image.</summary>
     public int[] Predict(Dataset data) => Trainer.Predict(_model, data);
 
-    private float[][] Run(Dataset data, bool features)
+    private (float[][] Features, double[][]? Probabilities) Run(Dataset data, bool probabilities)
     {
         var layers = _model.Children().ToList();
-        // cnn28: ... Linear(.., 600), ReLU, Dropout(0.5), Linear(600, K): features after the ReLU.
-        var upTo = features ? layers.Count - 2 : layers.Count;
+        // cnn28: ... Linear(.., 600), ReLU, Dropout(0.5), Linear(600, K): features after the ReLU, then the
+        // head (dropout is the identity in evaluation mode) and a softmax for probabilities.
+        var upTo = layers.Count - 2;
         var rows = new float[data.Count][];
+        var probs = probabilities ? new double[data.Count][] : null;
         using (GradMode.NoGrad())
         {
             for (var start = 0; start < data.Count; start += 512)
@@ -153,18 +183,32 @@ public sealed class Judge
                 {
                     x = layers[l].Forward(x);
                 }
-                if (!features)
+                Copy(x, rows, start, len, v => v);
+                if (probs is not null)
                 {
-                    x = Tensors.Functional.Softmax(x, 1);
-                }
-                var width = x.Size(1);
-                var v = x.ToFloatArray();
-                for (var i = 0; i < len; i++)
-                {
-                    rows[start + i] = v.AsSpan(i * width, width).ToArray();
+                    for (var l = upTo; l < layers.Count; l++)
+                    {
+                        x = layers[l].Forward(x);
+                    }
+                    Copy(Tensors.Functional.Softmax(x, 1), probs, start, len, v => (double)v);
                 }
             }
         }
-        return rows;
+        return (rows, probs);
+    }
+
+    private static void Copy<T>(Tensor x, T[][] rows, int start, int len, Func<float, T> convert)
+    {
+        var width = x.Size(1);
+        var v = x.ToFloatArray();
+        for (var i = 0; i < len; i++)
+        {
+            var row = new T[width];
+            for (var j = 0; j < width; j++)
+            {
+                row[j] = convert(v[(i * width) + j]);
+            }
+            rows[start + i] = row;
+        }
     }
 }

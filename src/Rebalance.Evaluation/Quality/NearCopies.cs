@@ -54,18 +54,11 @@ public static class NearCopies
         {
             throw new ArgumentException($"SSIM near-copies need images on every side (generated {generated.Count}, training {training.Count}, real test {realTest.Count})");
         }
+        var packed = ssim.Pack(training);
         double[] Best(IReadOnlyList<Ssim.Stats> from)
         {
             var result = new double[from.Count];
-            Parallel.For(0, from.Count, i =>
-            {
-                var best = double.NegativeInfinity;
-                foreach (var t in training)
-                {
-                    best = Math.Max(best, ssim.Compute(from[i], t));
-                }
-                result[i] = best;
-            });
+            Parallel.For(0, from.Count, i => result[i] = ssim.Max(from[i], packed));
             return result;
         }
         var g = Best(generated);

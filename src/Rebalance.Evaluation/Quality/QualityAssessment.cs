@@ -93,25 +93,39 @@ public static class QualityAssessment
         // The overall measures compare with the real test images of the classes that were generated: a
         // generator that fills one class is not to be judged against the nine it never drew.
         var fullTest = test;
-        var present = Enumerable.Range(0, test.NumClasses).Where(c => generated.IndicesOf(c).Length > 0).ToHashSet();
-        var reference = test.Subset([.. Enumerable.Range(0, test.Count).Where(i => present.Contains(test.Label(i)))]);
-        test = reference;
-        trainAfterProtocol = trainAfterProtocol.Subset([.. Enumerable.Range(0, trainAfterProtocol.Count).Where(i => present.Contains(trainAfterProtocol.Label(i)))]);
-        if (test.Count < MinImages)
+        var fullTrain = trainAfterProtocol;
+        var classes = Enumerable.Range(0, test.NumClasses).Where(c => generated.IndicesOf(c).Length > 0).ToArray();
+        var present = classes.ToHashSet();
+        var referenceIndices = Enumerable.Range(0, test.Count).Where(i => present.Contains(test.Label(i))).ToArray();
+        if (referenceIndices.Length < MinImages)
         {
-            throw new ArgumentException($"at least {MinImages} real test images of the generated classes are needed, got {test.Count}");
+            throw new ArgumentException($"at least {MinImages} real test images of the generated classes are needed, got {referenceIndices.Length}");
         }
-        var fg = judge.Features(generated);
-        var fr = judge.Features(test);
-        var ftrain = judge.Features(trainAfterProtocol);
+        var (fg, probs) = judge.FeaturesAndProbabilities(generated);
+        // The real images' features and FID references are the judge's, kept across the methods and seeds
+        // of a run; fetched here, on this thread, before the per-class loop.
+        var realByClass = new Dictionary<int, float[][]>();
+        foreach (var c in classes)
+        {
+            realByClass[c] = judge.ClassFeatures(fullTest, c);
+            judge.ClassFeatures(fullTrain, c);
+        }
+        var seen = new Dictionary<int, int>();
+        var fr = referenceIndices.Select(i =>
+        {
+            var c = test.Label(i);
+            var k = seen.GetValueOrDefault(c);
+            seen[c] = k + 1;
+            return realByClass[c][k];
+        }).ToArray();
+        test = test.Subset(referenceIndices);
         var dim = judge.FeatureSize;
         if (generated.Count < dim)
         {
             warnings.Add($"FID rests on {generated.Count} generated images, fewer than the {dim} judge features: its covariance is rank-deficient and the figure is biased upward");
         }
-        var fid = FrechetDistance.Compute(fr, fg);
+        var fid = FrechetDistance.Compute(judge.Reference(fullTest, classes), FeatureStatistics.Fit(fg));
         var kid = KernelInceptionDistance.Compute(fr, fg, subsets: KidSubsets, subsetSize: 1000, seed: seed);
-        var probs = judge.Probabilities(generated);
         var inception = InceptionScore.Compute(probs, Math.Min(10, generated.Count));
         var gen = new Tensors.Generator(seed ^ 0x9dc);
         var neighbours = NearestNeighbourMeasures.Compute(Sample(fr, NeighbourSamples, gen), Sample(fg, NeighbourSamples, gen));
@@ -129,15 +143,14 @@ public static class QualityAssessment
         }
         // Classes are measured in parallel (each with its own seeded samples), then gathered in class order,
         // so the figures do not depend on the thread count.
-        var classes = Enumerable.Range(0, test.NumClasses).Where(c => generated.IndicesOf(c).Length > 0).ToArray();
         var results = new (ClassQuality Quality, string? Warning)[classes.Length];
         Parallel.For(0, classes.Length, k =>
         {
             var c = classes[k];
             var gi = generated.IndicesOf(c);
-            var ri = test.IndicesOf(c);
-            var ti = trainAfterProtocol.IndicesOf(c);
-            var classFid = gi.Length >= 2 && ri.Length >= 2 ? FrechetDistance.Compute([.. ri.Select(i => fr[i])], [.. gi.Select(i => fg[i])]) : double.NaN;
+            var ri = fullTest.IndicesOf(c);
+            var ti = fullTrain.IndicesOf(c);
+            var classFid = gi.Length >= 2 && ri.Length >= 2 ? FrechetDistance.Compute(judge.Reference(fullTest, [c]), FeatureStatistics.Fit([.. gi.Select(i => fg[i])])) : double.NaN;
             var warning = gi.Length < dim || ri.Length < dim
                 ? $"class {c} ('{test.ClassNames[c]}'): intra-class FID rests on {gi.Length} generated and {ri.Length} real images, fewer than the {dim} judge features"
                 : null;
@@ -145,13 +158,13 @@ public static class QualityAssessment
             NearCopyScore? ssimNear = null;
             if (ti.Length > 0 && ri.Length > 0)
             {
-                near = NearCopies.Compute([.. gi.Select(i => fg[i])], [.. ti.Select(i => ftrain[i])], [.. ri.Select(i => fr[i])]);
+                near = NearCopies.Compute([.. gi.Select(i => fg[i])], judge.ClassFeatures(fullTrain, c), realByClass[c]);
                 if (ssim is not null)
                 {
                     var classGen = new Tensors.Generator(seed ^ 0x55e1 ^ ((ulong)c * 0x9e3779b97f4a7c15UL));
                     Ssim.Stats[] Prepared(Dataset d, int[] idx, int max) =>
                         [.. (idx.Length <= max ? idx : classGen.Permutation(idx.Length).ToIntArray()[..max].Order().Select(j => idx[j])).Select(i => ssim.Prepare(d.Image(i)))];
-                    ssimNear = NearCopies.ComputeSsim(ssim, Prepared(generated, gi, SsimSamples), Prepared(trainAfterProtocol, ti, SsimTraining), Prepared(test, ri, SsimSamples));
+                    ssimNear = NearCopies.ComputeSsim(ssim, Prepared(generated, gi, SsimSamples), Prepared(fullTrain, ti, SsimTraining), Prepared(fullTest, ri, SsimSamples));
                 }
             }
             results[k] = (new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length, ssimNear), warning);

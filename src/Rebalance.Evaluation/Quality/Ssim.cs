@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Rebalance.Evaluation.Quality;
 
 /// <summary>
@@ -18,7 +20,7 @@ public sealed class Ssim
     private readonly int _c, _h, _w, _oh, _ow;
 
     [ThreadStatic]
-    private static double[]? _scratch;
+    private static Vector<double>[]? _scratch;
 
     /// <summary>An SSIM for images of <paramref name="channels"/> x <paramref name="height"/> x <paramref name="width"/>
     /// (channel planes one after another, as a <see cref="Data.Dataset"/> keeps them).</summary>
@@ -55,80 +57,148 @@ public sealed class Ssim
         var plane = _oh * _ow;
         var mean = new double[_c * plane];
         var variance = new double[_c * plane];
-        var x = new double[_h * _w];
-        var x2 = new double[_h * _w];
+        var x = new Vector<double>[_h * _w];
+        var x2 = new Vector<double>[_h * _w];
+        var s = new Vector<double>[plane];
+        var s2 = new Vector<double>[plane];
+        var rows = new Vector<double>[_h * _ow];
         for (var ch = 0; ch < _c; ch++)
         {
             for (var i = 0; i < _h * _w; i++)
             {
                 double v = image[(ch * _h * _w) + i];
-                x[i] = v;
-                x2[i] = v * v;
+                x[i] = new Vector<double>(v);
+                x2[i] = new Vector<double>(v * v);
             }
-            var s = BoxSums(x);
-            var s2 = BoxSums(x2);
+            BoxSums(x, rows, s);
+            BoxSums(x2, rows, s2);
             for (var k = 0; k < plane; k++)
             {
-                var m = s[k] / n;
+                var m = s[k][0] / n;
                 mean[(ch * plane) + k] = m;
-                variance[(ch * plane) + k] = (s2[k] / n - (m * m)) * n / (n - 1);
+                variance[(ch * plane) + k] = (s2[k][0] / n - (m * m)) * n / (n - 1);
             }
         }
         return new Stats(image.ToArray(), mean, variance);
     }
 
-    /// <summary>SSIM of two prepared images.</summary>
-    public double Compute(Stats a, Stats b)
+    /// <summary>Images packed <see cref="Vector{T}.Count"/> at a time, lane by lane, so that one image is
+    /// compared with a whole block in one pass (<see cref="Max"/>).</summary>
+    public sealed class Packed
     {
-        var n = Window * Window;
-        var plane = _oh * _ow;
-        // Scratch space per thread: near-copy tests pair each image with a thousand others.
-        if (_scratch is null || _scratch.Length < (_h * _w) + (_h * _ow) + plane)
-        {
-            _scratch = new double[(_h * _w) + (_h * _ow) + plane];
-        }
-        var xy = _scratch.AsSpan(0, _h * _w);
-        var rows = _scratch.AsSpan(_h * _w, _h * _ow);
-        var sxy = _scratch.AsSpan((_h * _w) + (_h * _ow), plane);
-        var total = 0.0;
-        for (var ch = 0; ch < _c; ch++)
-        {
-            var off = ch * _h * _w;
-            for (var i = 0; i < _h * _w; i++)
-            {
-                xy[i] = a.Pixels[off + i] * (double)b.Pixels[off + i];
-            }
-            BoxSums(xy, rows, sxy);
-            var sum = 0.0;
-            for (var k = 0; k < plane; k++)
-            {
-                var ma = a.Mean[(ch * plane) + k];
-                var mb = b.Mean[(ch * plane) + k];
-                var cov = (sxy[k] / n - (ma * mb)) * n / (n - 1);
-                sum += ((2 * ma * mb) + C1) * ((2 * cov) + C2) / (((ma * ma) + (mb * mb) + C1) * (a.Variance[(ch * plane) + k] + b.Variance[(ch * plane) + k] + C2));
-            }
-            total += sum / plane;
-        }
-        return total / _c;
+        internal Packed(Vector<double>[][] pixels, Vector<double>[][] mean, Vector<double>[][] variance, int count) =>
+            (Pixels, Mean, Variance, Count) = (pixels, mean, variance, count);
+
+        internal Vector<double>[][] Pixels { get; }
+
+        internal Vector<double>[][] Mean { get; }
+
+        internal Vector<double>[][] Variance { get; }
+
+        /// <summary>How many images were packed.</summary>
+        public int Count { get; }
     }
+
+    /// <summary>Packs prepared images for <see cref="Max"/> (the last block is padded with the last image,
+    /// which leaves a maximum unchanged).</summary>
+    public Packed Pack(IReadOnlyList<Stats> images)
+    {
+        if (images.Count == 0)
+        {
+            throw new ArgumentException("SSIM: nothing to pack");
+        }
+        var lanes = Vector<double>.Count;
+        var blocks = (images.Count + lanes - 1) / lanes;
+        var pixels = new Vector<double>[blocks][];
+        var mean = new Vector<double>[blocks][];
+        var variance = new Vector<double>[blocks][];
+        var lane = new double[lanes];
+        Vector<double>[] Interleave(int block, int length, Func<Stats, int, double> value)
+        {
+            var result = new Vector<double>[length];
+            for (var i = 0; i < length; i++)
+            {
+                for (var l = 0; l < lanes; l++)
+                {
+                    lane[l] = value(images[Math.Min(images.Count - 1, (block * lanes) + l)], i);
+                }
+                result[i] = new Vector<double>(lane);
+            }
+            return result;
+        }
+        for (var b = 0; b < blocks; b++)
+        {
+            pixels[b] = Interleave(b, _c * _h * _w, (st, i) => st.Pixels[i]);
+            mean[b] = Interleave(b, _c * _oh * _ow, (st, i) => st.Mean[i]);
+            variance[b] = Interleave(b, _c * _oh * _ow, (st, i) => st.Variance[i]);
+        }
+        return new Packed(pixels, mean, variance, images.Count);
+    }
+
+    /// <summary>SSIM of two prepared images.</summary>
+    public double Compute(Stats a, Stats b) => Max(a, Pack([b]));
 
     /// <summary>SSIM of two raw images.</summary>
     public double Compute(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b) => Compute(Prepare(a), Prepare(b));
 
-    /// <summary>Sums over every 7x7 window that fits (row-major, (H-6) x (W-6)), by running sums along rows then columns.</summary>
-    private double[] BoxSums(double[] x)
+    /// <summary>The highest SSIM of <paramref name="a"/> with any of the packed images. Each lane does the
+    /// arithmetic a one-to-one comparison would, in the same order, so the value is the same.</summary>
+    public double Max(Stats a, Packed images)
     {
-        var result = new double[_oh * _ow];
-        BoxSums(x, new double[_h * _ow], result);
-        return result;
+        var n = (double)(Window * Window);
+        var plane = _oh * _ow;
+        // Scratch space per thread: near-copy tests pair each image with a thousand others.
+        if (_scratch is null || _scratch.Length < (_h * _w) + (_h * _ow) + plane)
+        {
+            _scratch = new Vector<double>[(_h * _w) + (_h * _ow) + plane];
+        }
+        var xy = _scratch.AsSpan(0, _h * _w);
+        var rows = _scratch.AsSpan(_h * _w, _h * _ow);
+        var sxy = _scratch.AsSpan((_h * _w) + (_h * _ow), plane);
+        var c1 = new Vector<double>(C1);
+        var c2 = new Vector<double>(C2);
+        var best = double.NegativeInfinity;
+        for (var blk = 0; blk < images.Pixels.Length; blk++)
+        {
+            var bp = images.Pixels[blk];
+            var bm = images.Mean[blk];
+            var bv = images.Variance[blk];
+            var total = Vector<double>.Zero;
+            for (var ch = 0; ch < _c; ch++)
+            {
+                var off = ch * _h * _w;
+                for (var i = 0; i < _h * _w; i++)
+                {
+                    xy[i] = a.Pixels[off + i] * bp[off + i];
+                }
+                BoxSums(xy, rows, sxy);
+                var sum = Vector<double>.Zero;
+                for (var k = 0; k < plane; k++)
+                {
+                    var ma = a.Mean[(ch * plane) + k];
+                    var mb = bm[(ch * plane) + k];
+                    var cov = (sxy[k] / n - (ma * mb)) * n / (n - 1);
+                    sum += ((2 * ma * mb) + c1) * ((2 * cov) + c2) / ((new Vector<double>(ma * ma) + (mb * mb) + c1) * (new Vector<double>(a.Variance[(ch * plane) + k]) + bv[(ch * plane) + k] + c2));
+                }
+                total += sum / plane;
+            }
+            total /= _c;
+            for (var l = 0; l < Vector<double>.Count; l++)
+            {
+                best = Math.Max(best, total[l]);
+            }
+        }
+        return best;
     }
 
-    private void BoxSums(ReadOnlySpan<double> x, Span<double> rows, Span<double> result)
+    /// <summary>Sums over every 7x7 window that fits (row-major, (H-6) x (W-6)), by running sums along rows
+    /// then columns, lane by lane.</summary>
+    private void BoxSums(ReadOnlySpan<Vector<double>> x, Span<Vector<double>> rows, Span<Vector<double>> result)
     {
         for (var r = 0; r < _h; r++)
         {
-            var s = 0.0;
-            for (var c = 0; c < Window; c++)
+            var s = x[r * _w];
+            for (var c = 1; c < Window; c++)
             {
                 s += x[(r * _w) + c];
             }
@@ -141,8 +211,8 @@ public sealed class Ssim
         }
         for (var c = 0; c < _ow; c++)
         {
-            var s = 0.0;
-            for (var r = 0; r < Window; r++)
+            var s = rows[c];
+            for (var r = 1; r < Window; r++)
             {
                 s += rows[(r * _ow) + c];
             }
