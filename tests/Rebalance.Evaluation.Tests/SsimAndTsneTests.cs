@@ -51,6 +51,8 @@ public class SsimAndTsneTests
         Assert.Contains("expected 784", Assert.Throws<ArgumentException>(() => new Ssim(1, 28, 28).Prepare(new byte[783])).Message, StringComparison.Ordinal);
     }
 
+    private static double Distance(double[] a, double[] b) => Math.Sqrt(a.Zip(b).Sum(v => (v.First - v.Second) * (v.First - v.Second)));
+
     /// <summary>Four Gaussian clusters in 20 dimensions, 40 points each.</summary>
     private static (float[][] Rows, int[] Labels) Clusters(ulong seed)
     {
@@ -103,16 +105,27 @@ public class SsimAndTsneTests
         Assert.Equal(a.Y, b.Y);
         Assert.NotEqual(a.X, Tsne.Fit(rows, 2, settings).X);
 
-        // The joint affinities are symmetric and sum to 1.
+        // Each conditional p(j|i) covers the point's 3 x 20 nearest neighbours and has entropy log(20); the
+        // joint affinities are symmetric and sum to 1.
         var doubles = rows.Select(r => Array.ConvertAll(r, v => (double)v)).ToArray();
-        var p = Tsne.Affinities(doubles, 20);
+        var p = Tsne.Affinities(doubles, 20, out var conditional);
         var n = rows.Length;
-        Assert.Equal(1.0, p.Sum(), 6);
+        for (var i = 0; i < n; i++)
+        {
+            var (cols, vals) = conditional[i];
+            Assert.Equal(60, cols.Length);
+            Assert.DoesNotContain(i, cols);
+            var farthestKept = cols.Max(j => Distance(doubles[i], doubles[j]));
+            Assert.All(Enumerable.Range(0, n).Where(j => j != i && !cols.Contains(j)), j => Assert.True(Distance(doubles[i], doubles[j]) >= farthestKept));
+            Assert.Equal(1.0, vals.Sum(), 12);
+            Assert.Equal(Math.Log(20), -vals.Where(v => v > 0).Sum(v => v * Math.Log(v)), 4);
+        }
+        Assert.Equal(1.0, p.Values.Sum(r => r.Sum()), 9);
         for (var i = 0; i < n; i++)
         {
             for (var j = 0; j < n; j++)
             {
-                Assert.Equal(p[(i * n) + j], p[(j * n) + i], 15);
+                Assert.Equal(p[i, j], p[j, i]);
             }
         }
         Assert.Contains("perplexity", Assert.Throws<ArgumentException>(() => Tsne.Fit(rows[..10], 0, new TsneSettings { Perplexity = 30 })).Message, StringComparison.Ordinal);

@@ -87,8 +87,9 @@ public static class Runner
 
     /// <summary>Version of the judging of added images; bumped when a quality figure's computation changes,
     /// so stored quality blocks are recomputed (the classifier runs are kept). 2: SSIM samples drawn per class;
-    /// 3: feature near-copy distances from a float32 matrix product.</summary>
-    public const int QualityVersion = 3;
+    /// 3: feature near-copy distances from a float32 matrix product; 4: t-SNE steps in one fused pass (maps
+    /// move by rounding), FID from kept references.</summary>
+    public const int QualityVersion = 4;
 
     /// <summary>The git commit this program was built from (from the assembly's informational version), or null.</summary>
     public static string? Commit { get; } = typeof(Runner).Assembly

@@ -24,17 +24,34 @@ public sealed record TsneSettings
 }
 
 /// <summary>
-/// Exact t-SNE (van der Maaten and Hinton 2008, "Visualizing Data using t-SNE", JMLR 9): Gaussian
-/// affinities tuned per point to a perplexity by bisection, symmetrised; a Student-t (one degree of
-/// freedom) kernel in two dimensions; gradient descent on KL(P||Q) with momentum (0.5, then 0.8 after the
-/// early exaggeration), per-parameter gains (+0.2 / x0.8, at least 0.01) and early exaggeration. O(N²) per
-/// step, meant for the few thousand points of a report's plot. Seeded; each row's sums run in a fixed
-/// order on one thread, so the result does not depend on the thread count.
+/// t-SNE (van der Maaten and Hinton 2008, "Visualizing Data using t-SNE", JMLR 9): Gaussian affinities
+/// tuned per point to a perplexity by bisection, symmetrised; a Student-t (one degree of freedom) kernel in
+/// two dimensions; gradient descent on KL(P||Q) with momentum (0.5, then 0.8 after the early exaggeration),
+/// per-parameter gains (+0.2 / x0.8, at least 0.01) and early exaggeration. As in van der Maaten's
+/// Barnes-Hut-SNE (JMLR 15, 2014) and openTSNE, each point's Gaussian covers its ⌊3 x perplexity⌋ nearest
+/// neighbours only (beyond them p(j|i) is below e⁻⁹ of the nearest's), so P is sparse; the repulsion is
+/// exact, over all N² pairs in float32, meant for the few thousand points of a report's plot. Seeded; each
+/// row's sums run in a fixed order on one thread, so the result does not depend on the thread count.
 /// </summary>
 public static class Tsne
 {
     /// <summary>The result: one (x, y) per input row, and KL(P||Q) at the end.</summary>
     public sealed record Embedding(double[] X, double[] Y, double KlDivergence);
+
+    /// <summary>Symmetric joint affinities summing to 1, row by row: the columns of row i (ascending) and
+    /// their values.</summary>
+    public sealed record Affinity(int[][] Columns, double[][] Values)
+    {
+        /// <summary>P_ij (0 where j is not stored in row i).</summary>
+        public double this[int i, int j]
+        {
+            get
+            {
+                var k = Array.BinarySearch(Columns[i], j);
+                return k >= 0 ? Values[i][k] : 0;
+            }
+        }
+    }
 
     /// <summary>Embeds <paramref name="rows"/> (all of one length) in two dimensions.</summary>
     public static Embedding Fit(float[][] rows, ulong seed, TsneSettings? settings = null)
@@ -60,26 +77,39 @@ public static class Tsne
         var update = new double[2 * n];
         var gains = Enumerable.Repeat(1.0, 2 * n).ToArray();
         var grad = new double[2 * n];
-        // The step reads P once per row; a float32 copy halves the memory traffic that bounds it.
-        var pf = Array.ConvertAll(p, v => (float)v);
-        var xs = new double[n];
-        var ys = new double[n];
+        var xs = new float[n];
+        var ys = new float[n];
         var rowSums = new double[n];
         var attract = new double[2 * n];
         var repel = new double[2 * n];
-        double kl;
         for (var it = 0; it < settings.Iterations; it++)
         {
             var exaggeration = it < settings.ExaggerationIterations ? settings.Exaggeration : 1.0;
             var momentum = it < settings.ExaggerationIterations ? 0.5 : 0.8;
             for (var i = 0; i < n; i++)
             {
-                (xs[i], ys[i]) = (y[2 * i], y[(2 * i) + 1]);
+                (xs[i], ys[i]) = ((float)y[2 * i], (float)y[(2 * i) + 1]);
             }
             // With w_ij = 1 / (1 + ‖y_i − y_j‖²) and Z = Σ w, the gradient 4 Σ_j (p_ij − w_ij / Z) w_ij (y_i − y_j)
-            // splits into Σ_j p_ij w_ij (y_i − y_j) and Σ_j w_ij² (y_i − y_j), both gathered in one pass over
-            // the row with Z's row sum, so no N x N matrix of w is stored.
-            Parallel.For(0, n, i => Row(i, n, xs, ys, pf, rowSums, attract, repel));
+            // splits into the attraction Σ_j p_ij w_ij (y_i − y_j) over row i's stored neighbours and the
+            // repulsion Σ_j w_ij² (y_i − y_j) over every j, gathered with Z's row sum in one pass.
+            Parallel.For(0, n, i =>
+            {
+                Repulsion(i, xs, ys, rowSums, repel);
+                double ax = 0, ay = 0;
+                var cols = p.Columns[i];
+                var vals = p.Values[i];
+                for (var k = 0; k < cols.Length; k++)
+                {
+                    var j = cols[k];
+                    var dx = y[2 * i] - y[2 * j];
+                    var dy = y[(2 * i) + 1] - y[(2 * j) + 1];
+                    var pw = vals[k] / (1 + (dx * dx) + (dy * dy));
+                    ax += pw * dx;
+                    ay += pw * dy;
+                }
+                (attract[2 * i], attract[(2 * i) + 1]) = (ax, ay);
+            });
             var z = 0.0;
             for (var i = 0; i < n; i++)
             {
@@ -108,45 +138,43 @@ public static class Tsne
                 y[(2 * i) + 1] -= my / n;
             }
         }
-        kl = Divergence(p, y, n);
-        return new Embedding([.. Enumerable.Range(0, n).Select(i => y[2 * i])], [.. Enumerable.Range(0, n).Select(i => y[(2 * i) + 1])], kl);
+        return new Embedding([.. Enumerable.Range(0, n).Select(i => y[2 * i])], [.. Enumerable.Range(0, n).Select(i => y[(2 * i) + 1])], Divergence(p, y));
     }
 
-    /// <summary>Row i's sums for a gradient step (see <see cref="Fit"/>), <see cref="Vector{T}.Count"/> pairs at a
-    /// time in a fixed order; the pair (i, i) is left out.</summary>
-    private static void Row(int i, int n, double[] xs, double[] ys, float[] p, double[] rowSums, double[] attract, double[] repel)
+    /// <summary>Row i's repulsion sums Σ_j w_ij and Σ_j w_ij² (y_i − y_j), <see cref="Vector{T}.Count"/> pairs at
+    /// a time in a fixed order, in float32 (each lane's partial sums added in float64); the pair (i, i) is
+    /// left out.</summary>
+    private static void Repulsion(int i, float[] xs, float[] ys, double[] rowSums, double[] repel)
     {
-        var lanes = Vector<double>.Count;
-        var one = Vector<double>.One;
-        var xi = new Vector<double>(xs[i]);
-        var yi = new Vector<double>(ys[i]);
-        var (sw, sax, say, srx, sry) = (Vector<double>.Zero, Vector<double>.Zero, Vector<double>.Zero, Vector<double>.Zero, Vector<double>.Zero);
-        Span<double> pl = stackalloc double[lanes];
-        var prow = p.AsSpan(i * n, n);
+        var n = xs.Length;
+        var lanes = Vector<float>.Count;
+        var one = Vector<float>.One;
+        var xi = new Vector<float>(xs[i]);
+        var yi = new Vector<float>(ys[i]);
+        var (sw, srx, sry) = (Vector<float>.Zero, Vector<float>.Zero, Vector<float>.Zero);
+        double tw = 0, trx = 0, trY = 0;
         var j = 0;
-        for (; j + lanes <= n; j += lanes)
+        for (var block = 0; j + lanes <= n; j += lanes, block++)
         {
-            var dx = xi - new Vector<double>(xs, j);
-            var dy = yi - new Vector<double>(ys, j);
+            var dx = xi - new Vector<float>(xs, j);
+            var dy = yi - new Vector<float>(ys, j);
             var w = one / (one + (dx * dx) + (dy * dy));
             if (i >= j && i < j + lanes)
             {
-                w = Vector.WithElement(w, i - j, 0.0);
+                w = Vector.WithElement(w, i - j, 0f);
             }
-            for (var l = 0; l < lanes; l++)
-            {
-                pl[l] = prow[j + l];
-            }
-            var pw = new Vector<double>(pl) * w;
             var ww = w * w;
             sw += w;
-            sax += pw * dx;
-            say += pw * dy;
             srx += ww * dx;
             sry += ww * dy;
+            // Float32 partial sums are emptied into float64 every 64 blocks, before they lose digits.
+            if ((block & 63) == 63)
+            {
+                (tw, trx, trY) = (tw + Vector.Sum(sw), trx + Vector.Sum(srx), trY + Vector.Sum(sry));
+                (sw, srx, sry) = (Vector<float>.Zero, Vector<float>.Zero, Vector<float>.Zero);
+            }
         }
-        double tw = Vector.Sum(sw), tax = Vector.Sum(sax), tay = Vector.Sum(say);
-        double trx = Vector.Sum(srx), trY = Vector.Sum(sry);
+        (tw, trx, trY) = (tw + Vector.Sum(sw), trx + Vector.Sum(srx), trY + Vector.Sum(sry));
         for (; j < n; j++)
         {
             if (j == i)
@@ -156,99 +184,95 @@ public static class Tsne
             var dx = xs[i] - xs[j];
             var dy = ys[i] - ys[j];
             var w = 1 / (1 + (dx * dx) + (dy * dy));
-            var pw = prow[j] * w;
             tw += w;
-            tax += pw * dx;
-            tay += pw * dy;
             trx += w * w * dx;
             trY += w * w * dy;
         }
         rowSums[i] = tw;
-        (attract[2 * i], attract[(2 * i) + 1]) = (tax, tay);
         (repel[2 * i], repel[(2 * i) + 1]) = (trx, trY);
     }
 
     /// <summary>KL(P||Q) of an embedding given as coordinates, for tests and for reporting.</summary>
-    public static double KlDivergence(float[][] rows, double[] x, double[] y, double perplexity)
-    {
-        var p = Affinities(NearestNeighbourMeasures.ToDouble(rows, "t-SNE"), perplexity);
-        return Divergence(p, [.. x.Zip(y).SelectMany(v => new[] { v.First, v.Second })], rows.Length);
-    }
+    public static double KlDivergence(float[][] rows, double[] x, double[] y, double perplexity) =>
+        Divergence(Affinities(NearestNeighbourMeasures.ToDouble(rows, "t-SNE"), perplexity), [.. x.Zip(y).SelectMany(v => new[] { v.First, v.Second })]);
 
-    /// <summary>KL(P||Q) with Q from the interleaved coordinates <paramref name="y"/>.</summary>
-    private static double Divergence(double[] p, double[] y, int n)
+    /// <summary>KL(P||Q) = Σ p_ij log(p_ij / q_ij) over the stored p_ij, with Q from the interleaved
+    /// coordinates <paramref name="y"/> (Z over every pair, in float64).</summary>
+    private static double Divergence(Affinity p, double[] y)
     {
-        var num = new double[n * n];
+        var n = p.Columns.Length;
+        double W(int i, int j)
+        {
+            var dx = y[2 * i] - y[2 * j];
+            var dy = y[(2 * i) + 1] - y[(2 * j) + 1];
+            return 1 / (1 + (dx * dx) + (dy * dy));
+        }
         var z = 0.0;
         for (var i = 0; i < n; i++)
         {
             for (var j = 0; j < n; j++)
             {
-                var dx = y[2 * i] - y[2 * j];
-                var dy = y[(2 * i) + 1] - y[(2 * j) + 1];
-                var v = i == j ? 0 : 1 / (1 + (dx * dx) + (dy * dy));
-                num[(i * n) + j] = v;
-                z += v;
+                z += i == j ? 0 : W(i, j);
             }
         }
         var kl = 0.0;
-        for (var k = 0; k < n * n; k++)
+        for (var i = 0; i < n; i++)
         {
-            if (p[k] > 1e-12 && num[k] > 0)
+            for (var k = 0; k < p.Columns[i].Length; k++)
             {
-                kl += p[k] * Math.Log(p[k] / (num[k] / z));
+                var v = p.Values[i][k];
+                kl += v * Math.Log(v / (W(i, p.Columns[i][k]) / z));
             }
         }
         return kl;
     }
 
-    /// <summary>The symmetrised joint affinities P (row-major N x N, summing to 1): for each point, a
-    /// Gaussian over squared distances whose precision is bisected until the entropy of p(j|i) is
-    /// log(perplexity) (natural logarithm), then P = (P + Pᵀ) / 2N.</summary>
-    internal static double[] Affinities(double[][] x, double perplexity)
+    /// <summary>
+    /// The symmetrised joint affinities P (summing to 1): for each point, a Gaussian over the squared
+    /// distances to its ⌊3 x perplexity⌋ nearest neighbours (at most N − 1; ties broken by index) whose
+    /// precision is bisected until the entropy of p(j|i) is log(perplexity) (natural logarithm), then
+    /// P = (P + Pᵀ) / 2N.
+    /// </summary>
+    public static Affinity Affinities(double[][] x, double perplexity) => Affinities(x, perplexity, out _);
+
+    /// <summary>As <see cref="Affinities(double[][], double)"/>, also giving each point's conditional
+    /// p(j|i) over its neighbours (for tests of the perplexity).</summary>
+    internal static Affinity Affinities(double[][] x, double perplexity, out (int[] Columns, double[] Values)[] conditional)
     {
         var n = x.Length;
-        var d = new double[n * n];
-        Parallel.For(0, n, i =>
-        {
-            for (var j = 0; j < n; j++)
-            {
-                var v = TensorPrimitives.Distance<double>(x[i], x[j]);
-                d[(i * n) + j] = v * v;
-            }
-        });
-        var cond = new double[n * n];
+        var neighbours = Math.Min(n - 1, (int)Math.Floor(3 * perplexity));
+        var cond = new (int[] Columns, double[] Values)[n];
         var target = Math.Log(perplexity);
         Parallel.For(0, n, i =>
         {
-            var row = d.AsSpan(i * n, n);
-            var prow = cond.AsSpan(i * n, n);
-            double beta = 1, lo = double.NegativeInfinity, hi = double.PositiveInfinity;
-            // Distances are shifted by the smallest off-diagonal one, which leaves p(j|i) unchanged and keeps
-            // exp() from underflowing for far-apart points.
-            var min = double.PositiveInfinity;
+            var d = new double[n];
             for (var j = 0; j < n; j++)
             {
-                if (j != i)
-                {
-                    min = Math.Min(min, row[j]);
-                }
+                var v = TensorPrimitives.Distance<double>(x[i], x[j]);
+                d[j] = v * v;
             }
+            var order = Enumerable.Range(0, n).Where(j => j != i).OrderBy(j => d[j]).ThenBy(j => j).Take(neighbours).ToArray();
+            var dist = order.Select(j => d[j]).ToArray();
+            var prow = new double[neighbours];
+            double beta = 1, lo = double.NegativeInfinity, hi = double.PositiveInfinity;
+            // Distances are shifted by the smallest, which leaves p(j|i) unchanged and keeps exp() from
+            // underflowing for far-apart points.
+            var min = dist[0];
             for (var step = 0; step < 100; step++)
             {
                 double sum = 0, weighted = 0;
-                for (var j = 0; j < n; j++)
+                for (var k = 0; k < neighbours; k++)
                 {
-                    var v = j == i ? 0 : Math.Exp(-(row[j] - min) * beta);
-                    prow[j] = v;
+                    var v = Math.Exp(-(dist[k] - min) * beta);
+                    prow[k] = v;
                     sum += v;
-                    weighted += v * (row[j] - min);
+                    weighted += v * (dist[k] - min);
                 }
                 // Entropy of p(j|i) = log(sum) + beta * E[d - min].
                 var h = Math.Log(sum) + (beta * weighted / sum);
-                for (var j = 0; j < n; j++)
+                for (var k = 0; k < neighbours; k++)
                 {
-                    prow[j] /= sum;
+                    prow[k] /= sum;
                 }
                 if (Math.Abs(h - target) < 1e-5)
                 {
@@ -265,15 +289,23 @@ public static class Tsne
                     beta = double.IsNegativeInfinity(lo) ? beta / 2 : (beta + lo) / 2;
                 }
             }
+            Array.Sort(order, prow);
+            cond[i] = (order, prow);
         });
-        var p = new double[n * n];
+        conditional = cond;
+        // P_ij = (p(j|i) + p(i|j)) / 2N over the union of both neighbour lists, each row ascending.
+        var rows = Enumerable.Range(0, n).Select(_ => new SortedDictionary<int, double>()).ToArray();
         for (var i = 0; i < n; i++)
         {
-            for (var j = 0; j < n; j++)
+            var (cols, vals) = cond[i];
+            for (var k = 0; k < cols.Length; k++)
             {
-                p[(i * n) + j] = Math.Max((cond[(i * n) + j] + cond[(j * n) + i]) / (2.0 * n), 1e-12);
+                var v = vals[k] / (2.0 * n);
+                var j = cols[k];
+                rows[i][j] = rows[i].GetValueOrDefault(j) + v;
+                rows[j][i] = rows[j].GetValueOrDefault(i) + v;
             }
         }
-        return p;
+        return new Affinity([.. rows.Select(r => r.Keys.ToArray())], [.. rows.Select(r => r.Values.ToArray())]);
     }
 }
