@@ -24,6 +24,30 @@ public class QualityMeasureTests
         Close(0, FrechetDistance.Compute(Matrix("real"), Matrix("real")), 1e-9, "FID of a set with itself");
     }
 
+    [Theory]
+    [InlineData(2, 1)]
+    [InlineData(7, 5)]
+    [InlineData(13, 9)]
+    public void TheBlockedMmdMatchesItsDefinitionAtOddSizes(int m, int d)
+    {
+        var rng = new Random(m * d);
+        double[][] Rows() => [.. Enumerable.Range(0, m).Select(_ => Enumerable.Range(0, d).Select(_ => rng.NextDouble()).ToArray())];
+        var (x, y) = (Rows(), Rows());
+        double K(double[] a, double[] b) => Math.Pow((a.Zip(b).Sum(v => v.First * v.Second) / d) + 1, 3);
+        double xx = 0, yy = 0, xy = 0;
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < m; j++)
+            {
+                xx += i == j ? 0 : K(x[i], x[j]);
+                yy += i == j ? 0 : K(y[i], y[j]);
+                xy += K(x[i], y[j]);
+            }
+        }
+        var expected = (xx / (m * (m - 1.0))) + (yy / (m * (m - 1.0))) - (2 * xy / ((double)m * m));
+        Close(expected, KernelInceptionDistance.UnbiasedMmd2(x, y), 1e-12, $"MMD² of {m} rows of {d}");
+    }
+
     [Fact]
     public void KidOnWholeEqualSetsMatchesNumpy()
     {
