@@ -61,6 +61,47 @@ public class ReportTests
     }
 
     [Fact]
+    public void DifferencesOverNoneAndTheBestClassicMethodCarryIntervalsRanksAndADiagram()
+    {
+        // Six seeds of four methods: cgan always 2 to 2.1 points above none, smote 1 above with noise, random-over
+        // as none. The best classic method is smote; the ranks put cgan first in every seed.
+        MethodSpec Spec(string name) => new(name, name, SamplingStrategy.Auto, new MethodSettings(name));
+        double[] noise = [0.001, -0.002, 0.0005, 0.0015, -0.001, 0.0];
+        var specs = new[] { Spec("none"), Spec("random-over"), Spec("smote"), Spec("cgan") };
+        double Score(string m, int seed) => 0.80 + seed * 0.003 + m switch { "cgan" => 0.02 + (seed * 0.0002), "smote" => 0.01 + noise[seed], "random-over" => 0.0001, _ => 0 };
+        var summaries = specs.Select(m => new Report.MethodSummary(m, [.. Enumerable.Range(0, 6).Select(i => Run(m.Label, (ulong)i, Score(m.Label, i)))])).ToList();
+        var e = new Experiment { Name = "t", Seeds = [.. Enumerable.Range(0, 6).Select(i => (ulong)i)], Methods = specs };
+        var json = Report.Json(e, ["0", "1"], summaries);
+        var cgan = json["methods"]!["cgan"]!["significance"]!;
+        Assert.Equal("smote", (string)cgan["best_classic"]!);
+        Assert.Equal(0.0205, (double)cgan["over_none"]!["mean"]!, 12);
+        Assert.True((bool)cgan["over_none"]!["interval_excludes_0"]!);
+        // Six wins out of six: the exact Wilcoxon p-value is 2 / 2⁶.
+        Assert.Equal(2.0 / 64, (double)cgan["over_none"]!["wilcoxon_p"]!, 12);
+        Assert.Equal(0.0105 - noise.Average(), (double)cgan["over_best_classic"]!["mean"]!, 12);
+        Assert.Null(json["methods"]!["none"]!["significance"]!["over_none"]);
+        Assert.Null(json["methods"]!["smote"]!["significance"]!["over_best_classic"]);
+        var ranks = json["ranks"]!;
+        Assert.Equal(1.0, (double)ranks["average_rank"]!["cgan"]!);
+        Assert.Equal(2.0, (double)ranks["average_rank"]!["smote"]!);
+        Assert.InRange((double)ranks["friedman_p"]!, 0.0, 0.001);
+        Assert.Equal(Statistics.Significance.NemenyiQ(4) * Math.Sqrt(4 * 5 / 36.0), (double)ranks["nemenyi_cd"]!, 12);
+        var md = Report.Markdown(e, ["0", "1"], summaries);
+        Assert.Contains("## Is the difference real?", md, StringComparison.Ordinal);
+        Assert.Contains("| cgan | +2.05 [2.01, 2.09] p=0.031 * |", md, StringComparison.Ordinal);
+        var html = Report.Html(e, ["0", "1"], summaries);
+        Assert.Contains("<h2>Is the difference real?</h2>", html, StringComparison.Ordinal);
+        Assert.Contains("CD = ", html, StringComparison.Ordinal);
+        Assert.Contains("cgan (1.00)", html, StringComparison.Ordinal);
+        // With one seed there is no interval, no p-value and no ranking.
+        var one = specs.Select(m => new Report.MethodSummary(m, [Run(m.Label, 0, Score(m.Label, 0))])).ToList();
+        var json1 = Report.Json(e with { Seeds = [0] }, ["0", "1"], one);
+        Assert.Null(json1["methods"]!["cgan"]!["significance"]!["over_none"]!["ci95"]);
+        Assert.Null(json1["ranks"]);
+        Assert.DoesNotContain("CD = ", Report.Html(e with { Seeds = [0] }, ["0", "1"], one), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BarChartAxesStartNearTheSmallestValueAndSaySo()
     {
         var start = Report.AxisStart([0.974, 0.977]);

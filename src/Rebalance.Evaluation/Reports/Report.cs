@@ -57,6 +57,7 @@ public static class Report
     internal static JsonObject Json(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
     {
         var baseline = Baseline(summaries);
+        var significance = SignificanceSection.Compute(summaries);
         var methods = new JsonObject();
         foreach (var s in summaries)
         {
@@ -94,6 +95,7 @@ public static class Report
             {
                 o["quality"] = quality;
             }
+            o["significance"] = SignificanceSection.MethodJson(significance, significance.Rows.First(r => ReferenceEquals(r.Summary, s)));
             methods[s.Spec.Label] = o;
         }
         var t = e.Training;
@@ -127,6 +129,7 @@ public static class Report
                 ["commit"] = r.Commit,
             })]),
             ["methods"] = methods,
+            ["ranks"] = SignificanceSection.RanksJson(significance),
         };
     }
 
@@ -273,6 +276,7 @@ public static class Report
         }
         sb.AppendLine();
         sb.AppendLine("Column headers give the class and its training count (first seed). Confusion matrices and learning curves are in report.html.");
+        SignificanceSection.Markdown(sb, SignificanceSection.Compute(summaries));
         var judgedMethods = summaries.Where(x => Judged(x).Count > 0).ToList();
         if (judgedMethods.Count > 0)
         {
@@ -356,6 +360,7 @@ public static class Report
             sb.AppendLine(Inv, $"<td>{GainText(gain)}</td><td>{s.Runs.Average(r => r.Synthetic):F0}</td><td>{s.Runs.Average(r => r.ResampleSeconds):F1}</td><td>{s.Runs.Average(r => r.TrainSeconds):F1}</td></tr>");
         }
         sb.AppendLine("</table>");
+        SignificanceSection.Html(sb, SignificanceSection.Compute(summaries));
 
         if (summaries.Any(s => s.Runs.Any(r => r.Notes.Count > 0)))
         {
