@@ -7,8 +7,7 @@ namespace Rebalance.Evaluation.Tests;
 /// (tools/make_quality_references.py), and properties each must have.</summary>
 public class QualityMeasureTests
 {
-    private static readonly Lazy<JsonObject> Reference = new(() =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "quality_reference.json")))!.AsObject());
+    private static readonly Lazy<JsonObject> Reference = new(() => ReferenceFile.Load("quality_reference.json"));
 
     private static float[][] Matrix(string key) => [.. Reference.Value[key]!.AsArray().Select(r => r!.AsArray().Select(v => (float)(double)v!).ToArray())];
 

@@ -7,8 +7,7 @@ namespace Rebalance.Evaluation.Tests;
 /// (tools/make_significance_references.py).</summary>
 public class SignificanceTests
 {
-    private static readonly Lazy<JsonObject> Reference = new(() =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "significance_reference.json")))!.AsObject());
+    private static readonly Lazy<JsonObject> Reference = new(() => ReferenceFile.Load("significance_reference.json"));
 
     private static double[] Values(JsonNode? node) => [.. node!.AsArray().Select(v => (double)v!)];
 

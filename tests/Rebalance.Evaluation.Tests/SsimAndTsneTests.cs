@@ -9,7 +9,7 @@ public class SsimAndTsneTests
     public static TheoryData<string> SsimCases => [.. Cases().Select(c => (string)c["name"]!)];
 
     private static IEnumerable<JsonObject> Cases() =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "ssim_reference.json")))!["cases"]!.AsArray().Select(c => c!.AsObject());
+        ReferenceFile.Load("ssim_reference.json")["cases"]!.AsArray().Select(c => c!.AsObject());
 
     [Theory]
     [MemberData(nameof(SsimCases))]
