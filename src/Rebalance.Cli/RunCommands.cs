@@ -46,7 +46,7 @@ internal static class RunCommands
                         picked.Add(sd);
                     }
                 }
-                e = e with { Seeds = picked };
+                e = e with { Seeds = picked, ShareOf = e.Seeds };
             }
             void Log(string line) => console.MarkupLineInterpolated($"[grey]{line}[/]");
             var data = Runner.Prepare(e, Log);

@@ -24,6 +24,18 @@ public class ExperimentTests
         """;
 
     [Fact]
+    public void TsneMapsStayWithTheFilesFirstSeedWhenAShareRuns()
+    {
+        var e = new Experiment { Seeds = [0, 1, 2] };
+        Assert.Equal(e.Quality.TsnePerClass, Runner.MapsFor(e, 0));
+        Assert.Equal(0, Runner.MapsFor(e, 1));
+        // rebalance run --seeds 1,2: seed 1 is the share's first but not the file's.
+        var share = e with { Seeds = [1, 2], ShareOf = e.Seeds };
+        Assert.Equal(0, Runner.MapsFor(share, 1));
+        Assert.Equal(e.Quality.TsnePerClass, Runner.MapsFor(e with { Seeds = [0], ShareOf = e.Seeds }, 0));
+    }
+
+    [Fact]
     public void JudgingIsOnForGenerativeMethodsAndSetPerMethod()
     {
         var e = Experiment.Parse("""

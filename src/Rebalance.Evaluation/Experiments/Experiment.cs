@@ -63,6 +63,10 @@ public sealed record Experiment
     /// <summary>Seeds; each (method, seed) pair is one run.</summary>
     public IReadOnlyList<ulong> Seeds { get; init; } = [0, 1, 2];
 
+    /// <summary>The file's seeds when <see cref="Seeds"/> is a share of them (<c>rebalance run --seeds</c>);
+    /// null when every seed runs. What belongs to "the first seed" (the t-SNE maps) stays with the file's.</summary>
+    public IReadOnlyList<ulong>? ShareOf { get; init; }
+
     /// <summary>Output folder.</summary>
     public string Output { get; init; } = "runs/experiment";
 

@@ -375,9 +375,10 @@ public static class Runner
     /// method with one model per class would otherwise pay for nine maps that show the same thing.</summary>
     private const int MaxOwnMaps = 3;
 
-    /// <summary>Points per class of the t-SNE maps for this seed: maps are made for the experiment's first
-    /// seed only (the report shows the first seed's), which keeps the judging of the others to seconds.</summary>
-    private static int MapsFor(Experiment e, ulong seed) => seed == e.Seeds[0] ? e.Quality.TsnePerClass : 0;
+    /// <summary>Points per class of the t-SNE maps for this seed: maps are made for the experiment file's first
+    /// seed only (the report shows the first seed's), even when a share of the seeds runs, which keeps the
+    /// judging of the others to seconds.</summary>
+    internal static int MapsFor(Experiment e, ulong seed) => seed == (e.ShareOf ?? e.Seeds)[0] ? e.Quality.TsnePerClass : 0;
 
     /// <summary>
     /// Train-on-synthetic, as the galaxy study's "train on generated images, validate on real ones": the
