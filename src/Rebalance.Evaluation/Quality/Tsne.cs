@@ -251,7 +251,34 @@ public static class Tsne
                 var v = TensorPrimitives.Distance<double>(x[i], x[j]);
                 d[j] = v * v;
             }
-            var order = Enumerable.Range(0, n).Where(j => j != i).OrderBy(j => d[j]).ThenBy(j => j).Take(neighbours).ToArray();
+            // The K nearest: everything closer than the K-th smallest distance, then ties at it by index.
+            var sorted = new double[n - 1];
+            for (var j = 0; j < n; j++)
+            {
+                if (j != i)
+                {
+                    sorted[j < i ? j : j - 1] = d[j];
+                }
+            }
+            Array.Sort(sorted);
+            var kth = sorted[neighbours - 1];
+            var order = new int[neighbours];
+            var taken = 0;
+            for (var j = 0; j < n; j++)
+            {
+                if (j != i && d[j] < kth)
+                {
+                    order[taken++] = j;
+                }
+            }
+            for (var j = 0; j < n && taken < neighbours; j++)
+            {
+                if (j != i && d[j] == kth)
+                {
+                    order[taken++] = j;
+                }
+            }
+            Array.Sort(order, (x, y) => d[x] != d[y] ? d[x].CompareTo(d[y]) : x.CompareTo(y));
             var dist = order.Select(j => d[j]).ToArray();
             var prow = new double[neighbours];
             double beta = 1, lo = double.NegativeInfinity, hi = double.PositiveInfinity;
