@@ -56,22 +56,8 @@ public static class DiscriminatorFile
     public static float[][] Features(GanDiscriminator d, Dataset data)
     {
         d.Eval();
-        var rows = new List<float[]>(data.Count);
-        using var noGrad = GradMode.NoGrad();
-        for (var start = 0; start < data.Count; start += 256)
-        {
-            var idx = Enumerable.Range(start, Math.Min(256, data.Count - start)).ToArray();
-            using var scope = TensorScope.Begin();
-            var x = data.ToTensor(PixelRange.MinusOneToOne, idx);
-            var labels = d.Shape.Conditional ? Tensor.FromArray(idx.Select(data.Label).ToArray(), idx.Length) : null;
-            var h = d.Forward(x, labels).Features ?? throw new InvalidOperationException("the discriminator reports no features");
-            var values = h.ToFloatArray();
-            var f = values.Length / idx.Length;
-            for (var k = 0; k < idx.Length; k++)
-            {
-                rows.Add(values[(k * f)..((k + 1) * f)]);
-            }
-        }
-        return [.. rows];
+        return ImageRows.Of(data, (x, idx) =>
+            d.Forward(x, d.Shape.Conditional ? Tensor.FromArray(idx.Select(data.Label).ToArray(), idx.Length) : null).Features
+                ?? throw new InvalidOperationException("the discriminator reports no features"));
     }
 }

@@ -114,21 +114,6 @@ public sealed class DeepSmote : GenerativeRebalancer
     internal static float[][] Codes(VaeModel model, Dataset data, int[] idx)
     {
         model.Eval();
-        var rows = new List<float[]>(idx.Length);
-        using (GradMode.NoGrad())
-        {
-            for (var start = 0; start < idx.Length; start += 256)
-            {
-                var part = idx[start..Math.Min(idx.Length, start + 256)];
-                using var scope = TensorScope.Begin();
-                var v = model.Encode(data.ToTensor(PixelRange.MinusOneToOne, part), null).Mu.ToFloatArray();
-                var d = v.Length / part.Length;
-                for (var i = 0; i < part.Length; i++)
-                {
-                    rows.Add(v[(i * d)..((i + 1) * d)]);
-                }
-            }
-        }
-        return [.. rows];
+        return ImageRows.Of(data, (x, _) => model.Encode(x, null).Mu, idx);
     }
 }

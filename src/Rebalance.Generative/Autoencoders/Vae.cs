@@ -558,21 +558,6 @@ public static class AutoencoderFile
     public static float[][] Features(VaeModel model, Dataset data)
     {
         model.Eval();
-        var rows = new List<float[]>(data.Count);
-        using (GradMode.NoGrad())
-        {
-            for (var start = 0; start < data.Count; start += 256)
-            {
-                var idx = Enumerable.Range(start, Math.Min(256, data.Count - start)).ToArray();
-                using var scope = TensorScope.Begin();
-                var values = model.EncoderFeatures(data.ToTensor(PixelRange.MinusOneToOne, idx)).ToFloatArray();
-                var f = values.Length / idx.Length;
-                for (var k = 0; k < idx.Length; k++)
-                {
-                    rows.Add(values[(k * f)..((k + 1) * f)]);
-                }
-            }
-        }
-        return [.. rows];
+        return ImageRows.Of(data, (x, _) => model.EncoderFeatures(x));
     }
 }
