@@ -85,7 +85,7 @@ public class ReportTests
         Assert.Equal(1.0, (double)ranks["average_rank"]!["cgan"]!);
         Assert.Equal(2.0, (double)ranks["average_rank"]!["smote"]!);
         Assert.InRange((double)ranks["friedman_p"]!, 0.0, 0.001);
-        Assert.Equal(Statistics.Significance.NemenyiQ(4) * Math.Sqrt(4 * 5 / 36.0), (double)ranks["nemenyi_cd"]!, 12);
+        Assert.Equal(Significance.NemenyiQ(4) * Math.Sqrt(4 * 5 / 36.0), (double)ranks["nemenyi_cd"]!, 12);
         var md = Report.Markdown(e, ["0", "1"], summaries);
         Assert.Contains("## Is the difference real?", md, StringComparison.Ordinal);
         Assert.Contains("| cgan | +2.05 [2.01, 2.09] p=0.031 * |", md, StringComparison.Ordinal);

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Rebalance.Evaluation.Statistics;
 
 namespace Rebalance.Evaluation.Tests;
 

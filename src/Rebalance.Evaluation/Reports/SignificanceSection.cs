@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Rebalance.Evaluation.Statistics;
 
 namespace Rebalance.Evaluation;
 

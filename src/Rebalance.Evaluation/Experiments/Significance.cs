@@ -1,6 +1,6 @@
 using MathNet.Numerics.Distributions;
 
-namespace Rebalance.Evaluation.Statistics;
+namespace Rebalance.Evaluation;
 
 /// <summary>A paired difference over seeds: its mean, the 95% confidence interval of the mean (Student's t
 /// with n − 1 degrees of freedom; null bounds under 2 seeds) and, with six or more seeds, the two-sided
