@@ -436,19 +436,8 @@ public sealed class GanTrainer
 
     private bool TryResume(string path, StateFiles files, Action<string>? log)
     {
-        Checkpoint c;
-        try
+        if (ResumableState.Open(path, "gan", files.Key, log) is not { } c)
         {
-            c = Checkpoint.Load(path);
-        }
-        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
-        {
-            log?.Invoke($"{path}: not a readable training state ({e.Message}); starting over");
-            return false;
-        }
-        if (!c.Metadata.TryGetValue("gan.key", out var k) || k != files.Key)
-        {
-            log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
             return false;
         }
         c.LoadModule(G, "g");
@@ -470,10 +459,7 @@ public sealed class GanTrainer
         _optD.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_d"], CultureInfo.InvariantCulture);
         _events.Clear();
         _events.AddRange(EventsFromText(c.Metadata.GetValueOrDefault("gan.events") ?? ""));
-        var rows = int.Parse(c.Metadata["gan.csv_rows"], CultureInfo.InvariantCulture);
-        var lines = File.Exists(files.Csv) ? File.ReadAllLines(files.Csv).Where(l => l.Length > 0).ToList() : [];
-        _csv.Clear();
-        _csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [CsvHeader]);
+        ResumableState.RefillLog(c, files.Csv, "gan", CsvHeader, _csv);
         return true;
     }
 

@@ -3,9 +3,9 @@ using System.Text;
 using Rebalance.Data;
 using Rebalance.Nn;
 
-namespace Rebalance.Generative.Autoencoders;
+namespace Rebalance.Generative;
 
-/// <summary>The resumable state the autoencoder family's trainers share: a checkpoint with the trainer's
+/// <summary>The resumable state the GAN trainer and the autoencoder family's trainers share: a checkpoint with the trainer's
 /// modules, optimisers and random state, plus its key, step and the number of rows of its loss log, which
 /// is written first so that a crash between the two leaves a log a resume cuts back.</summary>
 internal static class ResumableState
@@ -30,6 +30,19 @@ internal static class ResumableState
     public static Checkpoint? TryLoad(string path, string csvFile, string prefix, string key, string header, List<string> csv, Action<string>? log, out int step)
     {
         step = 0;
+        if (Open(path, prefix, key, log) is not { } c)
+        {
+            return null;
+        }
+        step = int.Parse(c.Metadata[$"{prefix}.step"], CultureInfo.InvariantCulture);
+        RefillLog(c, csvFile, prefix, header, csv);
+        return c;
+    }
+
+    /// <summary>The checkpoint at <paramref name="path"/> when it is readable and was saved with
+    /// <paramref name="key"/> under <paramref name="prefix"/>; else null, with a log line saying why.</summary>
+    public static Checkpoint? Open(string path, string prefix, string key, Action<string>? log)
+    {
         Checkpoint c;
         try
         {
@@ -45,11 +58,16 @@ internal static class ResumableState
             log?.Invoke($"{path}: saved by a run with other settings or data; starting over");
             return null;
         }
-        step = int.Parse(c.Metadata[$"{prefix}.step"], CultureInfo.InvariantCulture);
+        return c;
+    }
+
+    /// <summary>Refills <paramref name="csv"/> with the loss-log rows the checkpoint counted (the header
+    /// alone when the file has fewer): rows written after the checkpoint are dropped.</summary>
+    public static void RefillLog(Checkpoint c, string csvFile, string prefix, string header, List<string> csv)
+    {
         var rows = int.Parse(c.Metadata[$"{prefix}.csv_rows"], CultureInfo.InvariantCulture);
         var lines = File.Exists(csvFile) ? File.ReadAllLines(csvFile).Where(l => l.Length > 0).ToList() : [];
         csv.Clear();
         csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [header]);
-        return c;
     }
 }
