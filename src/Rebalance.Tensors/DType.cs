@@ -4,8 +4,13 @@ namespace Rebalance.Tensors;
 /// checks and numerically sensitive statistics; Int32 holds indices and labels.</summary>
 public enum DType
 {
+    /// <summary>32-bit IEEE float, the working type.</summary>
     Float32,
+
+    /// <summary>64-bit IEEE float, for gradient checks and sensitive statistics.</summary>
     Float64,
+
+    /// <summary>32-bit signed integer, for indices and labels.</summary>
     Int32,
 }
 

@@ -80,7 +80,7 @@ internal static class ShapeUtil
         return d;
     }
 
-    /// <summary>Strides of <paramref name="shape"/> aligned right to <paramref name="outRank"/> dims, 0 where broadcast.</summary>
+    /// <summary>Strides of <paramref name="shape"/> aligned right to the rank of <paramref name="outShape"/>, 0 where broadcast.</summary>
     public static int[] BroadcastStrides(int[] shape, int[] outShape)
     {
         var rank = outShape.Length;
