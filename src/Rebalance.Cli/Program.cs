@@ -32,6 +32,7 @@ public static class Program
         var root = new RootCommand("Rebalance: fix class imbalance in image classification with generative models and classic samplers.");
         root.Subcommands.Add(DataCommands.Build(console));
         root.Subcommands.Add(RunCommands.Run(console));
+        root.Subcommands.Add(RunCommands.Report(console));
         root.Subcommands.Add(RunCommands.Resample(console));
         root.Subcommands.Add(GanCommands.Build(console));
         root.Subcommands.Add(QualityCommands.Build(console));

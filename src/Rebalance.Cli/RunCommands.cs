@@ -20,14 +20,17 @@ internal static class RunCommands
         var output = new Option<string?>("--out", "-o") { Description = "Output folder (overrides the file's 'output')." };
         var check = new Option<bool>("--check") { Description = "Validate the file and the data, print the plan, and stop before any training." };
         var seeds = new Option<string?>("--seeds") { Description = "Run only these of the file's seeds (comma-separated, e.g. 0 or 1,2): a share of the work now, the rest later or on another machine; the summaries cover the seeds run." };
+        var shard = new Option<string?>("--shard") { Description = "Run only share I of N (I/N, numbered from 0) of the (method, seed) runs, into the shared output folder, for a Slurm job array or a Kubernetes Indexed Job; 'rebalance report DIR' then merges the finished runs into the summaries." };
         var cmd = new Command("run", "Run an experiment: every method for every seed, judged on the untouched test set; writes results.json, results.md and report.html. Finished (method, seed) runs are kept, so a rerun after an interruption carries on.");
         cmd.Arguments.Add(file);
         cmd.Options.Add(output);
         cmd.Options.Add(check);
         cmd.Options.Add(seeds);
+        cmd.Options.Add(shard);
         cmd.SetAction(r =>
         {
             var e = Experiment.Load(r.GetValue(file)!);
+            Shard? part = r.GetValue(shard) is { } sh ? Shard.Parse(sh) : null;
             if (r.GetValue(output) is { } o)
             {
                 e = e with { Output = o };
@@ -35,11 +38,11 @@ internal static class RunCommands
             if (r.GetValue(seeds) is { } only)
             {
                 var picked = new List<ulong>();
-                foreach (var part in only.Split(',', StringSplitOptions.TrimEntries))
+                foreach (var item in only.Split(',', StringSplitOptions.TrimEntries))
                 {
-                    if (!ulong.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var sd) || !e.Seeds.Contains(sd))
+                    if (!ulong.TryParse(item, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var sd) || !e.Seeds.Contains(sd))
                     {
-                        throw new ArgumentException($"--seeds: '{part}' is not one of the file's seeds ({string.Join(", ", e.Seeds)})");
+                        throw new ArgumentException($"--seeds: '{item}' is not one of the file's seeds ({string.Join(", ", e.Seeds)})");
                     }
                     if (!picked.Contains(sd))
                     {
@@ -50,8 +53,13 @@ internal static class RunCommands
             }
             void Log(string line) => console.MarkupLineInterpolated($"[grey]{line}[/]");
             var data = Runner.Prepare(e, Log);
-            var total = e.Methods.Count * e.Seeds.Count;
-            console.MarkupLineInterpolated($"[bold]{e.Name}[/]: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) = {total} runs on {e.Dataset} ({e.Protocol}), classifier {e.Classifier}, output {e.Output}");
+            var pairs = Shards.Pairs(e, part);
+            var total = pairs.Count;
+            console.MarkupLineInterpolated($"[bold]{e.Name}[/]: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) = {e.Methods.Count * e.Seeds.Count} runs on {e.Dataset} ({e.Protocol}), classifier {e.Classifier}, output {e.Output}");
+            if (part is { } p0)
+            {
+                console.WriteLine($"shard {p0}: {total} of them ({string.Join(", ", pairs.Select(x => $"{x.Method.Label} seed {x.Seed}"))})");
+            }
             if (r.GetValue(check))
             {
                 var classifier = Classifiers.Create(e.Classifier, data.Train.Channels, data.Train.Height, data.Train.Width, data.Train.NumClasses, new Tensors.Generator(0));
@@ -68,7 +76,7 @@ internal static class RunCommands
             if (!console.Profile.Capabilities.Interactive)
             {
                 // Logs and pipes: a line per run and per epoch instead of a redrawn progress bar.
-                results = Runner.Run(e, data, new RunCallbacks
+                results = Runner.Run(e, data, shard: part, callbacks: new RunCallbacks
                 {
                     Log = Log,
                     Started = (label, seed, n, t) => console.WriteLine($"[{n}/{t}] {label} seed {seed} ({sw.Elapsed.TotalMinutes:F1} min elapsed)"),
@@ -105,7 +113,7 @@ internal static class RunCommands
                     {
                         var overall = ctx.AddTask("experiment", maxValue: total);
                         ProgressTask? current = null;
-                        results = Runner.Run(e, data, new RunCallbacks
+                        results = Runner.Run(e, data, shard: part, callbacks: new RunCallbacks
                         {
                             Log = Log,
                             Started = (label, seed, n, t) =>
@@ -157,7 +165,38 @@ internal static class RunCommands
                 })]);
             }
             console.Write(table);
-            console.WriteLine($"done in {sw.Elapsed.TotalMinutes:F1} min; report: {Path.Combine(e.Output, "report.html")}");
+            console.WriteLine(part is { } p1
+                ? $"shard {p1} done in {sw.Elapsed.TotalMinutes:F1} min; once every shard is done: rebalance report {e.Output}"
+                : $"done in {sw.Elapsed.TotalMinutes:F1} min; report: {Path.Combine(e.Output, "report.html")}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Command Report(IAnsiConsole console)
+    {
+        var dir = new Argument<string>("dir") { Description = "An experiment's output folder, filled by 'rebalance run' (one or several --shard runs, or --seeds shares)." };
+        var cmd = new Command("report", "Merge the finished runs of an output folder into results.json, results.md and report.html (after sharded runs, or to redraw the summaries).");
+        cmd.Arguments.Add(dir);
+        cmd.SetAction(r =>
+        {
+            var folder = r.GetValue(dir)!;
+            var merged = Shards.Merge(folder, line => console.MarkupLineInterpolated($"[yellow]{line}[/]"));
+            var e = merged.Experiment;
+            console.WriteLine($"{e.Name}: {merged.Runs.Count} finished run(s) of {merged.Runs.Count + merged.Missing.Count} ({e.Methods.Count} method(s) x {e.ShareOf?.Count ?? e.Seeds.Count} seed(s))");
+            var table = new Table().AddColumn("method").AddColumn(new TableColumn("runs").RightAligned());
+            foreach (var k in ClassificationMetrics.HeadlineKeys)
+            {
+                table.AddColumn(new TableColumn(ClassificationMetrics.Title(k)).RightAligned());
+            }
+            foreach (var m in e.Methods)
+            {
+                var runs = merged.Runs.Where(x => x.Label == m.Label).ToList();
+                table.AddRow([Markup.Escape(m.Label), runs.Count.ToString(CultureInfo.InvariantCulture), .. ClassificationMetrics.HeadlineKeys.Select(k =>
+                    runs.Count == 0 ? "" : ClassificationMetrics.Percent(ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])])))]);
+            }
+            console.Write(table);
+            console.WriteLine($"report: {Path.Combine(folder, "report.html")}");
             return 0;
         });
         return cmd;

@@ -260,6 +260,88 @@ public class RunCommandTests
         Assert.Equal("error: --seeds: '5' is not one of the file's seeds (0, 1)", err.TrimEnd());
     }
 
+    /// <summary>A copy of a JSON tree without the keys that time or place the work (seconds, commit, dates).</summary>
+    private static JsonNode? WithoutTimes(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                return new JsonObject(o.Where(kv => !kv.Key.Contains("seconds", StringComparison.Ordinal) && kv.Key is not ("commit" or "started" or "finished"))
+                    .Select(kv => KeyValuePair.Create(kv.Key, WithoutTimes(kv.Value))));
+            case JsonArray a:
+                return new JsonArray([.. a.Select(WithoutTimes)]);
+            default:
+                return node?.DeepClone();
+        }
+    }
+
+    [Fact]
+    public async Task TwoShardsRunningAtOnceThenReportGiveTheSameResultsAsOneRun()
+    {
+        var data = MakeDataset([30, 12, 5]);
+        string Experiment(string output) => WriteExperiment(Directory.CreateDirectory(Path.Combine(data, Path.GetFileName(output) + "-file")).FullName, $$"""
+            name: sharded
+            dataset: {{data}}
+            protocol: none
+            validation: 0.2
+            seeds: [0, 1]
+            output: {{output}}
+            classifier: {name: cnn28, epochs: 1, batch_size: 16}
+            methods:
+              - none
+              - random-over
+              - {name: smote, k: 2}
+            """);
+        var single = Path.Combine(data, "single");
+        var (code, text, err) = Run("run", Experiment(single));
+        Assert.True(code == 0, err + text);
+
+        var shared = Path.Combine(data, "shared");
+        var file = Experiment(shared);
+        var shards = await Task.WhenAll(Enumerable.Range(0, 2).Select(i => Task.Run(() => Run("run", file, "--shard", $"{i}/2"))));
+        foreach (var (c, t, e) in shards)
+        {
+            Assert.True(c == 0, e + t);
+            Assert.Contains("once every shard is done: rebalance report", t, StringComparison.Ordinal);
+        }
+        // Shard 0 ran none/smote of seed 0 and random-over of seed 1; shard 1 the other three.
+        Assert.Contains("shard 0/2: 3 of them (none seed 0, smote seed 0, random-over seed 1)", shards[0].Out, StringComparison.Ordinal);
+        Assert.Equal(6, Directory.GetFiles(Path.Combine(shared, "runs")).Length);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(shared, "shards")).Length);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(shared, "logs")).Length);
+        Assert.False(File.Exists(Path.Combine(shared, "results.json")));
+        Assert.Empty(Directory.GetFiles(shared, ".*.tmp", SearchOption.AllDirectories));
+
+        (code, text, err) = Run("report", shared);
+        Assert.True(code == 0, err + text);
+        Assert.Contains("6 finished run(s) of 6", text, StringComparison.Ordinal);
+        foreach (var name in Directory.GetFiles(Path.Combine(single, "runs")).Select(Path.GetFileName))
+        {
+            Assert.Equal(WithoutTimes(JsonNode.Parse(File.ReadAllText(Path.Combine(single, "runs", name!))))!.ToJsonString(),
+                WithoutTimes(JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "runs", name!))))!.ToJsonString());
+        }
+        var expected = WithoutTimes(JsonNode.Parse(File.ReadAllText(Path.Combine(single, "results.json"))))!.ToJsonString();
+        Assert.Equal(expected, WithoutTimes(JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "results.json"))))!.ToJsonString());
+        Assert.Contains("| smote (k=2) |", File.ReadAllText(Path.Combine(shared, "results.md")), StringComparison.Ordinal);
+        Assert.Contains("<svg", File.ReadAllText(Path.Combine(shared, "report.html")), StringComparison.Ordinal);
+
+        // A missing run: the summaries cover the finished ones and say which are not.
+        File.Delete(Path.Combine(shared, "runs", "smote-seed1.json"));
+        (code, text, err) = Run("report", shared);
+        Assert.True(code == 0, err + text);
+        Assert.Contains("1 of 6 runs are not finished (smote seed 1)", text, StringComparison.Ordinal);
+        var merged = JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "results.json")))!;
+        Assert.Equal([0UL], merged["methods"]!["smote"]!["seeds"]!.AsArray().Select(v => (ulong)v!));
+
+        // Not an output folder; a shard out of range.
+        (code, _, err) = Run("report", data);
+        Assert.Equal(1, code);
+        Assert.Equal($"error: {data}: neither experiment.json nor shards/shard-*.json is there; give the output folder of a 'rebalance run'", err.TrimEnd());
+        (code, _, err) = Run("run", file, "--shard", "2/2");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --shard: '2/2' is not I/N with 0 <= I < N", err, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void GenerativeMethodsAreJudgedAndAStoredRunIsJudgedAgainWithoutRetraining()
     {

@@ -36,6 +36,52 @@ public class ExperimentTests
     }
 
     [Fact]
+    public void ShardsSplitThePairsDisjointlyAndKeepPairsThatShareAModelTogether()
+    {
+        var e = Experiment.Parse("""
+            dataset: fashion-mnist
+            protocol: ir100
+            seeds: [0, 1, 2]
+            methods:
+              - none
+              - {name: smote, k: 5}
+              - {name: scdl-gan, label: fill-a, strategy: "counts:4500,4500,4500,4500,4500,4500,4500,4500,4500,4500", steps: 10}
+              - {name: scdl-gan, label: fill-b, strategy: "counts:6000,6000,6000,6000,6000,6000,6000,6000,6000,6000", steps: 10}
+              - {name: scdl-gan, label: other, steps: 20}
+            """, "fill.yaml");
+        var all = Shards.Pairs(e, null).Select(p => (p.Method.Label, p.Seed)).ToList();
+        Assert.Equal(15, all.Count);
+        Assert.Equal(("none", 0UL), all[0]);
+        Assert.Equal(("other", 2UL), all[^1]);
+        foreach (var n in new[] { 1, 2, 3, 5, 20 })
+        {
+            var shares = Enumerable.Range(0, n).Select(i => Shards.Pairs(e, new Shard(i, n)).Select(p => (p.Method.Label, p.Seed)).ToList()).ToList();
+            // Every pair in exactly one shard, each shard in run order.
+            Assert.Equal(all.Order(), shares.SelectMany(x => x).Order());
+            foreach (var share in shares)
+            {
+                Assert.Equal(all.Where(share.Contains), share);
+            }
+            // The two fills of a seed share one generator (same method and settings): same shard.
+            foreach (var seed in e.Seeds)
+            {
+                Assert.Equal(shares.FindIndex(x => x.Contains(("fill-a", seed))), shares.FindIndex(x => x.Contains(("fill-b", seed))));
+            }
+            // Groups are dealt in turn: no shard has more than one group above another.
+            if (n <= 12)
+            {
+                var groups = shares.Select(x => x.Select(p => (p.Label.StartsWith("fill", StringComparison.Ordinal) ? "fill" : p.Label, p.Seed)).Distinct().Count()).ToList();
+                Assert.True(groups.Max() - groups.Min() <= 1, string.Join(",", groups));
+            }
+        }
+        Assert.Equal(new Shard(2, 4), Shard.Parse("2/4"));
+        foreach (var bad in new[] { "4/4", "-1/4", "1/0", "1", "a/b", "1/2/3", " 1/2" })
+        {
+            Assert.StartsWith($"--shard: '{bad}' is not I/N", Assert.Throws<ArgumentException>(() => Shard.Parse(bad)).Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void JudgingIsOnForGenerativeMethodsAndSetPerMethod()
     {
         var e = Experiment.Parse("""

@@ -85,6 +85,10 @@ public sealed record Experiment
     /// <summary>The file it came from, for messages (null when built in code).</summary>
     public string? Source { get; init; }
 
+    /// <summary>The YAML it was parsed from (null when built in code): kept in the output folder, so that
+    /// <c>rebalance report DIR</c> can rebuild the summaries from the runs alone.</summary>
+    public string? Text { get; init; }
+
     private static readonly string[] TopKeys = ["name", "dataset", "protocol", "validation", "test_split", "strategy", "seeds", "output", "classifier", "methods", "quality"];
     private static readonly string[] QualityKeys = ["per_class", "tsne_per_class", "cas_per_class", "judge_epochs", "judge_max_images", "judge_seed"];
     private static readonly string[] ClassifierKeys = ["name", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "augment", "patience", "epoch_size"];
@@ -148,7 +152,7 @@ public sealed record Experiment
         var map = r.Map(root, "", TopKeys);
         var stem = Path.GetFileNameWithoutExtension(source);
         var name = r.Text(map, "name") ?? stem;
-        var e = new Experiment { Name = name, Output = Path.Combine("runs", name), Source = source };
+        var e = new Experiment { Name = name, Output = Path.Combine("runs", name), Source = source, Text = yaml };
         e = e with
         {
             Dataset = r.Text(map, "dataset") ?? e.Dataset,

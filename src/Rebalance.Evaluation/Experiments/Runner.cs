@@ -161,17 +161,25 @@ public static class Runner
         return (train, held.Subset([.. Enumerable.Range(0, held.Count)], train.Name + " (test)"));
     }
 
-    /// <summary>Runs every (method, seed) pair not already finished and writes the summaries.</summary>
-    public static IReadOnlyList<RunResult> Run(Experiment e, PreparedData data, RunCallbacks? callbacks = null)
+    /// <summary>Where the run of method <paramref name="m"/> with <paramref name="seed"/> is stored.</summary>
+    internal static string RunFile(Experiment e, MethodSpec m, ulong seed) => Path.Combine(e.Output, "runs", $"{Files.Safe(m.Label)}-seed{seed}.json");
+
+    /// <summary>
+    /// Runs every (method, seed) pair not already finished and writes the summaries. With a
+    /// <paramref name="shard"/>, runs only that shard's pairs (<see cref="Shards.Pairs"/>) and leaves the
+    /// summaries to <see cref="Shards.Merge"/>, so that shards running at once never write the same file.
+    /// </summary>
+    public static IReadOnlyList<RunResult> Run(Experiment e, PreparedData data, RunCallbacks? callbacks = null, Shard? shard = null)
     {
         callbacks ??= new RunCallbacks();
-        var runsDir = Path.Combine(e.Output, "runs");
-        Directory.CreateDirectory(runsDir);
+        var started = DateTime.UtcNow;
+        Directory.CreateDirectory(Path.Combine(e.Output, "runs"));
         var logDir = Path.Combine(e.Output, "logs");
         Directory.CreateDirectory(logDir);
-        // Every log line also goes to logs/run-TIMESTAMP.log, one file per invocation, so an earlier
-        // interrupted run's log is kept beside the one that finished it.
-        using var logFile = new StreamWriter(Path.Combine(logDir, $"run-{DateTime.UtcNow:yyyyMMdd-HHmmss}.log"), append: true) { AutoFlush = true };
+        // Every log line also goes to logs/run-TIMESTAMP[-shard-I-of-N].log, one file per invocation, so an
+        // earlier interrupted run's log is kept beside the one that finished it.
+        var logName = $"run-{started:yyyyMMdd-HHmmss}{(shard is { } sh ? $"-shard-{sh.Index}-of-{sh.Count}" : "")}.log";
+        using var logFile = new StreamWriter(Path.Combine(logDir, logName), append: true) { AutoFlush = true };
         var outer = callbacks;
         void LogLine(string line)
         {
@@ -190,63 +198,77 @@ public static class Runner
             GanProgress = outer.GanProgress,
             Finished = outer.Finished,
         };
-        LogLine($"{e.Name}: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) on {e.Dataset} ({e.Protocol}), results version {ResultsVersion}{(Commit is null ? "" : $", commit {Commit}")}");
+        var pairs = Shards.Pairs(e, shard);
+        LogLine($"{e.Name}: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) on {e.Dataset} ({e.Protocol}){(shard is { } s0 ? $", shard {s0}: {pairs.Count} of the {e.Methods.Count * e.Seeds.Count} runs" : "")}, results version {ResultsVersion}{(Commit is null ? "" : $", commit {Commit}")}");
+        if (e.Text is not null)
+        {
+            Shards.WriteManifest(e, data.Train.ClassNames, shard, pairs, started, null);
+        }
         var results = new List<RunResult>();
         Judge? judge = null;
         Judge GetJudge() => judge ??= Judge.LoadOrTrain(data.Train, data.Test, e.Quality.JudgeSeed, Path.Combine(DatasetCatalog.CacheRoot, "judges"), e.Quality.Judge, callbacks.Log);
-        var total = e.Seeds.Count * e.Methods.Count;
+        var total = pairs.Count;
         var number = 0;
-        foreach (var seed in e.Seeds)
+        Dataset? train = null;
+        Dataset? validation = null;
+        ulong? splitSeed = null;
+        foreach (var (seed, m) in pairs)
         {
-            Dataset? train = null;
-            Dataset? validation = null;
-            foreach (var m in e.Methods)
+            number++;
+            var hash = ConfigHash(e, m, seed);
+            var file = RunFile(e, m, seed);
+            void Split()
             {
-                number++;
-                var hash = ConfigHash(e, m, seed);
-                var file = Path.Combine(runsDir, $"{Files.Safe(m.Label)}-seed{seed}.json");
-                void Split()
+                if (splitSeed != seed)
                 {
-                    if (train is null)
-                    {
-                        var imbalanced = data.Protocol.Apply(data.Train, seed);
-                        (train, validation) = e.Validation > 0 ? Splits.Stratified(imbalanced, e.Validation, seed) : (imbalanced, null);
-                        callbacks.Log?.Invoke($"seed {seed}: training split {Rebalancers.FormatCounts(train.ClassCounts())}" + (validation is null ? "" : $", validation {validation.Count} images"));
-                    }
+                    var imbalanced = data.Protocol.Apply(data.Train, seed);
+                    (train, validation) = e.Validation > 0 ? Splits.Stratified(imbalanced, e.Validation, seed) : (imbalanced, null);
+                    splitSeed = seed;
+                    callbacks.Log?.Invoke($"seed {seed}: training split {Rebalancers.FormatCounts(train.ClassCounts())}" + (validation is null ? "" : $", validation {validation.Count} images"));
                 }
-                if (TryLoad(file, hash) is { } done)
-                {
-                    var key = QualityKey(e, m, hash);
-                    if (m.Judged && done.Synthetic > 0 && (string?)done.Quality?["key"] != key)
-                    {
-                        // The classifier run stands; only the judging of its added images is missing or out
-                        // of date. The method makes the same images again (a generator is loaded, not retrained).
-                        callbacks.Log?.Invoke($"{m.Label} seed {seed}: stored run reused; judging its added images");
-                        Split();
-                        var sw = Stopwatch.StartNew();
-                        var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = callbacks.GanProgress };
-                        var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
-                        var again = rebalancer.FitResample(train!, m.Strategy, seed, line => callbacks.Log?.Invoke($"{m.Label} seed {seed}: {line}"));
-                        done = done with
-                        {
-                            Quality = JudgeRun(e, m, seed, key, rebalancer, again, train!, validation, data, GetJudge, callbacks),
-                            ModelFolder = RelativeModelFolder(e, again.ModelFolder),
-                        };
-                        AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(done).ToJsonString(JsonOptions)));
-                    }
-                    results.Add(done);
-                    callbacks.Finished?.Invoke(done, true);
-                    continue;
-                }
-                callbacks.Started?.Invoke(m.Label, seed, number, total);
-                Split();
-                var result = RunOne(e, m, seed, hash, train!, validation!, data, callbacks, GetJudge);
-                AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(result).ToJsonString(JsonOptions)));
-                results.Add(result);
-                callbacks.Finished?.Invoke(result, false);
             }
+            if (TryLoad(file, hash) is { } done)
+            {
+                var key = QualityKey(e, m, hash);
+                if (m.Judged && done.Synthetic > 0 && (string?)done.Quality?["key"] != key)
+                {
+                    // The classifier run stands; only the judging of its added images is missing or out
+                    // of date. The method makes the same images again (a generator is loaded, not retrained).
+                    callbacks.Log?.Invoke($"{m.Label} seed {seed}: stored run reused; judging its added images");
+                    Split();
+                    var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = callbacks.GanProgress };
+                    var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
+                    var again = rebalancer.FitResample(train!, m.Strategy, seed, line => callbacks.Log?.Invoke($"{m.Label} seed {seed}: {line}"));
+                    done = done with
+                    {
+                        Quality = JudgeRun(e, m, seed, key, rebalancer, again, train!, validation, data, GetJudge, callbacks),
+                        ModelFolder = RelativeModelFolder(e, again.ModelFolder),
+                    };
+                    AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(done).ToJsonString(JsonOptions)));
+                }
+                results.Add(done);
+                callbacks.Finished?.Invoke(done, true);
+                continue;
+            }
+            callbacks.Started?.Invoke(m.Label, seed, number, total);
+            Split();
+            var result = RunOne(e, m, seed, hash, train!, validation!, data, callbacks, GetJudge);
+            AtomicFile.Write(file, Encoding.UTF8.GetBytes(ToJson(result).ToJsonString(JsonOptions)));
+            results.Add(result);
+            callbacks.Finished?.Invoke(result, false);
         }
-        Report.WriteAll(e, data, results);
+        if (e.Text is not null)
+        {
+            Shards.WriteManifest(e, data.Train.ClassNames, shard, pairs, started, results.Count);
+        }
+        if (shard is { } done1)
+        {
+            LogLine($"shard {done1} finished its {results.Count} runs; once every shard has, 'rebalance report {e.Output}' writes the summaries");
+        }
+        else
+        {
+            Report.WriteAll(e, data.Train.ClassNames, results);
+        }
         return results;
     }
 
@@ -496,7 +518,7 @@ public static class Runner
         ["detail"] = n.Detail,
     })]);
 
-    private static RunResult? TryLoad(string file, string hash)
+    internal static RunResult? TryLoad(string file, string hash)
     {
         if (!File.Exists(file))
         {

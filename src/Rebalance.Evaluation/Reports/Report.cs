@@ -40,11 +40,13 @@ public static class Report
     }
 
     /// <summary>Writes the three summary files into the experiment's output folder (atomically).</summary>
-    public static void WriteAll(Experiment e, Runner.PreparedData data, IReadOnlyList<RunResult> results)
+    public static void WriteAll(Experiment e, Runner.PreparedData data, IReadOnlyList<RunResult> results) => WriteAll(e, data.Train.ClassNames, results);
+
+    /// <summary>Writes results.json, results.md and report.html for <paramref name="results"/>, with the dataset's class names.</summary>
+    public static void WriteAll(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<RunResult> results)
     {
         var summaries = e.Methods.Select(m => new MethodSummary(m, [.. results.Where(r => r.Label == m.Label).OrderBy(r => r.Seed)]))
             .Where(s => s.Runs.Count > 0).ToList();
-        var classNames = data.Train.ClassNames;
         Write(Path.Combine(e.Output, "results.json"), Json(e, classNames, summaries).ToJsonString(Runner.JsonOptions));
         Write(Path.Combine(e.Output, "results.md"), Markdown(e, classNames, summaries));
         Write(Path.Combine(e.Output, "report.html"), Html(e, classNames, summaries));
