@@ -187,6 +187,5 @@ internal static class GanCommands
             });
     }
 
-    internal static string Line(GanProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"  {p.Tag}: step {p.Step}/{p.Steps} loss D {p.LossD:F3} G {p.LossG:F3} lr {p.LrG:G2}/{p.LrD:G2}{(p.Restarts > 0 ? $" restarts {p.Restarts}" : "")} ({p.StepsPerSecond:F1} steps/s)");
+    internal static string Line(GanProgress p) => "  " + p;
 }

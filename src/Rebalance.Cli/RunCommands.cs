@@ -72,6 +72,15 @@ internal static class RunCommands
                 return 0;
             }
             var sw = Stopwatch.StartNew();
+            var clock = new TimeLeft(pairs.Select(x => (x.Method.Label, x.Method.Method)));
+            var runWatch = new Stopwatch();
+            void RunStarted(string label)
+            {
+                clock.Started(label);
+                runWatch.Restart();
+            }
+            void RunFinished(RunResult res, bool reused) => clock.Finished(res.Label, reused ? TimeLeft.StoredSeconds(res) : runWatch.Elapsed.TotalSeconds);
+            string Left() => clock.Seconds(runWatch.Elapsed.TotalSeconds) is { } left ? $"about {TimeLeft.Format(left)} left" : "time left known after the first run";
             IReadOnlyList<RunResult> results = [];
             if (!console.Profile.Capabilities.Interactive)
             {
@@ -79,7 +88,11 @@ internal static class RunCommands
                 results = Runner.Run(e, data, shard: part, callbacks: new RunCallbacks
                 {
                     Log = Log,
-                    Started = (label, seed, n, t) => console.WriteLine($"[{n}/{t}] {label} seed {seed} ({sw.Elapsed.TotalMinutes:F1} min elapsed)"),
+                    Started = (label, seed, n, t) =>
+                    {
+                        RunStarted(label);
+                        console.WriteLine($"[{n}/{t}] {label} seed {seed} ({sw.Elapsed.TotalMinutes:F1} min elapsed, {Left()})");
+                    },
                     GanProgress = p =>
                     {
                         if (p.Step % 250 == 0 || p.Step == p.Steps)
@@ -97,6 +110,7 @@ internal static class RunCommands
                     },
                     Finished = (res, reused) =>
                     {
+                        RunFinished(res, reused);
                         if (reused)
                         {
                             Log($"{res.Label} seed {res.Seed}: already finished, kept (test accuracy {res.Metrics["accuracy"]:P2})");
@@ -106,43 +120,56 @@ internal static class RunCommands
             }
             else
             {
+                // A bar for the whole experiment (runs done, the time left) and one for the run in progress,
+                // whose bar follows its current stage: autoencoder or VAE steps, GAN steps, classifier epochs.
                 console.Progress()
                     .AutoClear(true)
                     .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
                     .Start(ctx =>
                     {
-                        var overall = ctx.AddTask("experiment", maxValue: total);
+                        var overall = ctx.AddTask(Markup.Escape($"{e.Name}: {total} runs"), maxValue: Math.Max(1, total));
                         ProgressTask? current = null;
+                        string runName = "";
+                        string? shownStage = null;
+                        void Show(string stage, double fraction, string stageKey)
+                        {
+                            overall.Description = Markup.Escape($"{e.Name}: {overall.Value:0}/{total} runs done, {Left()}");
+                            if (current is not null)
+                            {
+                                current.Value = Math.Clamp(fraction, 0, 1);
+                                current.Description = Markup.Escape($"{runName} · {stage}");
+                            }
+                            if (stageKey != shownStage)
+                            {
+                                // Each stage is drawn at least once, however short; within one the timer redraws.
+                                shownStage = stageKey;
+                                ctx.Refresh();
+                            }
+                        }
                         results = Runner.Run(e, data, shard: part, callbacks: new RunCallbacks
                         {
                             Log = Log,
                             Started = (label, seed, n, t) =>
                             {
+                                RunStarted(label);
                                 current?.StopTask();
-                                current = ctx.AddTask(Markup.Escape($"{label} seed {seed} ({n}/{t})"), maxValue: 1);
+                                runName = $"{label} seed {seed} ({n}/{t})";
+                                current = ctx.AddTask(Markup.Escape(runName), maxValue: 1);
+                                Show("rebalancing", 0, runName);
                             },
-                            GanProgress = p =>
-                            {
-                                if (current is not null)
-                                {
-                                    current.Description = Markup.Escape($"{current.Description.Split(" · ")[0]} · GAN {p.Tag} step {p.Step}/{p.Steps} D {p.LossD:F3} G {p.LossG:F3}");
-                                }
-                            },
+                            GanProgress = p => Show(p.ToString(), p.Step / (double)Math.Max(1, p.Steps), $"{runName} {p.Tag} {p.Stage}{(p.Step == p.Steps ? " end" : "")}"),
                             Progress = p =>
                             {
-                                if (current is null)
-                                {
-                                    return;
-                                }
-                                current.Value = ((p.Epoch - 1) + (p.Step / (double)p.Steps)) / p.Epochs;
                                 var val = p.ValidationBalancedAccuracy is { } v ? $", val bal-acc {v:P1}" : "";
-                                current.Description = Markup.Escape($"{current.Description.Split(" · ")[0]} · epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}{val}");
+                                Show($"classifier epoch {p.Epoch}/{p.Epochs} loss {p.Loss:F3}{val}", ((p.Epoch - 1) + (p.Step / (double)Math.Max(1, p.Steps))) / p.Epochs, $"{runName} epoch {p.Epoch}{(p.EpochDone ? " end" : "")}");
                             },
                             Finished = (res, reused) =>
                             {
+                                RunFinished(res, reused);
                                 overall.Increment(1);
                                 current?.StopTask();
                                 current = null;
+                                Show("", 1, "");
                                 if (reused)
                                 {
                                     Log($"{res.Label} seed {res.Seed}: already finished, kept (test accuracy {res.Metrics["accuracy"]:P2})");

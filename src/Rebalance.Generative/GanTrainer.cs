@@ -10,8 +10,20 @@ using F = Rebalance.Tensors.Functional;
 
 namespace Rebalance.Generative;
 
-/// <summary>Progress of a GAN training run, reported after every step.</summary>
-public sealed record GanProgress(string Tag, int Step, int Steps, double LossD, double LossG, double LrG, double LrD, int Restarts, double StepsPerSecond);
+/// <summary>Progress of a generator's training, reported after every step: a GAN's (losses of D and G) or
+/// an autoencoder stage's (<see cref="Stage"/> and <see cref="LossNames"/> say which losses the two are).</summary>
+public sealed record GanProgress(string Tag, int Step, int Steps, double LossD, double LossG, double LrG, double LrD, int Restarts, double StepsPerSecond)
+{
+    /// <summary>What is being trained: <c>GAN</c>, <c>VAE</c> or <c>autoencoder</c>.</summary>
+    public string Stage { get; init; } = "GAN";
+
+    /// <summary>Names of <see cref="LossD"/> and <see cref="LossG"/> (null for a second loss the stage does not have).</summary>
+    public (string First, string? Second) LossNames { get; init; } = ("D", "G");
+
+    /// <summary>One line for logs: tag, stage, step, losses, learning rate and speed.</summary>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"{Tag}: {(Stage == "GAN" ? "" : Stage + " ")}step {Step}/{Steps} loss {LossNames.First} {LossD:F3}{(LossNames.Second is { } g ? $" {g} {LossG:F3}" : "")} lr {(Stage == "GAN" ? $"{LrG:G2}/{LrD:G2}" : $"{LrG:G2}")}{(Restarts > 0 ? $" restarts {Restarts}" : "")} ({StepsPerSecond:F1} steps/s)");
+}
 
 /// <summary>Something the trainer decided on its own during training: a restart after divergence
 /// (<c>restart</c>) or a learning-rate cut on a plateau (<c>plateau</c>).</summary>

@@ -7,10 +7,18 @@ namespace Rebalance.Cli.Tests;
 /// <summary>rebalance run and rebalance resample end to end on a tiny generated dataset.</summary>
 public class RunCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    private static (int Code, string Out, string Err) Run(params string[] args) => RunOn(false, args);
+
+    private static (int Code, string Out, string Err) RunOn(bool terminal, params string[] args)
     {
         var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = terminal ? AnsiSupport.Yes : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Standard : ColorSystemSupport.NoColors,
+            Interactive = terminal ? InteractionSupport.Yes : InteractionSupport.No,
+        });
         console.Profile.Width = 240;
         var error = new StringWriter();
         var code = Program.Run(args, console, error);
@@ -123,6 +131,37 @@ public class RunCommandTests
         Assert.Equal(6, text.Split('\n').Count(l => l.Contains("already finished, kept", StringComparison.Ordinal)));
         Assert.DoesNotContain("epoch 1/2", text);
         Assert.Equal(before, File.ReadAllText(Path.Combine(output, "runs", "none-seed1.json")));
+    }
+
+    [Fact]
+    public void ProgressShowsTheStageAndTheTimeLeftOnATerminalAndInPlainLines()
+    {
+        var data = MakeDataset([20, 8, 4]);
+        var file = WriteExperiment(data, $$"""
+            dataset: {{data}}
+            protocol: none
+            validation: 0
+            seeds: [0, 1]
+            output: {{Path.Combine(data, "out")}}
+            classifier: {name: cnn28, epochs: 2, batch_size: 8}
+            methods:
+              - none
+              - {name: cvae, steps: 30, checkpoint_every: 30, sample_every: 30, quality: false}
+            """);
+        var (code, text, err) = RunOn(true, "run", file);
+        Assert.True(code == 0, err + text);
+        // The live bars: the experiment's with the time left once a run has finished, the run's with its stage.
+        Assert.Contains("time left known after the first run", text, StringComparison.Ordinal);
+        Assert.Matches(@"1/4 runs done, about \d+ s left", text);
+        Assert.Matches(@"cvae seed 0 \(2/4\) · all: VAE step \d+/30 loss recon [0-9.]+ KL [0-9.]+", text);
+        Assert.Contains("classifier epoch 2/2", text, StringComparison.Ordinal);
+
+        // Redirected: plain lines, the time left on each run's first line, the VAE's losses by name.
+        (code, text, err) = Run("run", file, "--out", Path.Combine(data, "plain"));
+        Assert.True(code == 0, err + text);
+        Assert.Contains("[1/4] none seed 0 (0.0 min elapsed, time left known after the first run)", text, StringComparison.Ordinal);
+        Assert.Matches(@"\[4/4\] cvae seed 1 \([0-9.]+ min elapsed, about \d+ s left\)", text);
+        Assert.Matches(@"  all: VAE step 30/30 loss recon [0-9.]+ KL [0-9.]+ lr", text);
     }
 
     [Fact]

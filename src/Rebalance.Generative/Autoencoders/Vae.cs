@@ -340,7 +340,11 @@ public sealed class VaeTrainer
             {
                 SaveState(state, csvFile, key);
             }
-            progress?.Invoke(new GanProgress(tag, Step, _s.Steps, recon, kl, _opt.ParamGroups[0].LearningRate, 0, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
+            progress?.Invoke(new GanProgress(tag, Step, _s.Steps, recon, kl, _opt.ParamGroups[0].LearningRate, 0, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds))
+            {
+                Stage = _s.Objective == "vae" ? "VAE" : "autoencoder",
+                LossNames = ("recon", _s.Objective switch { "vae" => "KL", "deepsmote" => "penalty", "wae" => "MMD", "scdl" => "MMD+SV", _ => null }),
+            });
             if (stopAfter is { } stop && Step >= stop && Step < _s.Steps)
             {
                 return false;
