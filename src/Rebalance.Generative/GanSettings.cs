@@ -34,6 +34,10 @@ public sealed record GanSettings
     /// <summary>Discriminator learning rate (lower than G's by default, as SMate trains).</summary>
     public double LrD { get; init; } = 1e-4;
 
+    /// <summary>The optimiser of both networks: <c>adam</c> (with <see cref="Beta1"/>, <see cref="Beta2"/>) or
+    /// <c>rmsprop</c> (PyTorch's defaults: α 0.99, ε 1e-8, no momentum), as SMate's optimiser factory offers.</summary>
+    public string Optimizer { get; init; } = "adam";
+
     /// <summary>Adam β1.</summary>
     public double Beta1 { get; init; } = 0.5;
 
@@ -106,7 +110,7 @@ public sealed record GanSettings
     /// <summary>The setting keys <see cref="Read"/> understands.</summary>
     public static IReadOnlyList<string> Keys { get; } =
     [
-        "arch", "loss", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
+        "arch", "loss", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "optimizer", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
         "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "class_balanced", "checkpoint_every", "sample_every",
         "eval_every", "plateau_patience", "plateau_factor", "divergence_patience", "max_restarts", "restart_factor", "freeze_g", "freeze_d",
     ];
@@ -146,6 +150,7 @@ public sealed record GanSettings
             BatchSize = s.Int(K("batch_size"), d.BatchSize, 2, 4096),
             LrG = s.Double(K("lr_g"), d.LrG, 1e-9, 1),
             LrD = s.Double(K("lr_d"), d.LrD, 1e-9, 1),
+            Optimizer = s.Choice(K("optimizer"), d.Optimizer, ["adam", "rmsprop"]),
             Beta1 = s.Double(K("beta1"), d.Beta1, 0, 0.9999),
             Beta2 = s.Double(K("beta2"), d.Beta2, 0, 0.99999),
             DSteps = s.Int(K("d_steps"), d.DSteps, 1, 100),
@@ -171,6 +176,13 @@ public sealed record GanSettings
         };
     }
 
+    /// <summary>The optimiser <see cref="Optimizer"/> names over <paramref name="parameters"/>.</summary>
+    public Nn.Optimizer MakeOptimizer(IEnumerable<Rebalance.Tensors.Tensor> parameters, double learningRate) => Optimizer switch
+    {
+        "rmsprop" => new Nn.RmsProp(parameters, learningRate),
+        _ => new Nn.Adam(parameters, learningRate, Beta1, Beta2),
+    };
+
     /// <summary>The augmentations used for a training set of <paramref name="images"/> images.</summary>
     public IReadOnlyList<string> AugmentFor(int images) => DiffAugment ?? (images < AugmentBelow ? Generative.DiffAugment.Names : []);
 
@@ -184,7 +196,8 @@ public sealed record GanSettings
     public string Canonical() => string.Join(";",
         "v" + TrainingVersion, Architecture, Loss, LatentDim, Steps, BatchSize, R(LrG), R(LrD), R(Beta1), R(Beta2), DSteps, R(PenaltyWeight), R(R1),
         DiffAugment is null ? "auto" : string.Join(",", DiffAugment), AugmentBelow, R(EmaDecay), SpectralNorm, R(AuxWeight), AuxOnFake, ClassBalanced,
-        CheckpointEvery, EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD);
+        CheckpointEvery, EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD)
+        + (Optimizer == "adam" ? "" : ";" + Optimizer); // Adam's generators keep the digests they had before the setting existed
 
     /// <summary>A short digest of <see cref="Canonical"/>.</summary>
     public string Hash() => Digest(Canonical());

@@ -66,8 +66,8 @@ public sealed class GanTrainer
     private readonly Tensors.Generator _fixedNoise;
     private readonly ulong _seed;
     private readonly Ema? _ema;
-    private readonly Adam _optG;
-    private readonly Adam _optD;
+    private readonly Optimizer _optG;
+    private readonly Optimizer _optD;
     private readonly ReduceLROnPlateau _schedG;
     private readonly ReduceLROnPlateau _schedD;
     private readonly List<Tensor> _trainableG;
@@ -97,8 +97,8 @@ public sealed class GanTrainer
         }
         _trainableG = Freeze(G, G.Blocks, settings.FreezeG, "generator");
         _trainableD = Freeze(D, D.Blocks, settings.FreezeD, "discriminator");
-        _optG = new Adam(_trainableG, settings.LrG, settings.Beta1, settings.Beta2);
-        _optD = new Adam(_trainableD, settings.LrD, settings.Beta1, settings.Beta2);
+        _optG = settings.MakeOptimizer(_trainableG, settings.LrG);
+        _optD = settings.MakeOptimizer(_trainableD, settings.LrD);
         _schedG = new ReduceLROnPlateau(_optG, factor: settings.PlateauFactor, patience: Math.Max(0, settings.PlateauPatience - 1), threshold: 0.01, minLr: settings.LrG * 0.01);
         _schedD = new ReduceLROnPlateau(_optD, factor: settings.PlateauFactor, patience: Math.Max(0, settings.PlateauPatience - 1), threshold: 0.01, minLr: settings.LrD * 0.01);
         _ema = settings.EmaDecay > 0 ? new Ema(G, settings.EmaDecay) : null;

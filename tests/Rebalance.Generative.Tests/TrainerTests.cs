@@ -59,11 +59,13 @@ public sealed class TrainerTests : IDisposable
         EvalEvery = 10, DiffAugment = [], DivergencePatience = 0,
     };
 
-    [Fact]
-    public void ConditionalGanSamplesMoveTowardTheirClassMeans()
+    [Theory]
+    [InlineData("adam")]
+    [InlineData("rmsprop")]
+    public void ConditionalGanSamplesMoveTowardTheirClassMeans(string optimizer)
     {
         var data = TwoBlobs(24);
-        var t = new GanTrainer(Tiny(120), new GanShape(1, 28, 28, 16, 2), 1);
+        var t = new GanTrainer(Tiny(120) with { Optimizer = optimizer }, new GanShape(1, 28, 28, 16, 2), 1);
         var before = new[] { GeneratedMean(t.Sampler, 0), GeneratedMean(t.Sampler, 1) };
         var real = new[] { ClassMean(data, 0), ClassMean(data, 1) };
         Assert.True(t.Train(data, _dir, "cond"));
@@ -231,12 +233,13 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Theory]
-    [InlineData("wgan-gp", false)]
-    [InlineData("hinge", true)]
-    public void KillAndResumeGivesTheWeightsOfAnUninterruptedRun(string loss, bool conditional)
+    [InlineData("wgan-gp", false, "adam")]
+    [InlineData("hinge", true, "adam")]
+    [InlineData("hinge", false, "rmsprop")]
+    public void KillAndResumeGivesTheWeightsOfAnUninterruptedRun(string loss, bool conditional, string optimizer)
     {
         var data = TwoBlobs(8);
-        var s = Tiny(12) with { Loss = loss, CheckpointEvery = 4, DiffAugment = ["color", "translation", "cutout"], AuxWeight = conditional ? 1 : 0 };
+        var s = Tiny(12) with { Optimizer = optimizer, Loss = loss, CheckpointEvery = 4, DiffAugment = ["color", "translation", "cutout"], AuxWeight = conditional ? 1 : 0 };
         var shape = new GanShape(1, 28, 28, 16, conditional ? 2 : 0);
         var train = conditional ? data : data.Subset(data.IndicesOf(1));
 
@@ -259,6 +262,20 @@ public sealed class TrainerTests : IDisposable
             }
         }
         Assert.Equal(File.ReadAllText(Path.Combine(_dir, "a", "run.losses.csv")), File.ReadAllText(Path.Combine(_dir, "b", "run.losses.csv")));
+    }
+
+    [Fact]
+    public void TheOptimizerIsASettingThatChangesTheDigestOnlyWhenItIsNotAdam()
+    {
+        var adam = GanSettings.Read(new Sampling.MethodSettings("cgan", new Dictionary<string, string> { ["optimizer"] = "adam" }), new GanSettings());
+        var rms = GanSettings.Read(new Sampling.MethodSettings("cgan", new Dictionary<string, string> { ["optimizer"] = "rmsprop" }), new GanSettings());
+        Assert.Equal("rmsprop", rms.Optimizer);
+        Assert.Equal(GanSettings.Read(new Sampling.MethodSettings("cgan"), new GanSettings()).Canonical(), adam.Canonical());
+        Assert.EndsWith(";rmsprop", rms.Canonical(), StringComparison.Ordinal);
+        Assert.IsType<Nn.RmsProp>(rms.MakeOptimizer([Tensor.Zeros([3])], 1e-3));
+        Assert.IsType<Nn.Adam>(adam.MakeOptimizer([Tensor.Zeros([3])], 1e-3));
+        var bad = Assert.Throws<Sampling.SettingException>(() => GanSettings.Read(new Sampling.MethodSettings("cgan", new Dictionary<string, string> { ["optimizer"] = "sgd" }), new GanSettings()));
+        Assert.Equal("optimizer", bad.Key);
     }
 
     [Fact]
