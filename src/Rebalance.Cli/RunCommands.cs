@@ -67,6 +67,12 @@ internal static class RunCommands
                 foreach (var m in e.Methods)
                 {
                     console.WriteLine($"  {m.Label}: {m.Method}, strategy {m.Strategy.Spec}{(m.SettingsText.Length > 0 ? ", " + m.SettingsText : "")}");
+                    if (m.Search is { } search)
+                    {
+                        var candidates = search.Candidates(m.Label);
+                        var rungs = search.Rungs(candidates.Count);
+                        console.WriteLine($"    search ({search.Strategy}): {string.Join("; ", search.Space)}; {candidates.Count} candidate(s){(rungs.Count > 1 ? $" over {rungs.Count} rungs at budgets {string.Join(", ", rungs.Select(b => b.ToString("0.###", CultureInfo.InvariantCulture)))}" : "")}, scored on the validation split of the first {search.Seeds} seed(s)");
+                    }
                 }
                 console.WriteLine("the experiment file and the data are valid; nothing was trained (--check)");
                 return 0;

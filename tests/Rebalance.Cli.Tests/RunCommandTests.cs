@@ -382,6 +382,118 @@ public class RunCommandTests
     }
 
     [Fact]
+    public async Task SearchesScoreTrialsOnValidationChooseTheBestAndShardsShareTheTrials()
+    {
+        Rebalance.Evaluation.Search.PollInterval = TimeSpan.FromMilliseconds(50);
+        var data = MakeDataset([30, 12, 5]);
+        string Experiment(string output) => WriteExperiment(Directory.CreateDirectory(Path.Combine(data, Path.GetFileName(output) + "-file")).FullName, $$"""
+            name: searched
+            dataset: {{data}}
+            protocol: none
+            validation: 0.3
+            seeds: [0, 1]
+            output: {{output}}
+            classifier: {name: cnn28, epochs: 4, batch_size: 16}
+            methods:
+              - none
+              - name: smote
+                search: {k: [1, 2, 3]}
+              - name: class-weights
+                search:
+                  strategy: halving
+                  trials: 4
+                  eta: 2
+                  power: {min: 0.25, max: 2, log: true}
+            """);
+        var single = Path.Combine(data, "single");
+        var file = Experiment(single);
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(single, "results.json")))!["methods"]!;
+
+        // Grid: three trials at the full budget; the choice is the best validation score (ties: the first).
+        var grid = results["smote"]!["search"]!;
+        Assert.Equal("grid", (string)grid["strategy"]!);
+        var trials = grid["trials"]!.AsArray();
+        Assert.Equal(["1", "2", "3"], trials.Select(t => (string)t!["settings"]!["k"]!));
+        Assert.All(trials, t => Assert.Equal(1.0, (double)t!["budget"]!));
+        var best = trials.OrderByDescending(t => (double)t!["score"]!).ThenBy(t => (int)t!["candidate"]!).First()!;
+        Assert.Equal((string)best["settings"]!["k"]!, (string)grid["chosen"]!["k"]!);
+        Assert.Equal([0UL], grid["seeds"]!.AsArray().Select(v => (ulong)v!));
+        // Every seed ran with the chosen k, which the runs' settings record.
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(single, "runs", "smote-seed1.json")))!;
+        Assert.Contains($"smote (k={(string)grid["chosen"]!["k"]!})", File.ReadAllText(Path.Combine(single, "results.md")), StringComparison.Ordinal);
+        Assert.NotNull(run);
+
+        // Halving: 4 draws at budget 1/4 (1 epoch), the best 2 at 1/2, the best 1 at the full budget.
+        var halving = results["class-weights"]!["search"]!;
+        var ht = halving["trials"]!.AsArray();
+        Assert.Equal([0.25, 0.25, 0.25, 0.25, 0.5, 0.5, 1.0], ht.Select(t => (double)t!["budget"]!));
+        var rung0 = ht.Take(4).OrderByDescending(t => (double)t!["score"]!).ThenBy(t => (int)t!["candidate"]!).Take(2).Select(t => (int)t!["candidate"]!).Order();
+        Assert.Equal(rung0, ht.Skip(4).Take(2).Select(t => (int)t!["candidate"]!).Order());
+        Assert.All(ht.Take(4), t => Assert.InRange(double.Parse((string)t!["settings"]!["power"]!, System.Globalization.CultureInfo.InvariantCulture), 0.25, 2));
+        Assert.Equal((string)ht[6]!["settings"]!["power"]!, (string)halving["chosen"]!["power"]!);
+        Assert.Contains("## Hyper-parameter search", File.ReadAllText(Path.Combine(single, "results.md")), StringComparison.Ordinal);
+        Assert.Contains("<h2>Hyper-parameter search</h2>", File.ReadAllText(Path.Combine(single, "report.html")), StringComparison.Ordinal);
+
+        // A rerun reuses every trial and run.
+        (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        Assert.DoesNotContain(": trial ", text, StringComparison.Ordinal);
+        Assert.Contains("smote: search chose k=", text, StringComparison.Ordinal);
+
+        // Two shards at once share the trials (each runs its part of every rung and waits for the other's),
+        // and their merge equals the single run.
+        var shared = Path.Combine(data, "shared");
+        var sharedFile = Experiment(shared);
+        var shards = await Task.WhenAll(Enumerable.Range(0, 2).Select(i => Task.Run(() => Run("run", sharedFile, "--shard", $"{i}/2"))));
+        foreach (var (c, t, e) in shards)
+        {
+            Assert.True(c == 0, e + t);
+        }
+        Assert.True(shards.All(x => x.Out.Contains(": trial ", StringComparison.Ordinal)), "each shard ran some trials");
+        Assert.Equal(3 + 7, Directory.GetFiles(Path.Combine(shared, "search"), "trial-*.json", SearchOption.AllDirectories).Length);
+        (code, text, err) = Run("report", shared);
+        Assert.True(code == 0, err + text);
+        Assert.Equal(WithoutTimes(JsonNode.Parse(File.ReadAllText(Path.Combine(single, "results.json"))))!.ToJsonString(),
+            WithoutTimes(JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "results.json"))))!.ToJsonString());
+    }
+
+    [Fact]
+    public void BadSearchesFailInOneLine()
+    {
+        var data = MakeDataset([6, 4, 3]);
+        foreach (var (search, expected) in new[]
+        {
+            ("{k: [1, 2], strategy: random}", "strategy random needs 'trials'"),
+            ("{k: {min: 1, max: 5, int: true}}", "strategy random needs 'trials'"),
+            ("{k: {min: 1, max: 5, int: true}, strategy: grid}", "a grid needs lists of values"),
+            ("{k: {min: 1, max: 5}, trials: 3}", "value '2.48'"),
+            ("{k: [1, 2], steps: [10, 20], strategy: halving, trials: 2}", "value '10'"),
+            ("{k: [1, 1]}", "expected a list of distinct values"),
+            ("{k: 3}", "expected a list of values"),
+            ("{k: [1, 0]}", "value '0'"),
+            ("{kk: [1, 2]}", "value '1'"),
+            ("{trials: 3}", "name at least one setting to search"),
+            ("{k: {min: 0, max: 4, log: true}, trials: 2}", "a log range needs 0 < min < max"),
+        })
+        {
+            var file = WriteExperiment(data, $"dataset: {data}\nmethods:\n  - name: smote\n    search: {search}\n");
+            var (code, _, err) = Run("run", file, "--check");
+            Assert.True(code == 1, search);
+            Assert.Contains(expected, err, StringComparison.Ordinal);
+            Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("methods[0].search", err, StringComparison.Ordinal);
+        }
+        var noValidation = WriteExperiment(data, $"dataset: {data}\nvalidation: 0\nmethods:\n  - name: smote\n    search: {{k: [1, 2]}}\n");
+        Assert.Contains("trials are scored on the validation split", Run("run", noValidation, "--check").Err, StringComparison.Ordinal);
+        var budget = WriteExperiment(data, $"dataset: {data}\nmethods:\n  - name: cgan\n    search: {{steps: [10, 20], strategy: halving, trials: 2}}\n");
+        Assert.Contains("successive halving scales this setting as the budget", Run("run", budget, "--check").Err, StringComparison.Ordinal);
+        var both = WriteExperiment(data, $"dataset: {data}\nmethods:\n  - name: smote\n    k: 2\n    search: {{k: [1, 2]}}\n");
+        Assert.Contains("'k' is also set in the method entry", Run("run", both, "--check").Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void GenerativeMethodsAreJudgedAndAStoredRunIsJudgedAgainWithoutRetraining()
     {
         var data = MakeDataset([30, 30, 12]);

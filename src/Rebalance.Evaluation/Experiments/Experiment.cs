@@ -29,6 +29,10 @@ public sealed record MethodSpec(string Label, string Method, SamplingStrategy St
     /// <summary>Whether a classifier is also trained on the method's generated images alone (<c>cas: true</c>).</summary>
     public bool Cas { get; init; }
 
+    /// <summary>The method's hyper-parameter search (<c>search:</c>), or null. Until the search has chosen,
+    /// <see cref="Settings"/> holds the entry's fixed settings only; the runner merges the choice in (<see cref="Evaluation.Search.WithSettings"/>).</summary>
+    public SearchSpec? Search { get; init; }
+
     /// <summary>Whether the method's added images are judged in this experiment.</summary>
     public bool Judged => Quality ?? Generative.GenerativeMethods.IsKnown(Method);
 
@@ -215,6 +219,17 @@ public sealed record Experiment
             {
                 throw r.Error(items[i], $"methods[{i}]", $"the label '{m.Label}' is used twice; give one of them a 'label'");
             }
+            if (m.Search is { } search)
+            {
+                if (e.Validation <= 0)
+                {
+                    throw r.Error(items[i], $"methods[{i}].search", "trials are scored on the validation split, and 'validation' is 0; set validation: 0.1, say");
+                }
+                if (search.Seeds > e.Seeds.Count)
+                {
+                    throw r.Error(items[i], $"methods[{i}].search.seeds", $"{search.Seeds} seeds asked for, the file has {e.Seeds.Count}");
+                }
+            }
             methods.Add(m);
         }
         return e with { Methods = methods };
@@ -350,6 +365,7 @@ public sealed record Experiment
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
         bool? quality = null;
         var cas = false;
+        YamlNode? searchNode = null;
         YamlNode nameNode = node;
         if (node is YamlScalarNode)
         {
@@ -372,9 +388,10 @@ public sealed record Experiment
             }
             quality = r.Flag(map, "quality", field + ".");
             cas = r.Flag(map, "cas", field + ".") ?? false;
+            map.TryGetValue("search", out searchNode);
             foreach (var (key, value) in map)
             {
-                if (key is "name" or "label" or "strategy" or "quality" or "cas")
+                if (key is "name" or "label" or "strategy" or "quality" or "cas" or "search")
                 {
                     continue;
                 }
@@ -406,7 +423,99 @@ public sealed record Experiment
         {
             throw r.Error(node, field + ".cas", "train-on-synthetic is part of judging the images, which 'quality: false' turns off");
         }
-        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings)) { Quality = quality ?? (cas ? true : null), Cas = cas };
+        var search = searchNode is null ? null : ReadSearch(r, searchNode, field + ".search", method, settings);
+        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings)) { Quality = quality ?? (cas ? true : null), Cas = cas, Search = search };
+    }
+
+    /// <summary>Reads a method's <c>search:</c> block; every listed value and range end is checked by
+    /// building the method with it, so a bad value fails here, before any training.</summary>
+    private static SearchSpec ReadSearch(Reader r, YamlNode node, string field, string method, Dictionary<string, string> fixedSettings)
+    {
+        var map = r.Map(node, field, null);
+        var dims = new List<SearchDimension>();
+        foreach (var (key, value) in map)
+        {
+            if (SearchSpec.Reserved.Contains(key))
+            {
+                continue;
+            }
+            var path = $"{field}.{key}";
+            if (fixedSettings.ContainsKey(key))
+            {
+                throw r.Error(value, path, $"'{key}' is also set in the method entry; set it in one place");
+            }
+            SearchDimension d;
+            if (value is YamlSequenceNode)
+            {
+                var values = r.Sequence(value, path).Select((v, i) => r.Text(v, $"{path}[{i}]")!).ToList();
+                if (values.Count == 0 || values.Distinct(StringComparer.Ordinal).Count() != values.Count)
+                {
+                    throw r.Error(value, path, "expected a list of distinct values");
+                }
+                d = new SearchDimension(key, values);
+            }
+            else if (value is YamlMappingNode)
+            {
+                var range = r.Map(value, path, ["min", "max", "log", "int"]);
+                var min = r.Number(range, "min", double.MinValue, double.MaxValue, path + ".") ?? throw r.Error(value, path, "a range needs 'min' and 'max'");
+                var max = r.Number(range, "max", double.MinValue, double.MaxValue, path + ".") ?? throw r.Error(value, path, "a range needs 'min' and 'max'");
+                var log = r.Flag(range, "log", path + ".") ?? false;
+                if (!(max > min) || (log && min <= 0))
+                {
+                    throw r.Error(value, path, log ? "a log range needs 0 < min < max" : "a range needs min < max");
+                }
+                d = new SearchDimension(key, null, min, max, log, r.Flag(range, "int", path + ".") ?? false);
+            }
+            else
+            {
+                throw r.Error(value, path, "expected a list of values ([a, b, c]) or a range ({min: A, max: B, log: true})");
+            }
+            // A range is probed at its ends and inside (a setting that takes integers needs int: true).
+            var probes = d.Values ?? [d.Format(d.Min), d.Format(d.Max), d.Format(d.Log ? Math.Sqrt(d.Min * d.Max) * 1.037 : d.Min + (0.37 * (d.Max - d.Min)))];
+            foreach (var v in probes)
+            {
+                var trial = new Dictionary<string, string>(fixedSettings, StringComparer.Ordinal) { [key] = v };
+                try
+                {
+                    MethodCatalog.Create(method, new MethodSettings(method, trial));
+                }
+                catch (ArgumentException e)
+                {
+                    throw r.Error(value, path, $"value '{v}': {e.Message}");
+                }
+            }
+            dims.Add(d);
+        }
+        if (dims.Count == 0)
+        {
+            throw r.Error(node, field, "name at least one setting to search, with a list of values or a range");
+        }
+        var strategy = r.Choice(map, "strategy", [.. SearchSpec.Strategies], field + ".") ?? (dims.All(d => !d.IsRange) && !map.ContainsKey("trials") ? "grid" : "random");
+        var trials = (int?)r.Number(map, "trials", 1, 10_000, field + ".", integer: true);
+        var eta = (int?)r.Number(map, "eta", 2, 100, field + ".", integer: true) ?? 3;
+        var seeds = (int?)r.Number(map, "seeds", 1, 1000, field + ".", integer: true) ?? 1;
+        if (strategy == "grid")
+        {
+            if (dims.FirstOrDefault(d => d.IsRange) is { } range)
+            {
+                throw r.Error(map[range.Key], $"{field}.{range.Key}", "a grid needs lists of values; use strategy: random or halving for a range");
+            }
+            var size = dims.Aggregate(1L, (n, d) => Math.Min(long.MaxValue / 2, n * d.Values!.Count));
+            if (size > SearchSpec.MaxGrid)
+            {
+                throw r.Error(node, field, $"the grid has {size:N0} combinations (at most {SearchSpec.MaxGrid:N0}); use strategy: random with 'trials'");
+            }
+            trials = (int)size;
+        }
+        else if (trials is null)
+        {
+            throw r.Error(node, field, $"strategy {strategy} needs 'trials' (how many settings to draw)");
+        }
+        if (strategy == "halving" && dims.FirstOrDefault(d => SearchSpec.BudgetKeys.Contains(d.Key)) is { } budget)
+        {
+            throw r.Error(map[budget.Key], $"{field}.{budget.Key}", "successive halving scales this setting as the budget; search it with strategy: random or grid");
+        }
+        return new SearchSpec(dims, strategy, trials!.Value, eta, seeds);
     }
 
     /// <summary>Walks YAML nodes and turns every problem into one line with file, line, column and field.</summary>

@@ -199,11 +199,18 @@ public static class Runner
             Finished = outer.Finished,
         };
         var pairs = Shards.Pairs(e, shard);
+        var original = e;
         LogLine($"{e.Name}: {e.Methods.Count} method(s) x {e.Seeds.Count} seed(s) on {e.Dataset} ({e.Protocol}){(shard is { } s0 ? $", shard {s0}: {pairs.Count} of the {e.Methods.Count * e.Seeds.Count} runs" : "")}, results version {ResultsVersion}{(Commit is null ? "" : $", commit {Commit}")}");
         if (e.Text is not null)
         {
             Shards.WriteManifest(e, data.Train.ClassNames, shard, pairs, started, null);
         }
+        // Searched methods first: every shard takes part in every search (its share of each rung's
+        // trials), then runs its pairs with the settings chosen.
+        var (resolved, searches) = Search.Resolve(e, data, shard, callbacks);
+        var chosen = resolved.Methods.ToDictionary(m => m.Label, StringComparer.Ordinal);
+        pairs = [.. pairs.Select(p => (p.Seed, chosen[p.Method.Label]))];
+        e = resolved;
         var results = new List<RunResult>();
         Judge? judge = null;
         Judge GetJudge() => judge ??= Judge.LoadOrTrain(data.Train, data.Test, e.Quality.JudgeSeed, Path.Combine(DatasetCatalog.CacheRoot, "judges"), e.Quality.Judge, callbacks.Log);
@@ -259,7 +266,7 @@ public static class Runner
         }
         if (e.Text is not null)
         {
-            Shards.WriteManifest(e, data.Train.ClassNames, shard, pairs, started, results.Count);
+            Shards.WriteManifest(original, data.Train.ClassNames, shard, pairs, started, results.Count);
         }
         if (shard is { } done1)
         {
@@ -267,7 +274,7 @@ public static class Runner
         }
         else
         {
-            Report.WriteAll(e, data.Train.ClassNames, results);
+            Report.WriteAll(e, data.Train.ClassNames, results, searches);
         }
         return results;
     }

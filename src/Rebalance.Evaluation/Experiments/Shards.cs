@@ -159,6 +159,24 @@ public static class Shards
             }
         }
         var e = Experiment.Parse(text!, source ?? from!) with { Output = dir };
+        var searches = new Dictionary<string, SearchOutcome>(StringComparer.Ordinal);
+        var methods = new List<MethodSpec>();
+        foreach (var m in e.Methods)
+        {
+            if (m.Search is null)
+            {
+                methods.Add(m);
+                continue;
+            }
+            var outcome = Search.Load(e, m);
+            searches[m.Label] = outcome;
+            if (outcome.Chosen is null)
+            {
+                log?.Invoke($"{m.Label}: its search is not finished ({outcome.Trials.Count(t => t.Score is null)} trial(s) missing), so none of its runs can be reported");
+            }
+            methods.Add(outcome.Chosen is { } c ? Search.WithSettings(m, c) : m);
+        }
+        e = e with { Methods = methods };
         var runs = new List<RunResult>();
         var missing = new List<(string, ulong)>();
         foreach (var (seed, m) in Pairs(e, null))
@@ -185,7 +203,7 @@ public static class Shards
         {
             e = e with { Seeds = seedsRun, ShareOf = e.Seeds };
         }
-        Report.WriteAll(e, classNames!, runs);
+        Report.WriteAll(e, classNames!, runs, searches);
         return new Merged(e, classNames!, runs, missing);
     }
 }

@@ -43,20 +43,20 @@ public static class Report
     public static void WriteAll(Experiment e, Runner.PreparedData data, IReadOnlyList<RunResult> results) => WriteAll(e, data.Train.ClassNames, results);
 
     /// <summary>Writes results.json, results.md and report.html for <paramref name="results"/>, with the dataset's class names.</summary>
-    public static void WriteAll(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<RunResult> results)
+    public static void WriteAll(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<RunResult> results, IReadOnlyDictionary<string, SearchOutcome>? searches = null)
     {
         var summaries = e.Methods.Select(m => new MethodSummary(m, [.. results.Where(r => r.Label == m.Label).OrderBy(r => r.Seed)]))
             .Where(s => s.Runs.Count > 0).ToList();
-        Write(Path.Combine(e.Output, "results.json"), Json(e, classNames, summaries).ToJsonString(Runner.JsonOptions));
-        Write(Path.Combine(e.Output, "results.md"), Markdown(e, classNames, summaries));
-        Write(Path.Combine(e.Output, "report.html"), Html(e, classNames, summaries));
+        Write(Path.Combine(e.Output, "results.json"), Json(e, classNames, summaries, searches).ToJsonString(Runner.JsonOptions));
+        Write(Path.Combine(e.Output, "results.md"), Markdown(e, classNames, summaries, searches));
+        Write(Path.Combine(e.Output, "report.html"), Html(e, classNames, summaries, searches));
     }
 
     private static void Write(string path, string text) => AtomicFile.Write(path, Encoding.UTF8.GetBytes(text));
 
     private static MethodSummary? Baseline(IReadOnlyList<MethodSummary> s) => s.FirstOrDefault(m => m.Spec.Method == "none");
 
-    internal static JsonObject Json(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    internal static JsonObject Json(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries, IReadOnlyDictionary<string, SearchOutcome>? searches = null)
     {
         var baseline = Baseline(summaries);
         var significance = SignificanceSection.Compute(summaries);
@@ -98,6 +98,10 @@ public static class Report
                 o["quality"] = quality;
             }
             o["significance"] = SignificanceSection.MethodJson(significance, significance.Rows.First(r => ReferenceEquals(r.Summary, s)));
+            if (searches is not null && searches.TryGetValue(s.Spec.Label, out var search))
+            {
+                o["search"] = Search.Json(search);
+            }
             methods[s.Spec.Label] = o;
         }
         var t = e.Training;
@@ -252,7 +256,7 @@ public static class Report
 
     private static string GainText(double? g) => g is { } x ? $"{(x >= 0 ? "+" : "")}{x * 100:F1}%" : "-";
 
-    internal static string Markdown(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    internal static string Markdown(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries, IReadOnlyDictionary<string, SearchOutcome>? searches = null)
     {
         var sb = new StringBuilder();
         var baseline = Baseline(summaries);
@@ -279,6 +283,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("Column headers give the class and its training count (first seed). Confusion matrices and learning curves are in report.html.");
         SignificanceSection.Markdown(sb, SignificanceSection.Compute(summaries));
+        SearchSection.Markdown(sb, searches);
         var judgedMethods = summaries.Where(x => Judged(x).Count > 0).ToList();
         if (judgedMethods.Count > 0)
         {
@@ -330,7 +335,7 @@ public static class Report
         + (t.Patience > 0 ? $", early stopping after {t.Patience}" : "")
         + ", best validation epoch kept";
 
-    internal static string Html(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries)
+    internal static string Html(Experiment e, IReadOnlyList<string> classNames, IReadOnlyList<MethodSummary> summaries, IReadOnlyDictionary<string, SearchOutcome>? searches = null)
     {
         var sb = new StringBuilder();
         var baseline = Baseline(summaries);
@@ -363,6 +368,7 @@ public static class Report
         }
         sb.AppendLine("</table>");
         SignificanceSection.Html(sb, SignificanceSection.Compute(summaries));
+        SearchSection.Html(sb, searches);
 
         if (summaries.Any(s => s.Runs.Any(r => r.Notes.Count > 0)))
         {
