@@ -33,6 +33,7 @@ public static class Program
         root.Subcommands.Add(DataCommands.Build(console));
         root.Subcommands.Add(RunCommands.Run(console));
         root.Subcommands.Add(RunCommands.Report(console));
+        root.Subcommands.Add(RunCommands.Recommend(console));
         root.Subcommands.Add(RunCommands.Resample(console));
         root.Subcommands.Add(GanCommands.Build(console));
         root.Subcommands.Add(QualityCommands.Build(console));

@@ -206,6 +206,107 @@ internal static class RunCommands
         return cmd;
     }
 
+    public static Command Recommend(IAnsiConsole console)
+    {
+        var dataset = new Argument<string>("dataset") { Description = $"A known dataset ({string.Join(", ", DatasetCatalog.Names)}) or a folder." };
+        var protocol = new Option<string>("--protocol", "-p") { Description = "Imbalance protocol applied to the training split first.", DefaultValueFactory = _ => "none" };
+        var candidates = new Option<string?>("--candidates", "-c") { Description = $"Methods to screen, comma-separated (default: every method that fits the data: {string.Join(", ", MethodCatalog.Names)})." };
+        var strategy = new Option<string>("--strategy") { Description = "Sampling strategy of the candidates.", DefaultValueFactory = _ => "auto" };
+        var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the protocol, the validation split and the methods.", DefaultValueFactory = _ => 0UL };
+        var budget = new Option<double>("--budget") { Description = "Share of the classifier's epochs each screening trains for.", DefaultValueFactory = _ => AutoSpec.DefaultBudget };
+        var classifier = new Option<string>("--classifier") { Description = $"Classifier ({string.Join(", ", Classifiers.Names)}).", DefaultValueFactory = _ => new Experiment().Classifier };
+        var epochs = new Option<int>("--epochs") { Description = "The classifier's full epochs (screening trains for the budget's share).", DefaultValueFactory = _ => new Experiment().Training.Epochs };
+        var output = new Option<string?>("--out", "-o") { Description = "Folder for the generators and screening results, reused by a later call (default runs/recommend-DATASET-PROTOCOL)." };
+        var validationShare = new Option<double>("--validation") { Description = "Stratified share of the imbalanced training split held out to score the candidates.", DefaultValueFactory = _ => new Experiment().Validation };
+        var cmd = new Command("recommend", "Screen rebalancing methods on a dataset's validation split (never its test set) and print them ranked, best first: what 'method: auto' does for one seed.");
+        cmd.Arguments.Add(dataset);
+        foreach (var o in new Option[] { protocol, candidates, strategy, seed, budget, classifier, epochs, validationShare, output })
+        {
+            cmd.Options.Add(o);
+        }
+        cmd.SetAction(r =>
+        {
+            var ds = r.GetValue(dataset)!;
+            var prot = r.GetValue(protocol)!;
+            var parsedStrategy = SamplingStrategy.Parse(r.GetValue(strategy)!);
+            var names = r.GetValue(candidates) is { } list ? list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : [.. MethodCatalog.Names];
+            foreach (var n in names)
+            {
+                if (!MethodCatalog.IsKnown(n))
+                {
+                    throw new ArgumentException($"--candidates: unknown method '{n}' (known: {string.Join(", ", MethodCatalog.Names)})");
+                }
+            }
+            if (names.Distinct().Count() < 2)
+            {
+                throw new ArgumentException("--candidates: list at least two different methods");
+            }
+            var b = r.GetValue(budget);
+            if (!(b > 0 && b <= 1))
+            {
+                throw new ArgumentException($"--budget: expected a share of the epochs above 0 and at most 1, got {b.ToString(CultureInfo.InvariantCulture)}");
+            }
+            var n0 = r.GetValue(epochs);
+            if (n0 < 1)
+            {
+                throw new ArgumentException($"--epochs: expected at least 1, got {n0}");
+            }
+            var share = r.GetValue(validationShare);
+            if (!(share >= 0.01 && share <= 0.9))
+            {
+                throw new ArgumentException($"--validation: expected a share from 0.01 to 0.9, got {share.ToString(CultureInfo.InvariantCulture)}");
+            }
+            var cls = r.GetValue(classifier)!;
+            if (!Classifiers.Names.Contains(cls))
+            {
+                throw new ArgumentException($"--classifier: unknown classifier '{cls}' (known: {string.Join(", ", Classifiers.Names)})");
+            }
+            ImbalanceProtocol.Parse(prot);
+            var auto = new AutoSpec([.. names.Distinct().Select(n => new MethodSpec(n, n, parsedStrategy, new MethodSettings(n)))], b, r.GetValue(candidates) is null);
+            var spec = new MethodSpec(AutoSpec.Name, AutoSpec.Name, parsedStrategy, new MethodSettings(AutoSpec.Name)) { Auto = auto, Quality = false };
+            var s = r.GetValue(seed);
+            var baseline = new Experiment();
+            var e = baseline with
+            {
+                Name = "recommend",
+                Dataset = ds,
+                Protocol = prot,
+                Seeds = [s],
+                Validation = share,
+                Classifier = cls,
+                Training = baseline.Training with { Epochs = n0 },
+                Methods = [spec],
+                Output = r.GetValue(output) ?? Path.Combine("runs", $"recommend-{Files.Safe(Path.GetFileName(Path.TrimEndingDirectorySeparator(ds)))}-{Files.Safe(prot)}"),
+            };
+            void Log(string line) => console.MarkupLineInterpolated($"[grey]{line}[/]");
+            var data = Runner.Prepare(e, Log);
+            var imbalanced = data.Protocol.Apply(data.Train, s);
+            var (train, validation) = Splits.Stratified(imbalanced, e.Validation, s);
+            console.WriteLine($"screening {auto.Candidates.Count} method(s) on {ds} ({prot}), seed {s}: {train.Count} training and {validation.Count} validation images, {cls} for {Search.Scaled(n0, b)} of {n0} epochs each");
+            var sw = Stopwatch.StartNew();
+            var ranked = AutoChoice.Screen(e, spec, s, train, validation, new RunCallbacks
+            {
+                Log = Log,
+                GanProgress = p =>
+                {
+                    if (p.Step % 250 == 0 || p.Step == p.Steps)
+                    {
+                        console.WriteLine(GanCommands.Line(p));
+                    }
+                },
+            });
+            var table = new Table().AddColumn(new TableColumn("rank").RightAligned()).AddColumn("method").AddColumn(new TableColumn("validation balanced accuracy").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned());
+            for (var i = 0; i < ranked.Count; i++)
+            {
+                table.AddRow((i + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(ranked[i].Label), (ranked[i].Score * 100).ToString("F2", CultureInfo.InvariantCulture), ranked[i].Seconds.ToString("F0", CultureInfo.InvariantCulture));
+            }
+            console.Write(table);
+            console.WriteLine($"recommended: {ranked[0].Label} (screened in {sw.Elapsed.TotalMinutes:F1} min; the test set was not used: 'rebalance run' with method auto or {ranked[0].Label} gives test figures over seeds)");
+            return 0;
+        });
+        return cmd;
+    }
+
     public static Command Report(IAnsiConsole console)
     {
         var dir = new Argument<string>("dir") { Description = "An experiment's output folder, filled by 'rebalance run' (one or several --shard runs, or --seeds shares)." };

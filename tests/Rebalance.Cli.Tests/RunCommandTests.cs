@@ -460,6 +460,70 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void AutoPicksTheBestScreenedCandidatePerSeedAndRecommendRanksTheSame()
+    {
+        var data = MakeDataset([30, 12, 5]);
+        var output = Path.Combine(data, "out");
+        var file = WriteExperiment(data, $$"""
+            dataset: {{data}}
+            protocol: none
+            validation: 0.3
+            seeds: [0, 1]
+            output: {{output}}
+            classifier: {name: cnn28, epochs: 3}
+            methods:
+              - none
+              - random-over
+              - {name: smote, k: 2}
+              - name: auto
+                candidates: [none, random-over, {name: smote, k: 2}]
+            """);
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        var picks = new Dictionary<ulong, string>();
+        foreach (var seed in new ulong[] { 0, 1 })
+        {
+            var run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", $"auto-seed{seed}.json")))!;
+            var screening = run["auto"]!["screening"]!.AsArray();
+            Assert.Equal(3, screening.Count);
+            // Best first, and the pick is the first.
+            var scores = screening.Select(x => (double)x!["score"]!).ToList();
+            Assert.Equal(scores.OrderByDescending(v => v), scores);
+            var picked = (string)run["auto"]!["picked"]!;
+            Assert.Equal((string)screening[0]!["label"]!, picked);
+            picks[seed] = picked;
+            // The pick's full run is the picked method's own run for this seed: the same test figures.
+            var same = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", $"{picked}-seed{seed}.json")))!;
+            Assert.Equal(same["metrics"]!.ToJsonString(), run["metrics"]!.ToJsonString());
+        }
+        var md = File.ReadAllText(Path.Combine(output, "results.md"));
+        Assert.Contains("## Automatic method choice", md, StringComparison.Ordinal);
+        Assert.Contains($"| auto | 1 | {picks[1]} |", md, StringComparison.Ordinal);
+        Assert.Contains("<h2>Automatic method choice</h2>", File.ReadAllText(Path.Combine(output, "report.html")), StringComparison.Ordinal);
+        Assert.Equal(2, JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!["methods"]!["auto"]!["auto"]!.AsArray().Count);
+
+        // recommend screens the same way for one seed (the same classifier, epochs and validation share).
+        (code, text, err) = Run("recommend", data, "--candidates", "none,random-over,smote", "--classifier", "cnn28", "--epochs", "3", "--validation", "0.3", "--seed", "0", "--out", Path.Combine(data, "rec"));
+        Assert.True(code == 0, err + text);
+        Assert.Matches(@"screening 3 method\(s\) on .*, seed 0: \d+ training and \d+ validation images, cnn28 for 1 of 3 epochs each", text);
+        // smote's k differs (the default 5 here), so compare the classic pair whose settings agree.
+        var auto0 = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "auto-seed0.json")))!["auto"]!["screening"]!.AsArray();
+        foreach (var label in new[] { "none", "random-over" })
+        {
+            var score = (double)auto0.First(x => (string)x!["label"]! == label)!["score"]!;
+            Assert.Contains($"│ {label}", text, StringComparison.Ordinal);
+            Assert.Contains((score * 100).ToString("F2", System.Globalization.CultureInfo.InvariantCulture), text, StringComparison.Ordinal);
+        }
+        Assert.Contains("recommended: ", text, StringComparison.Ordinal);
+        (code, _, err) = Run("recommend", data, "--candidates", "none,smotte");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --candidates: unknown method 'smotte'", err, StringComparison.Ordinal);
+        (code, _, err) = Run("recommend", data, "--budget", "0");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --budget: expected a share", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadSearchesFailInOneLine()
     {
         var data = MakeDataset([6, 4, 3]);

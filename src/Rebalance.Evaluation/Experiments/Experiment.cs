@@ -36,8 +36,11 @@ public sealed record MethodSpec(string Label, string Method, SamplingStrategy St
     /// <summary>Whether the method's added images are judged in this experiment.</summary>
     public bool Judged => Quality ?? Generative.GenerativeMethods.IsKnown(Method);
 
+    /// <summary>For <c>auto</c>: the candidates screened and the screening budget; null for other methods.</summary>
+    public AutoSpec? Auto { get; init; }
+
     /// <summary>The settings as "k=5, kind=2" for reports (empty when none).</summary>
-    public string SettingsText => string.Join(", ", Settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+    public string SettingsText => Auto is { } a ? a.SettingsText : string.Join(", ", Settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
 }
 
 /// <summary>
@@ -219,6 +222,10 @@ public sealed record Experiment
             {
                 throw r.Error(items[i], $"methods[{i}]", $"the label '{m.Label}' is used twice; give one of them a 'label'");
             }
+            if (m.Auto is not null && e.Validation <= 0)
+            {
+                throw r.Error(items[i], $"methods[{i}]", "auto screens its candidates on the validation split, and 'validation' is 0; set validation: 0.1, say");
+            }
             if (m.Search is { } search)
             {
                 if (e.Validation <= 0)
@@ -389,6 +396,10 @@ public sealed record Experiment
             quality = r.Flag(map, "quality", field + ".");
             cas = r.Flag(map, "cas", field + ".") ?? false;
             map.TryGetValue("search", out searchNode);
+            if (method == AutoSpec.Name)
+            {
+                return ReadAuto(r, node, field, label, strategy, defaultStrategy);
+            }
             foreach (var (key, value) in map)
             {
                 if (key is "name" or "label" or "strategy" or "quality" or "cas" or "search")
@@ -400,9 +411,13 @@ public sealed record Experiment
                     : r.Text(value, $"{field}.{key}")!;
             }
         }
+        if (method == AutoSpec.Name)
+        {
+            return ReadAuto(r, node, field, label, strategy, defaultStrategy);
+        }
         if (!MethodCatalog.IsKnown(method))
         {
-            throw r.Error(nameNode, field + ".name", $"unknown method '{method}' (known: {string.Join(", ", MethodCatalog.Names)})");
+            throw r.Error(nameNode, field + ".name", $"unknown method '{method}' (known: {string.Join(", ", MethodCatalog.Names)}, auto)");
         }
         var ms = new MethodSettings(method, settings);
         try
@@ -425,6 +440,54 @@ public sealed record Experiment
         }
         var search = searchNode is null ? null : ReadSearch(r, searchNode, field + ".search", method, settings);
         return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings)) { Quality = quality ?? (cas ? true : null), Cas = cas, Search = search };
+    }
+
+    /// <summary>Reads <c>auto</c>: its candidates (method entries; by default every method, with the
+    /// experiment's strategy) and the screening budget.</summary>
+    private static MethodSpec ReadAuto(Reader r, YamlNode node, string field, string? label, string strategy, string defaultStrategy)
+    {
+        var candidates = new List<MethodSpec>();
+        var budget = AutoSpec.DefaultBudget;
+        var all = true;
+        if (node is YamlMappingNode)
+        {
+            var map = r.Map(node, field, ["name", "label", "strategy", "candidates", "budget"]);
+            budget = r.Number(map, "budget", 0.01, 1, field + ".") ?? budget;
+            if (map.TryGetValue("candidates", out var list))
+            {
+                all = false;
+                var items = r.Sequence(list, field + ".candidates");
+                if (items.Count < 2)
+                {
+                    throw r.Error(list, field + ".candidates", "list at least two methods to choose from");
+                }
+                for (var i = 0; i < items.Count; i++)
+                {
+                    var item = items[i];
+                    var c = ReadMethod(r, item, $"{field}.candidates[{i}]", strategy);
+                    if (c.Auto is not null || c.Search is not null)
+                    {
+                        throw r.Error(item, $"{field}.candidates[{i}]", "a candidate of auto is a plain method entry (no auto, no search)");
+                    }
+                    if (candidates.Any(x => x.Label == c.Label))
+                    {
+                        throw r.Error(item, $"{field}.candidates[{i}]", $"the label '{c.Label}' is used twice; give one of them a 'label'");
+                    }
+                    candidates.Add(c);
+                }
+            }
+        }
+        if (all)
+        {
+            var parsed = SamplingStrategy.Parse(strategy);
+            candidates = [.. MethodCatalog.Names.Select(n => new MethodSpec(n, n, parsed, new MethodSettings(n)))];
+        }
+        _ = defaultStrategy;
+        return new MethodSpec(label ?? AutoSpec.Name, AutoSpec.Name, SamplingStrategy.Parse(strategy), new MethodSettings(AutoSpec.Name))
+        {
+            Auto = new AutoSpec(candidates, budget, all),
+            Quality = false,
+        };
     }
 
     /// <summary>Reads a method's <c>search:</c> block; every listed value and range end is checked by

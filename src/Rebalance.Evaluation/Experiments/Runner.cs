@@ -47,6 +47,9 @@ public sealed record RunResult(
     /// <summary>Where the method kept its trained models (generators, loss logs), relative to the
     /// experiment's output folder; null for methods without models.</summary>
     public string? ModelFolder { get; init; }
+
+    /// <summary>For <c>auto</c>: the pick and every candidate's screening score on this seed.</summary>
+    public JsonObject? Auto { get; init; }
 }
 
 /// <summary>What the runner tells its caller while it works.</summary>
@@ -126,6 +129,12 @@ public static class Runner
             {
                 try
                 {
+                    if (m.Auto is { } auto)
+                    {
+                        // Candidates written in the file must fit; of "every method", those that do not are left out.
+                        AutoChoice.Fitting(auto, imbalanced, null);
+                        continue;
+                    }
                     MethodCatalog.Check(MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values)), m.Strategy, imbalanced, counts);
                 }
                 catch (ArgumentException x)
@@ -281,6 +290,15 @@ public static class Runner
 
     private static RunResult RunOne(Experiment e, MethodSpec m, ulong seed, string hash, Dataset train, Dataset? validation, PreparedData data, RunCallbacks cb, Func<Judge> judge)
     {
+        if (m.Auto is { } auto)
+        {
+            // Screen the candidates on this seed's validation split, then run the pick in full under auto's label.
+            var ranked = AutoChoice.Screen(e, m, seed, train, validation!, cb);
+            var pick = auto.Candidates.First(c => c.Label == ranked[0].Label);
+            cb.Log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{m.Label} seed {seed}: picked {pick.Label} (validation balanced accuracy {ranked[0].Score:P2}{(ranked.Count > 1 ? $"; next {ranked[1].Label} {ranked[1].Score:P2}" : "")})"));
+            var run = RunOne(e, pick with { Label = m.Label }, seed, hash, train, validation, data, cb, judge);
+            return run with { Auto = AutoChoice.Json(ranked, auto.Budget) };
+        }
         var test = data.Test;
         var log = cb.Log;
         var sw = Stopwatch.StartNew();
@@ -481,7 +499,8 @@ public static class Runner
             $"v{resultsVersion}", $"gan v{GanSettings.TrainingVersion}", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
             e.Classifier, t.Epochs, t.BatchSize, t.Optimizer, t.LearningRate.ToString("R", CultureInfo.InvariantCulture),
             t.WeightDecay.ToString("R", CultureInfo.InvariantCulture), t.Momentum.ToString("R", CultureInfo.InvariantCulture),
-            string.Join(",", t.Augment), t.Patience, t.EpochSize, m.Label, m.Method, m.Strategy.Spec, m.SettingsText, seed);
+            string.Join(",", t.Augment), t.Patience, t.EpochSize, m.Label, m.Method, m.Strategy.Spec, m.SettingsText, seed)
+            + (m.Auto is { } auto ? $"\nauto v{AutoChoice.Version}\n{auto.Canonical}" : "");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 
@@ -514,6 +533,7 @@ public static class Runner
             ["commit"] = r.Commit,
             ["model_folder"] = r.ModelFolder,
             ["quality"] = r.Quality?.DeepClone(),
+            ["auto"] = r.Auto?.DeepClone(),
         };
     }
 
@@ -564,6 +584,7 @@ public static class Runner
                 Commit = (string?)o["commit"],
                 ModelFolder = (string?)o["model_folder"],
                 Quality = o["quality"] is JsonObject q ? (JsonObject)q.DeepClone() : null,
+                Auto = o["auto"] is JsonObject a ? (JsonObject)a.DeepClone() : null,
             };
         }
         catch (Exception x) when (x is JsonException or InvalidOperationException or NullReferenceException or FormatException or IndexOutOfRangeException or KeyNotFoundException)
@@ -575,7 +596,7 @@ public static class Runner
 }
 
 /// <summary>File-name helpers.</summary>
-internal static class Files
+public static class Files
 {
     /// <summary>A label as a file name: letters, digits, '-', '_' and '.' kept, anything else '_'.</summary>
     public static string Safe(string label) => new([.. label.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_')]);

@@ -217,7 +217,7 @@ public static class Search
     }
 
     /// <summary>A count scaled by a budget, at least 1.</summary>
-    internal static int Scaled(int full, double budget) => Math.Max(1, (int)Math.Round(full * budget));
+    public static int Scaled(int full, double budget) => Math.Max(1, (int)Math.Round(full * budget));
 
     private static string TrialFile(Experiment e, MethodSpec m, SearchTrial t, IReadOnlyList<ulong> seeds)
     {

@@ -102,6 +102,10 @@ public static class Report
             {
                 o["search"] = Search.Json(search);
             }
+            if (s.Spec.Auto is not null)
+            {
+                o["auto"] = SearchSection.AutoJson(s);
+            }
             methods[s.Spec.Label] = o;
         }
         var t = e.Training;
@@ -284,6 +288,7 @@ public static class Report
         sb.AppendLine("Column headers give the class and its training count (first seed). Confusion matrices and learning curves are in report.html.");
         SignificanceSection.Markdown(sb, SignificanceSection.Compute(summaries));
         SearchSection.Markdown(sb, searches);
+        SearchSection.AutoMarkdown(sb, summaries);
         var judgedMethods = summaries.Where(x => Judged(x).Count > 0).ToList();
         if (judgedMethods.Count > 0)
         {
@@ -369,6 +374,7 @@ public static class Report
         sb.AppendLine("</table>");
         SignificanceSection.Html(sb, SignificanceSection.Compute(summaries));
         SearchSection.Html(sb, searches);
+        SearchSection.AutoHtml(sb, summaries);
 
         if (summaries.Any(s => s.Runs.Any(r => r.Notes.Count > 0)))
         {

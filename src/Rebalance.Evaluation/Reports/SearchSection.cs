@@ -63,4 +63,63 @@ internal static class SearchSection
             sb.AppendLine("</table>");
         }
     }
+
+    private static IEnumerable<(Report.MethodSummary Summary, RunResult Run)> AutoRuns(IReadOnlyList<Report.MethodSummary> summaries) =>
+        summaries.Where(x => x.Spec.Auto is not null).SelectMany(x => x.Runs.Where(r => r.Auto is not null).Select(r => (x, r)));
+
+    private static (string Picked, double Score, string Next) Pick(RunResult r)
+    {
+        var list = r.Auto!["screening"]!.AsArray();
+        var next = list.Count > 1 ? $"{(string)list[1]!["label"]!} {((double)list[1]!["score"]! * 100).ToString("F2", Inv)}" : "";
+        return ((string)r.Auto["picked"]!, (double)list[0]!["score"]!, next);
+    }
+
+    /// <summary>The picks of <c>auto</c> per seed for results.json.</summary>
+    public static System.Text.Json.Nodes.JsonArray AutoJson(Report.MethodSummary s) =>
+        new([.. s.Runs.Where(r => r.Auto is not null).Select(r =>
+        {
+            var o = (System.Text.Json.Nodes.JsonObject)r.Auto!.DeepClone();
+            o["seed"] = r.Seed;
+            o["test_balanced_accuracy"] = r.Metrics["balanced_accuracy"];
+            return (System.Text.Json.Nodes.JsonNode)o;
+        })]);
+
+    public static void AutoMarkdown(StringBuilder sb, IReadOnlyList<Report.MethodSummary> summaries)
+    {
+        var runs = AutoRuns(summaries).ToList();
+        if (runs.Count == 0)
+        {
+            return;
+        }
+        sb.AppendLine();
+        sb.AppendLine("## Automatic method choice");
+        sb.AppendLine();
+        sb.AppendLine("For each seed, every candidate was screened by the validation balanced accuracy of the classifier trained for a share of its epochs; the pick then ran in full and its test result is the seed's result.");
+        sb.AppendLine();
+        sb.AppendLine("| method | seed | picked | validation balanced accuracy | next best | test balanced accuracy |");
+        sb.AppendLine("| --- | --- | --- | --- | --- | --- |");
+        foreach (var (x, r) in runs)
+        {
+            var (picked, score, next) = Pick(r);
+            sb.AppendLine(Inv, $"| {x.Spec.Label} | {r.Seed} | {picked} | {score * 100:F2} | {next} | {r.Metrics["balanced_accuracy"] * 100:F2} |");
+        }
+    }
+
+    public static void AutoHtml(StringBuilder sb, IReadOnlyList<Report.MethodSummary> summaries)
+    {
+        var runs = AutoRuns(summaries).ToList();
+        if (runs.Count == 0)
+        {
+            return;
+        }
+        static string H(string x) => WebUtility.HtmlEncode(x);
+        sb.AppendLine("<h2>Automatic method choice</h2><p><small>For each seed, every candidate was screened by the validation balanced accuracy of the classifier trained for a share of its epochs; the pick then ran in full and its test result is the seed's result.</small></p>");
+        sb.AppendLine("<table><tr><th>method</th><th>seed</th><th>picked</th><th>validation balanced accuracy</th><th>next best</th><th>test balanced accuracy</th></tr>");
+        foreach (var (x, r) in runs)
+        {
+            var (picked, score, next) = Pick(r);
+            sb.AppendLine(Inv, $"<tr><td>{H(x.Spec.Label)}</td><td>{r.Seed}</td><td>{H(picked)}</td><td>{score * 100:F2}</td><td>{H(next)}</td><td>{r.Metrics["balanced_accuracy"] * 100:F2}</td></tr>");
+        }
+        sb.AppendLine("</table>");
+    }
 }
