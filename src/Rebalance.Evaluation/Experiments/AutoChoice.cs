@@ -84,12 +84,8 @@ public static class AutoChoice
                 continue;
             }
             var sw = Stopwatch.StartNew();
-            var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = cb.GanProgress };
-            var rebalancer = MethodCatalog.Create(c.Method, new MethodSettings(c.Method, c.Settings.Values), context);
-            var resampled = rebalancer.FitResample(train, c.Strategy, seed, line => cb.Log?.Invoke($"{m.Label} seed {seed}: screening {c.Label}: {line}"));
-            var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
-            var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, training, seed, train.Count, cb.Progress);
-            var s = new Screening(c.Label, c.Method, c.SettingsText, history.Epochs.Max(ep => ep.ValidationBalancedAccuracy ?? 0), sw.Elapsed.TotalSeconds);
+            var score = Search.ValidationScore(e, c, seed, train, validation, training, cb, $"{m.Label} seed {seed}: screening {c.Label}");
+            var s = new Screening(c.Label, c.Method, c.SettingsText, score, sw.Elapsed.TotalSeconds);
             Write(file, s);
             results.Add(s);
             cb.Log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{m.Label} seed {seed}: screening {c.Label}: validation balanced accuracy {s.Score:P2} ({s.Seconds:F0} s)"));

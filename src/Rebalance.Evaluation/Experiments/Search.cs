@@ -184,14 +184,22 @@ public static class Search
         {
             var imbalanced = data.Protocol.Apply(data.Train, seed);
             var (train, validation) = Splits.Stratified(imbalanced, e.Validation, seed);
-            var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = cb.GanProgress };
-            var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, settings), context);
-            var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => cb.Log?.Invoke($"{m.Label} trial seed {seed}: {line}"));
-            var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
-            var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, training, seed, train.Count, cb.Progress);
-            scores.Add(history.Epochs.Max(ep => ep.ValidationBalancedAccuracy ?? 0));
+            scores.Add(ValidationScore(e, m with { Settings = new MethodSettings(m.Method, settings) }, seed, train, validation, training, cb, $"{m.Label} trial seed {seed}"));
         }
         return t with { Score = scores.Average(), PerSeed = scores, Seconds = sw.Elapsed.TotalSeconds };
+    }
+
+    /// <summary>What trials and auto's screening score a method by: it rebalances <paramref name="train"/>,
+    /// the experiment's classifier trains on the result with <paramref name="training"/>, and the score is
+    /// the best validation balanced accuracy over its epochs (the epoch the trainer keeps).</summary>
+    internal static double ValidationScore(Experiment e, MethodSpec m, ulong seed, Dataset train, Dataset validation, TrainSettings training, RunCallbacks cb, string logPrefix)
+    {
+        var context = new GenerativeContext { CheckpointRoot = Path.Combine(e.Output, "checkpoints"), Progress = cb.GanProgress };
+        var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
+        var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => cb.Log?.Invoke($"{logPrefix}: {line}"));
+        var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
+        var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, training, seed, train.Count, cb.Progress);
+        return history.Epochs.Max(ep => ep.ValidationBalancedAccuracy ?? 0);
     }
 
     /// <summary>The settings a trial runs with: the fixed ones, the candidate's, and under a budget below 1
