@@ -88,6 +88,18 @@ internal static class Storage
         }
     }
 
+    /// <summary>Bytes of pooled storage.</summary>
+    public static long PooledBytes
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_pooledBytes;
+            }
+        }
+    }
+
     /// <summary>Drops every pooled buffer (for tests and for callers about to change workload).</summary>
     public static void Trim()
     {

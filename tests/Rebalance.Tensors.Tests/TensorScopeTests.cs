@@ -32,6 +32,25 @@ public class TensorScopeTests
     }
 
     [Fact]
+    public void TrimEmptiesThePoolsAndTheNextStepStillComputesTheSame()
+    {
+        var x = Tensor.FromArray(Enumerable.Range(0, 64 * 96).Select(i => (float)Math.Sin(i)).ToArray(), 64, 96);
+        var w = Tensor.FromArray(Enumerable.Range(0, 96 * 80).Select(i => (float)Math.Cos(i)).ToArray(), 96, 80);
+        float[] Step()
+        {
+            using var scope = TensorScope.Begin();
+            var y = F.Relu(Tensor.MatMul(x, w)) * 0.5;
+            return y.Sum(0).ToFloatArray();
+        }
+        var first = Step();
+        Assert.True(TensorMemory.PooledBytes >= 64 * 80 * 4, $"pooled {TensorMemory.PooledBytes} bytes after a scoped step");
+        TensorMemory.Trim();
+        Assert.Equal(0, TensorMemory.PooledBytes);
+        Assert.Equal(first, Step());
+        Assert.True(TensorMemory.PooledBytes > 0);
+    }
+
+    [Fact]
     public void KeepMovesATensorToTheEnclosingScope()
     {
         Tensor kept;

@@ -306,6 +306,8 @@ public static class Runner
         var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
         var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => log?.Invoke($"{m.Label} seed {seed}: {line}"));
         var resampleSeconds = sw.Elapsed.TotalSeconds;
+        // The generators' training buffers are of no use to the classifier: give the memory back.
+        TensorMemory.Trim();
         log?.Invoke($"{m.Label} seed {seed}: rebalanced to {Rebalancers.FormatCounts(resampled.Train.ClassCounts())} ({resampled.Train.SyntheticCount} synthetic) in {resampleSeconds:F1} s");
         if (resampled.Train.SyntheticCount > 0)
         {
@@ -324,6 +326,7 @@ public static class Runner
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
+        TensorMemory.Trim();
         log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s)");
         return new RunResult(m.Label, seed, hash, metrics.Headline, metrics.PerClass, metrics.Confusion, train.ClassCounts(), resampled.Train.ClassCounts(),
             resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds)

@@ -199,6 +199,7 @@ public static class Search
         var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => cb.Log?.Invoke($"{logPrefix}: {line}"));
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, training, seed, train.Count, cb.Progress);
+        TensorMemory.Trim();
         return history.Epochs.Max(ep => ep.ValidationBalancedAccuracy ?? 0);
     }
 

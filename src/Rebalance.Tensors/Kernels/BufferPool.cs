@@ -18,6 +18,17 @@ internal static class BufferPool
 
     public static void Return<T>(T[] buffer) => Pool<T>.Return(buffer);
 
+    /// <summary>Drops the pooled float, double and int buffers (<see cref="TensorMemory.Trim"/>).</summary>
+    public static void Trim()
+    {
+        Pool<float>.Clear();
+        Pool<double>.Clear();
+        Pool<int>.Clear();
+    }
+
+    /// <summary>Bytes of pooled buffers.</summary>
+    public static long PooledBytes => Pool<float>.Bytes(4) + Pool<double>.Bytes(8) + Pool<int>.Bytes(4);
+
     private static class Pool<T>
     {
         private static readonly Stack<T[]>[] s_buckets = Enumerable.Range(0, 32).Select(_ => new Stack<T[]>()).ToArray();
@@ -50,6 +61,30 @@ internal static class BufferPool
                     stack.Push(buffer);
                 }
             }
+        }
+
+        public static void Clear()
+        {
+            foreach (var stack in s_buckets)
+            {
+                lock (stack)
+                {
+                    stack.Clear();
+                }
+            }
+        }
+
+        public static long Bytes(int elementSize)
+        {
+            long total = 0;
+            for (var b = 0; b < s_buckets.Length; b++)
+            {
+                lock (s_buckets[b])
+                {
+                    total += (long)s_buckets[b].Count * (1L << b) * elementSize;
+                }
+            }
+            return total;
         }
 
         private static int Bucket(int length) => BitOperations.Log2(BitOperations.RoundUpToPowerOf2((uint)length));
