@@ -11,6 +11,12 @@ internal static class Peer
 
     public static string? Unavailable { get; private set; }
 
+    /// <summary>What the peer said it runs (torch version, CPU capability, OpenBLAS core), from its first line.</summary>
+    public static JsonObject? Info { get; private set; }
+
+    /// <summary>Environment variables for the peer process (<c>--isa avx2</c> caps its instruction set).</summary>
+    public static Dictionary<string, string> Env { get; } = [];
+
     public static Dictionary<string, double> Run(string script, JsonArray workloads, double minSeconds)
     {
         var result = new Dictionary<string, double>();
@@ -32,6 +38,10 @@ internal static class Peer
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (k, v) in Env)
+        {
+            psi.Environment[k] = v;
+        }
         using var p = Process.Start(psi)!;
         var spec = new JsonObject { ["workloads"] = workloads.DeepClone(), ["min_seconds"] = minSeconds };
         p.StandardInput.Write(spec.ToJsonString());
@@ -41,6 +51,11 @@ internal static class Peer
         while ((line = p.StandardOutput.ReadLine()) is not null)
         {
             using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.TryGetProperty("info", out _))
+            {
+                Info = JsonNode.Parse(line)!["info"]!.AsObject();
+                continue;
+            }
             result[doc.RootElement.GetProperty("name").GetString()!] = doc.RootElement.GetProperty("seconds_per_iter").GetDouble();
         }
         p.WaitForExit();

@@ -7,7 +7,7 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--passes P] [--profile]
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--passes P] [--profile] [--isa avx2|native]
 /// or -- decode (image decoders against each other, no peer; see DecodeBench),
 /// or -- quality (what judging generated images costs, no peer; see QualityBench).
 /// With nothing named, gemm, conv, data and the three training workloads run. Ratio = PyTorch time /
@@ -31,6 +31,26 @@ internal static class Program
             QualityBench.Run();
             return 0;
         }
+        var isaAt = Array.IndexOf(args, "--isa");
+        s_isa = isaAt >= 0 && isaAt + 1 < args.Length ? args[isaAt + 1] : "native";
+        if (isaAt >= 0 && s_isa is not ("avx2" or "native"))
+        {
+            Console.Error.WriteLine("error: --isa needs avx2 or native");
+            return 2;
+        }
+        if (s_isa == "avx2")
+        {
+            // A fair AVX2-against-AVX2 run on an AVX-512 machine: our JIT without AVX-512 (read when the
+            // runtime starts, so the bench runs itself again), the peer's ATen, oneDNN and OpenBLAS capped.
+            if (Engine.InstructionSet.Contains("512", StringComparison.Ordinal) && Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") != "0")
+            {
+                return Relaunch(args, ("DOTNET_EnableAVX512", "0"), ("DOTNET_EnableAVX512F", "0"));
+            }
+            Peer.Env["ATEN_CPU_CAPABILITY"] = "avx2";
+            Peer.Env["ONEDNN_MAX_CPU_ISA"] = "AVX2";
+            Peer.Env["OPENBLAS_CORETYPE"] = "Haswell";
+        }
+        args = [.. args.Where((a, i) => isaAt < 0 || (i != isaAt && i != isaAt + 1))];
         var json = args.Contains("--json");
         var noPeer = args.Contains("--no-peer");
         var profile = args.Contains("--profile");
@@ -85,7 +105,7 @@ internal static class Program
 
         if (!json)
         {
-            Console.WriteLine($"Rebalance bench: {Environment.ProcessorCount} cores, engine threads {Engine.NumThreads}, kernels {Engine.InstructionSet}, .NET {Environment.Version}");
+            Console.WriteLine($"Rebalance bench: {Environment.ProcessorCount} cores, engine threads {Engine.NumThreads}, kernels {Engine.InstructionSet}, .NET {Environment.Version}{(s_isa == "avx2" ? ", --isa avx2 (DOTNET_EnableAVX512=0)" : "")}");
         }
         var peerSpecs = workloads.Where(w => w.PeerSpec is not null).Select(w => (JsonNode)w.PeerSpec!).ToArray();
         var results = workloads.ToDictionary(w => w.Name, _ => new Passes());
@@ -101,6 +121,7 @@ internal static class Program
         {
             Console.WriteLine($"PyTorch peer unavailable: {why}");
         }
+        PrintPeerInfo(json);
         if (!json && workloads.Count > 0)
         {
             Console.WriteLine($"{"workload",-28} {"ours ms",10} {"torch ms",10} {"ratio",7} {"ours GFLOP/s",13}{(passes > 1 && !noPeer ? "  ratio per pass" : "")}");
@@ -196,6 +217,7 @@ internal static class Program
             {
                 Console.WriteLine($"PyTorch peer unavailable: {why}");
             }
+            PrintPeerInfo(json);
             Console.WriteLine();
             Console.WriteLine($"{"training step",-14} {"samples/s",10} {"torch samples/s",16} {"ratio",7} {"alloc bytes/step",17}{(passes > 1 && !noPeer ? "  ratio per pass" : "")}");
         }
@@ -225,6 +247,49 @@ internal static class Program
                 Console.WriteLine($"{name,-14} {sps,10:F1} {(peerSps is { } p ? p.ToString("F1", CultureInfo.InvariantCulture) : "-"),16} {Format(ratio),7} {allocs[name],17:N0}{PassColumn(r, passes)}");
             }
         }
+    }
+
+    private static string s_isa = "native";
+    private static bool s_peerInfoShown;
+
+    /// <summary>Once per run: what the peer runs, and whether each cap of --isa avx2 took effect.</summary>
+    private static void PrintPeerInfo(bool json)
+    {
+        if (json || s_peerInfoShown || Peer.Info is not { } info)
+        {
+            return;
+        }
+        s_peerInfoShown = true;
+        string? Get(string key) => info[key] is JsonValue v && v.TryGetValue<string>(out var text) ? text : info[key]?.ToJsonString();
+        Console.WriteLine($"PyTorch peer: torch {Get("torch")}, {Get("threads")} threads, ATen CPU capability {Get("capability") ?? "unknown"}, OpenBLAS core {Get("openblas_core") ?? "unknown"}, oneDNN {(Get("mkldnn") == "true" ? "available" : "not built in")}");
+        if (s_isa == "avx2")
+        {
+            var capOk = string.Equals(Get("capability"), "AVX2", StringComparison.OrdinalIgnoreCase);
+            var blasOk = Get("openblas_core") is "Haswell";
+            Console.WriteLine($"--isa avx2 on the peer: ATEN_CPU_CAPABILITY {(capOk ? "took effect" : "did NOT take effect")}, OPENBLAS_CORETYPE {(blasOk ? "took effect" : "did NOT take effect")}, ONEDNN_MAX_CPU_ISA set ({(Get("mkldnn") == "true" ? "oneDNN cannot report it" : "oneDNN is not built in, so it does not apply")})");
+        }
+    }
+
+    /// <summary>Runs this bench again with extra environment variables (ones the runtime reads at start).</summary>
+    private static int Relaunch(string[] args, params (string Key, string Value)[] env)
+    {
+        var exe = Environment.ProcessPath!;
+        var psi = new System.Diagnostics.ProcessStartInfo(exe) { UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(exe) == "dotnet")
+        {
+            psi.ArgumentList.Add(typeof(Program).Assembly.Location);
+        }
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.WaitForExit();
+        return p.ExitCode;
     }
 
     private static string Format(double? ratio) => ratio is { } r ? r.ToString("F2", CultureInfo.InvariantCulture) : "-";

@@ -18,6 +18,8 @@ import time
 
 import torch
 
+import peer_info
+
 
 def best_round(fn, min_seconds, rounds=3):
     for _ in range(3):
@@ -68,6 +70,7 @@ def make(w):
 
 def main():
     torch.set_num_threads(int(os.environ.get("REBALANCE_PEER_THREADS", "2")))
+    print(json.dumps({"info": peer_info.describe()}), flush=True)
     spec = json.load(sys.stdin)
     for w in spec["workloads"]:
         sec = best_round(make(w), spec.get("min_seconds", 1.0))

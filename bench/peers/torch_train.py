@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import peer_info
+
 from torch_ops import best_round
 
 
@@ -100,6 +102,7 @@ def cnn28():
 def main():
     torch.set_num_threads(int(os.environ.get("REBALANCE_PEER_THREADS", "2")))
     torch.manual_seed(0)
+    print(json.dumps({"info": peer_info.describe()}), flush=True)
     spec = json.load(sys.stdin)
     makers = {"dcgan28": dcgan28, "wgangp28": wgangp28, "cnn28": cnn28}
     for w in spec["workloads"]:
