@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes src/Rebalance.Tensors/Kernels/GemmMicroKernels.cs: the register-tiled GEMM inner loops, and
-src/Rebalance.Tensors/Kernels/IndirectMicroKernels.cs: the same 12x32 AVX-512 tile with one operand read
-through a table of row pointers (the channels-last convolution's implicit im2col).
+src/Rebalance.Tensors/Kernels/IndirectMicroKernels.cs: the same 12x32 tile (AVX-512, or four 6x16 AVX2
+sub-tiles) with one operand read through a table of row pointers (the channels-last convolution's implicit im2col).
 
 Each kernel keeps an MR x NR tile of C in registers (NR/W vectors per row) and, for every step of k,
 loads NR floats of packed B and broadcasts MR floats of packed A. Unrolling by hand keeps every
@@ -128,12 +128,14 @@ with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 
 
-def rows_a(mr, nv, vec, w, fma):
+def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False):
+    """Row i of A through a pointer; B packed (kc, nv*w), or with row stride bStride when strided (a sub-tile)."""
     L = []
-    L.append(f"    /// <summary>{mr}x{nv*w} tile where row i of A is the contiguous run rows[i] + aOff, ..., + kc - 1 (no packing),")
-    L.append(f"    /// and b is packed (kc, {nv*w}). Writes A * B to c, or adds it when accumulate.</summary>")
+    if not strided:
+        L.append(f"    /// <summary>{mr}x{nv*w} tile where row i of A is the contiguous run rows[i] + aOff, ..., + kc - 1 (no packing),")
+        L.append(f"    /// and b is packed (kc, {nv*w}). Writes A * B to c, or adds it when accumulate.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    public static void RowsA512(int kc, float** rows, nint aOff, float* b, float* c, int ldc, bool accumulate)")
+    L.append(f"    {'private' if strided else 'public'} static void {name}(int kc, float** rows, nint aOff, float* b, {'nint bStride, ' if strided else ''}float* c, int ldc, bool accumulate)")
     L.append("    {")
     for i in range(mr):
         L.append(f"        var r{i} = rows[{i}] + aOff;")
@@ -143,7 +145,7 @@ def rows_a(mr, nv, vec, w, fma):
     for j in range(nv):
         L.append(f"            var b{j} = {vec}.Load(b + {j*w});")
     fmas(L, mr, nv, vec, fma, lambda i: f"r{i}[p]")
-    L.append(f"            b += {nv*w};")
+    L.append("            b += bStride;" if strided else f"            b += {nv*w};")
     L.append("        }")
     L.append("")
     stores(L, mr, nv, vec, w)
@@ -151,13 +153,14 @@ def rows_a(mr, nv, vec, w, fma):
     return "\n".join(L)
 
 
-def rows_b(mr, nv, vec, w, fma):
+def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False):
     L = []
-    L.append(f"    /// <summary>{mr}x{nv*w} tile where A is (kc, {mr}) with row stride lda (element (p, i) at a[p * lda + i]) and")
-    L.append(f"    /// row p of B is the contiguous run rows[p] + bOff, ..., + {nv*w - 1} (no packing). Writes A * B to c, or adds")
-    L.append(f"    /// it when accumulate.</summary>")
+    if not private:
+        L.append(f"    /// <summary>{mr}x{nv*w} tile where A is (kc, {mr}) with row stride lda (element (p, i) at a[p * lda + i]) and")
+        L.append(f"    /// row p of B is the contiguous run rows[p] + bOff, ..., + {nv*w - 1} (no packing). Writes A * B to c, or adds")
+        L.append(f"    /// it when accumulate.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    public static void RowsB512(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
+    L.append(f"    {'private' if private else 'public'} static void {name}(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
     L.append("    {")
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
@@ -174,13 +177,14 @@ def rows_b(mr, nv, vec, w, fma):
     return "\n".join(L)
 
 
-def rows_k(mr, nv, vec, w, fma):
+def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False):
     L = []
-    L.append(f"    /// <summary>{mr}x{nv*w} tile where column p of A is the contiguous run rows[p] + aOff, ..., + {mr - 1} (element (i, p) at")
-    L.append(f"    /// rows[p][aOff + i], no packing) and B is (kc, {nv*w}) with row stride ldb. Writes A * B to c, or adds it")
-    L.append(f"    /// when accumulate.</summary>")
+    if not private:
+        L.append(f"    /// <summary>{mr}x{nv*w} tile where column p of A is the contiguous run rows[p] + aOff, ..., + {mr - 1} (element (i, p) at")
+        L.append(f"    /// rows[p][aOff + i], no packing) and B is (kc, {nv*w}) with row stride ldb. Writes A * B to c, or adds it")
+        L.append(f"    /// when accumulate.</summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    public static void RowsK512(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
+    L.append(f"    {'private' if private else 'public'} static void {name}(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
     L.append("    {")
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
@@ -197,6 +201,34 @@ def rows_k(mr, nv, vec, w, fma):
     return "\n".join(L)
 
 
+def composite(mr, nr, smr, snr):
+    """The 12x32 tile on AVX2: four register-blocked 6x16 sub-tiles (12 ymm accumulators each) over the same
+    operands, so the data layouts and the order of every sum stay those of the AVX-512 kernels."""
+    L = []
+    subs = [(rh, ch) for rh in range(0, mr, smr) for ch in range(0, nr, snr)]
+    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsA512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
+    L.append(f"    public static void RowsA256(int kc, float** rows, nint aOff, float* b, float* c, int ldc, bool accumulate)")
+    L.append("    {")
+    for rh, ch in subs:
+        L.append(f"        RowsA{smr}x{snr}(kc, rows + {rh}, aOff, b + {ch}, {nr}, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
+    L.append("    }")
+    L.append("")
+    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsB512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
+    L.append(f"    public static void RowsB256(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
+    L.append("    {")
+    for rh, ch in subs:
+        L.append(f"        RowsB{smr}x{snr}(kc, a + {rh}, lda, rows, bOff + {ch}, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
+    L.append("    }")
+    L.append("")
+    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsK512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
+    L.append(f"    public static void RowsK256(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
+    L.append("    {")
+    for rh, ch in subs:
+        L.append(f"        RowsK{smr}x{snr}(kc, rows, aOff + {rh}, b + {ch}, ldb, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
+    L.append("    }")
+    return "\n".join(L)
+
+
 ind = []
 ind.append("// <auto-generated> by tools/gen_microkernels.py; edit the script, not this file. </auto-generated>")
 ind.append("using System.Runtime.CompilerServices;")
@@ -205,8 +237,9 @@ ind.append("using System.Runtime.Intrinsics.X86;")
 ind.append("")
 ind.append("namespace Rebalance.Tensors.Kernels;")
 ind.append("")
-ind.append("/// <summary>AVX-512 GEMM micro-kernels with one operand addressed through row pointers instead of packed")
-ind.append("/// panels, so a convolution on channels-last data multiplies its input rows in place.</summary>")
+ind.append("/// <summary>GEMM micro-kernels with one operand addressed through row pointers instead of packed panels, so a")
+ind.append("/// convolution on channels-last data multiplies its input rows in place: a 12x32 tile for AVX-512 and the same")
+ind.append("/// tile as four 6x16 sub-tiles for AVX2 + FMA3 (the same sums in the same order, so both paths agree bit for bit).</summary>")
 ind.append("internal static unsafe class IndirectMicroKernels")
 ind.append("{")
 ind.append("    public const int Mr = 12;")
@@ -217,6 +250,14 @@ ind.append("")
 ind.append(rows_b(12, 2, "Vector512", 16, "Avx512F.FusedMultiplyAdd"))
 ind.append("")
 ind.append(rows_k(12, 2, "Vector512", 16, "Avx512F.FusedMultiplyAdd"))
+ind.append("")
+ind.append(composite(12, 32, 6, 16))
+ind.append("")
+ind.append(rows_a(6, 2, "Vector256", 8, "Fma.MultiplyAdd", "RowsA6x16", strided=True))
+ind.append("")
+ind.append(rows_b(6, 2, "Vector256", 8, "Fma.MultiplyAdd", "RowsB6x16", private=True))
+ind.append("")
+ind.append(rows_k(6, 2, "Vector256", 8, "Fma.MultiplyAdd", "RowsK6x16", private=True))
 ind.append("}")
 path2 = os.path.join(os.path.dirname(__file__), "..", "src", "Rebalance.Tensors", "Kernels", "IndirectMicroKernels.cs")
 with open(path2, "w") as f:

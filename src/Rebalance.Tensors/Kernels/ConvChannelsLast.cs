@@ -41,16 +41,22 @@ internal static unsafe class ConvChannelsLast
     /// <summary>Benchmarks switch the skipping of padding taps off (every tile then takes all taps) to measure it.</summary>
     internal static bool KeepPaddingTaps { get; set; }
 
-    /// <summary>AVX-512 in use, no dilation, and runs and channel counts long enough to fill the tiles.</summary>
+    /// <summary>Whether the 12x32 tile runs as one AVX-512 kernel (else as four AVX2 sub-tiles).</summary>
+    private static bool Wide => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512);
+
+    /// <summary>AVX-512 or AVX2 + FMA in use, no dilation, and runs and channel counts long enough to fill the tiles.</summary>
     public static bool Applies(in ConvGeometry g) =>
-        !Disabled && Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512) && g.DH == 1 && g.DW == 1 && g.KW * g.C >= 64 && g.O >= 16 && g.C >= 16;
+        !Disabled && Vectorised && g.DH == 1 && g.DW == 1 && g.KW * g.C >= 64 && g.O >= 16 && g.C >= 16;
 
     /// <summary>
     /// The weight gradient's kernel also serves stride-1 layers (where it beats the direct kernel) and
     /// layers with few channels, as long as padding to the tile wastes at most half the work.
     /// </summary>
     public static bool AppliesToWeightGradient(in ConvGeometry g) =>
-        !Disabled && Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512) && g.DH == 1 && g.DW == 1 && WeightPadding(g).Least <= 1.5;
+        !Disabled && Vectorised && g.DH == 1 && g.DW == 1 && WeightPadding(g).Least <= 1.5;
+
+    /// <summary>The GEMM kernel in use is a vector one (the tiles' kernels exist for AVX-512 and AVX2 + FMA).</summary>
+    private static bool Vectorised => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512) || Gemm.Tile == (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256);
 
     /// <summary>Work done over useful work for the two tile orientations of the weight gradient.</summary>
     private static (double OutputRows, double RunRows, double Least) WeightPadding(in ConvGeometry g)
@@ -480,7 +486,14 @@ internal static unsafe class ConvChannelsLast
             var b = weights + (r * weightStep);
             for (var kb = k0; kb < k1; kb += KBlock)
             {
-                IndirectMicroKernels.RowsA512(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Nr), tile, Nr, summed);
+                if (Wide)
+                {
+                    IndirectMicroKernels.RowsA512(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Nr), tile, Nr, summed);
+                }
+                else
+                {
+                    IndirectMicroKernels.RowsA256(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Nr), tile, Nr, summed);
+                }
                 summed = true;
             }
         }
@@ -495,8 +508,18 @@ internal static unsafe class ConvChannelsLast
             if (targets[i] >= 0)
             {
                 var d = to + targets[i];
-                Vector512.Store(empty ? Vector512<float>.Zero : Vector512.Load(tile + (i * Nr)), d);
-                Vector512.Store(empty ? Vector512<float>.Zero : Vector512.Load(tile + (i * Nr) + 16), d + 16);
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    Vector512.Store(empty ? Vector512<float>.Zero : Vector512.Load(tile + (i * Nr)), d);
+                    Vector512.Store(empty ? Vector512<float>.Zero : Vector512.Load(tile + (i * Nr) + 16), d + 16);
+                }
+                else
+                {
+                    for (var j = 0; j < Nr; j += 8)
+                    {
+                        Vector256.Store(empty ? Vector256<float>.Zero : Vector256.Load(tile + (i * Nr) + j), d + j);
+                    }
+                }
             }
         }
     }
@@ -878,11 +901,25 @@ internal static unsafe class ConvChannelsLast
                             }
                             if (runRows)
                             {
-                                IndirectMicroKernels.RowsK512(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart);
+                                if (Wide)
+                                {
+                                    IndirectMicroKernels.RowsK512(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart);
+                                }
+                                else
+                                {
+                                    IndirectMicroKernels.RowsK256(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart);
+                                }
                             }
                             else
                             {
-                                IndirectMicroKernels.RowsB512(e - a, pg + ((long)a * oPad) + (ob * Mr), oPad, rowPtrs + (a - pb), runOff, c, ldc, a > firstStart);
+                                if (Wide)
+                                {
+                                    IndirectMicroKernels.RowsB512(e - a, pg + ((long)a * oPad) + (ob * Mr), oPad, rowPtrs + (a - pb), runOff, c, ldc, a > firstStart);
+                                }
+                                else
+                                {
+                                    IndirectMicroKernels.RowsB256(e - a, pg + ((long)a * oPad) + (ob * Mr), oPad, rowPtrs + (a - pb), runOff, c, ldc, a > firstStart);
+                                }
                             }
                         }
                     }

@@ -5,8 +5,9 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Rebalance.Tensors.Kernels;
 
-/// <summary>AVX-512 GEMM micro-kernels with one operand addressed through row pointers instead of packed
-/// panels, so a convolution on channels-last data multiplies its input rows in place.</summary>
+/// <summary>GEMM micro-kernels with one operand addressed through row pointers instead of packed panels, so a
+/// convolution on channels-last data multiplies its input rows in place: a 12x32 tile for AVX-512 and the same
+/// tile as four 6x16 sub-tiles for AVX2 + FMA3 (the same sums in the same order, so both paths agree bit for bit).</summary>
 internal static unsafe class IndirectMicroKernels
 {
     public const int Mr = 12;
@@ -409,6 +410,257 @@ internal static unsafe class IndirectMicroKernels
             Vector512.Store(c10_1, c + (10 * ldc) + 16);
             Vector512.Store(c11_0, c + (11 * ldc) + 0);
             Vector512.Store(c11_1, c + (11 * ldc) + 16);
+        }
+    }
+
+    /// <summary>The 12x32 tile of <see cref="RowsA512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
+    public static void RowsA256(int kc, float** rows, nint aOff, float* b, float* c, int ldc, bool accumulate)
+    {
+        RowsA6x16(kc, rows + 0, aOff, b + 0, 32, c + (0 * ldc) + 0, ldc, accumulate);
+        RowsA6x16(kc, rows + 0, aOff, b + 16, 32, c + (0 * ldc) + 16, ldc, accumulate);
+        RowsA6x16(kc, rows + 6, aOff, b + 0, 32, c + (6 * ldc) + 0, ldc, accumulate);
+        RowsA6x16(kc, rows + 6, aOff, b + 16, 32, c + (6 * ldc) + 16, ldc, accumulate);
+    }
+
+    /// <summary>The 12x32 tile of <see cref="RowsB512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
+    public static void RowsB256(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)
+    {
+        RowsB6x16(kc, a + 0, lda, rows, bOff + 0, c + (0 * ldc) + 0, ldc, accumulate);
+        RowsB6x16(kc, a + 0, lda, rows, bOff + 16, c + (0 * ldc) + 16, ldc, accumulate);
+        RowsB6x16(kc, a + 6, lda, rows, bOff + 0, c + (6 * ldc) + 0, ldc, accumulate);
+        RowsB6x16(kc, a + 6, lda, rows, bOff + 16, c + (6 * ldc) + 16, ldc, accumulate);
+    }
+
+    /// <summary>The 12x32 tile of <see cref="RowsK512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
+    public static void RowsK256(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)
+    {
+        RowsK6x16(kc, rows, aOff + 0, b + 0, ldb, c + (0 * ldc) + 0, ldc, accumulate);
+        RowsK6x16(kc, rows, aOff + 0, b + 16, ldb, c + (0 * ldc) + 16, ldc, accumulate);
+        RowsK6x16(kc, rows, aOff + 6, b + 0, ldb, c + (6 * ldc) + 0, ldc, accumulate);
+        RowsK6x16(kc, rows, aOff + 6, b + 16, ldb, c + (6 * ldc) + 16, ldc, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsA6x16(int kc, float** rows, nint aOff, float* b, nint bStride, float* c, int ldc, bool accumulate)
+    {
+        var r0 = rows[0] + aOff;
+        var r1 = rows[1] + aOff;
+        var r2 = rows[2] + aOff;
+        var r3 = rows[3] + aOff;
+        var r4 = rows[4] + aOff;
+        var r5 = rows[5] + aOff;
+        var c0_0 = Vector256<float>.Zero;
+        var c0_1 = Vector256<float>.Zero;
+        var c1_0 = Vector256<float>.Zero;
+        var c1_1 = Vector256<float>.Zero;
+        var c2_0 = Vector256<float>.Zero;
+        var c2_1 = Vector256<float>.Zero;
+        var c3_0 = Vector256<float>.Zero;
+        var c3_1 = Vector256<float>.Zero;
+        var c4_0 = Vector256<float>.Zero;
+        var c4_1 = Vector256<float>.Zero;
+        var c5_0 = Vector256<float>.Zero;
+        var c5_1 = Vector256<float>.Zero;
+        for (nint p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b + 0);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(r0[p]);
+            c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
+            c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector256.Create(r1[p]);
+            c1_0 = Fma.MultiplyAdd(a1, b0, c1_0);
+            c1_1 = Fma.MultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector256.Create(r2[p]);
+            c2_0 = Fma.MultiplyAdd(a2, b0, c2_0);
+            c2_1 = Fma.MultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector256.Create(r3[p]);
+            c3_0 = Fma.MultiplyAdd(a3, b0, c3_0);
+            c3_1 = Fma.MultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector256.Create(r4[p]);
+            c4_0 = Fma.MultiplyAdd(a4, b0, c4_0);
+            c4_1 = Fma.MultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector256.Create(r5[p]);
+            c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
+            c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
+            b += bStride;
+        }
+
+        if (accumulate)
+        {
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 8) + c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 8) + c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 8) + c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 8) + c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 8) + c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 8) + c5_1, c + (5 * ldc) + 8);
+        }
+        else
+        {
+            Vector256.Store(c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(c5_1, c + (5 * ldc) + 8);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsB6x16(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)
+    {
+        var c0_0 = Vector256<float>.Zero;
+        var c0_1 = Vector256<float>.Zero;
+        var c1_0 = Vector256<float>.Zero;
+        var c1_1 = Vector256<float>.Zero;
+        var c2_0 = Vector256<float>.Zero;
+        var c2_1 = Vector256<float>.Zero;
+        var c3_0 = Vector256<float>.Zero;
+        var c3_1 = Vector256<float>.Zero;
+        var c4_0 = Vector256<float>.Zero;
+        var c4_1 = Vector256<float>.Zero;
+        var c5_0 = Vector256<float>.Zero;
+        var c5_1 = Vector256<float>.Zero;
+        for (var p = 0; p < kc; p++)
+        {
+            var rb = rows[p] + bOff;
+            var b0 = Vector256.Load(rb + 0);
+            var b1 = Vector256.Load(rb + 8);
+            var a0 = Vector256.Create(a[0]);
+            c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
+            c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector256.Create(a[1]);
+            c1_0 = Fma.MultiplyAdd(a1, b0, c1_0);
+            c1_1 = Fma.MultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector256.Create(a[2]);
+            c2_0 = Fma.MultiplyAdd(a2, b0, c2_0);
+            c2_1 = Fma.MultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector256.Create(a[3]);
+            c3_0 = Fma.MultiplyAdd(a3, b0, c3_0);
+            c3_1 = Fma.MultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector256.Create(a[4]);
+            c4_0 = Fma.MultiplyAdd(a4, b0, c4_0);
+            c4_1 = Fma.MultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector256.Create(a[5]);
+            c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
+            c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
+            a += lda;
+        }
+
+        if (accumulate)
+        {
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 8) + c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 8) + c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 8) + c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 8) + c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 8) + c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 8) + c5_1, c + (5 * ldc) + 8);
+        }
+        else
+        {
+            Vector256.Store(c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(c5_1, c + (5 * ldc) + 8);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsK6x16(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)
+    {
+        var c0_0 = Vector256<float>.Zero;
+        var c0_1 = Vector256<float>.Zero;
+        var c1_0 = Vector256<float>.Zero;
+        var c1_1 = Vector256<float>.Zero;
+        var c2_0 = Vector256<float>.Zero;
+        var c2_1 = Vector256<float>.Zero;
+        var c3_0 = Vector256<float>.Zero;
+        var c3_1 = Vector256<float>.Zero;
+        var c4_0 = Vector256<float>.Zero;
+        var c4_1 = Vector256<float>.Zero;
+        var c5_0 = Vector256<float>.Zero;
+        var c5_1 = Vector256<float>.Zero;
+        for (var p = 0; p < kc; p++)
+        {
+            var ra = rows[p] + aOff;
+            var b0 = Vector256.Load(b + 0);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(ra[0]);
+            c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
+            c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector256.Create(ra[1]);
+            c1_0 = Fma.MultiplyAdd(a1, b0, c1_0);
+            c1_1 = Fma.MultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector256.Create(ra[2]);
+            c2_0 = Fma.MultiplyAdd(a2, b0, c2_0);
+            c2_1 = Fma.MultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector256.Create(ra[3]);
+            c3_0 = Fma.MultiplyAdd(a3, b0, c3_0);
+            c3_1 = Fma.MultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector256.Create(ra[4]);
+            c4_0 = Fma.MultiplyAdd(a4, b0, c4_0);
+            c4_1 = Fma.MultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector256.Create(ra[5]);
+            c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
+            c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
+            b += ldb;
+        }
+
+        if (accumulate)
+        {
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 8) + c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 8) + c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 8) + c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 8) + c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 8) + c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 8) + c5_1, c + (5 * ldc) + 8);
+        }
+        else
+        {
+            Vector256.Store(c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(c5_1, c + (5 * ldc) + 8);
         }
     }
 }
