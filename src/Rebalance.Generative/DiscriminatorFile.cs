@@ -24,7 +24,7 @@ public static class DiscriminatorFile
         var s = d.Shape;
         c.Metadata["discriminator.arch"] = architecture;
         c.Metadata["discriminator.shape"] = string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses);
-        c.Metadata["discriminator.options"] = string.Join(",", d.Options.BatchNorm ? 1 : 0, d.Options.SpectralNorm ? 1 : 0, d.Options.AuxClassifier ? 1 : 0);
+        c.Metadata["discriminator.options"] = string.Join(",", d.Options.BatchNorm ? 1 : 0, d.Options.SpectralNorm ? 1 : 0, d.Options.AuxClassifier ? 1 : 0, d.Options.Contrastive);
         c.Save(path);
     }
 
@@ -33,19 +33,19 @@ public static class DiscriminatorFile
     {
         var c = Checkpoint.Load(path);
         string Meta(string key) => c.Metadata.TryGetValue(key, out var v) ? v : throw new CheckpointException($"{path}: not a discriminator file (no '{key}' in its metadata)");
-        int[] Ints(string key, int count)
+        int[] Ints(string key, params int[] counts)
         {
             var parts = Meta(key).Split(',');
             var values = new int[parts.Length];
-            if (parts.Length != count || parts.Where((t, i) => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]) || values[i] < 0).Any())
+            if (!counts.Contains(parts.Length) || parts.Where((t, i) => !int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out values[i]) || values[i] < 0).Any())
             {
                 throw new CheckpointException($"{path}: not a discriminator file ('{key}' is '{Meta(key)}')");
             }
             return values;
         }
         var s = Ints("discriminator.shape", 5);
-        var o = Ints("discriminator.options", 3);
-        var d = GanArchitectures.Get(Meta("discriminator.arch")).CreateDiscriminator(new GanShape(s[0], s[1], s[2], s[3], s[4]), new DiscriminatorOptions(o[0] == 1, o[1] == 1, o[2] == 1), new Generator(0));
+        var o = Ints("discriminator.options", 3, 4); // files written before contrastive heads have 3
+        var d = GanArchitectures.Get(Meta("discriminator.arch")).CreateDiscriminator(new GanShape(s[0], s[1], s[2], s[3], s[4]), new DiscriminatorOptions(o[0] == 1, o[1] == 1, o[2] == 1, o.Length > 3 ? o[3] : 0), new Generator(0));
         c.LoadModule(d);
         d.Eval();
         return d;

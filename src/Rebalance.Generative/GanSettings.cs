@@ -63,6 +63,25 @@ public sealed record GanSettings
     /// <summary>EMA decay of the generator's weights (0: the live weights are used).</summary>
     public double EmaDecay { get; init; } = 0.999;
 
+    /// <summary>How a conditional discriminator uses the class: <c>projection</c> (Miyato and Koyama 2018), or a
+    /// contrastive head: <c>eco</c> (ECOGAN), <c>2c</c> (ContraGAN), <c>d2d-ce</c> (ReACGAN).</summary>
+    public string CondLoss { get; init; } = "projection";
+
+    /// <summary>Temperature τ of the contrastive losses (ECOGAN's code: 1.0).</summary>
+    public double Tau { get; init; } = 1.0;
+
+    /// <summary>Embedding size of the contrastive head (ECOGAN's code: 512).</summary>
+    public int CondEmbed { get; init; } = 512;
+
+    /// <summary>Weight of the contrastive loss beside the adversarial one, for D and for G.</summary>
+    public double CondWeight { get; init; } = 1.0;
+
+    /// <summary>D2D-CE's positive and negative margins m_p, m_n.</summary>
+    public (double Positive, double Negative) Margins { get; init; } = (0.98, 0.02);
+
+    /// <summary>Whether the discriminator has a contrastive head.</summary>
+    public bool Contrastive => CondLoss != "projection";
+
     /// <summary>Spectral norm in the discriminator.</summary>
     public bool SpectralNorm { get; init; }
 
@@ -110,7 +129,7 @@ public sealed record GanSettings
     /// <summary>The setting keys <see cref="Read"/> understands.</summary>
     public static IReadOnlyList<string> Keys { get; } =
     [
-        "arch", "loss", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "optimizer", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
+        "arch", "loss", "cond_loss", "tau", "cond_embed", "cond_weight", "margin_pos", "margin_neg", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "optimizer", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
         "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "class_balanced", "checkpoint_every", "sample_every",
         "eval_every", "plateau_patience", "plateau_factor", "divergence_patience", "max_restarts", "restart_factor", "freeze_g", "freeze_d",
     ];
@@ -121,6 +140,14 @@ public sealed record GanSettings
     {
         string K(string key) => prefix + key;
         var arch = s.Choice(K("arch"), d.Architecture, [.. GanArchitectures.Names]);
+        var cond = s.Choice(K("cond_loss"), d.CondLoss, ["projection", .. ContrastiveLosses.Names]);
+        if (prefix.Length == 0 && cond != "projection" && d.CondLoss == "projection")
+        {
+            // ECOGAN's recipe for its contrastive discriminators: the non-saturating loss with a gradient
+            // penalty of weight 10, Adam 2e-4 with β (0.5, 0.9) for both networks, 5 D steps per G step.
+            // These replace the method's defaults; keys written in the file still win.
+            d = d with { Loss = "gan-gp", PenaltyWeight = 10, LrG = 2e-4, LrD = 2e-4, Beta1 = 0.5, Beta2 = 0.9, DSteps = 5 };
+        }
         var loss = s.Choice(K("loss"), d.Loss, [.. AdversarialLoss.Names]);
         if (prefix.Length == 0 && loss == "wgan-gp")
         {
@@ -145,6 +172,11 @@ public sealed record GanSettings
         {
             Architecture = arch,
             Loss = loss,
+            CondLoss = cond,
+            Tau = s.Double(K("tau"), d.Tau, 1e-3, 100),
+            CondEmbed = s.Int(K("cond_embed"), d.CondEmbed, 2, 4096),
+            CondWeight = s.Double(K("cond_weight"), d.CondWeight, 0, 1000),
+            Margins = (s.Double(K("margin_pos"), d.Margins.Positive, -1, 1), s.Double(K("margin_neg"), d.Margins.Negative, -1, 1)),
             LatentDim = s.Int(K("z_dim"), d.LatentDim, 1, 4096),
             Steps = s.Int(K("steps"), d.Steps, 1, 10_000_000),
             BatchSize = s.Int(K("batch_size"), d.BatchSize, 2, 4096),
@@ -197,7 +229,8 @@ public sealed record GanSettings
         "v" + TrainingVersion, Architecture, Loss, LatentDim, Steps, BatchSize, R(LrG), R(LrD), R(Beta1), R(Beta2), DSteps, R(PenaltyWeight), R(R1),
         DiffAugment is null ? "auto" : string.Join(",", DiffAugment), AugmentBelow, R(EmaDecay), SpectralNorm, R(AuxWeight), AuxOnFake, ClassBalanced,
         CheckpointEvery, EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD)
-        + (Optimizer == "adam" ? "" : ";" + Optimizer); // Adam's generators keep the digests they had before the setting existed
+        + (Optimizer == "adam" ? "" : ";" + Optimizer) // Adam's generators keep the digests they had before the setting existed
+        + (Contrastive ? $";cond {CondLoss} {R(Tau)} {CondEmbed} {R(CondWeight)} {R(Margins.Positive)} {R(Margins.Negative)}" : ""); // and projection ones too
 
     /// <summary>A short digest of <see cref="Canonical"/>.</summary>
     public string Hash() => Digest(Canonical());

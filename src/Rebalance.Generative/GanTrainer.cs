@@ -87,7 +87,11 @@ public sealed class GanTrainer
         Shape = shape;
         var init = new Tensors.Generator(seed ^ 0x6a09e667f3bcc908UL);
         G = arch.CreateGenerator(shape, init);
-        var options = new DiscriminatorOptions(BatchNorm: !_loss.NeedsPerSampleCritic && settings.R1 == 0, SpectralNorm: settings.SpectralNorm, AuxClassifier: settings.AuxWeight > 0);
+        if (settings.Contrastive && !shape.Conditional)
+        {
+            throw new ArgumentException($"cond_loss {settings.CondLoss} needs a conditional GAN (cgan); this one is trained on one class");
+        }
+        var options = new DiscriminatorOptions(BatchNorm: !_loss.NeedsPerSampleCritic && settings.R1 == 0, SpectralNorm: settings.SpectralNorm, AuxClassifier: settings.AuxWeight > 0, Contrastive: settings.Contrastive ? settings.CondEmbed : 0);
         D = arch.CreateDiscriminator(shape, options, init);
         if (transferFrom is not null)
         {
@@ -287,6 +291,11 @@ public sealed class GanTrainer
             {
                 loss = loss + pen;
             }
+            if (outReal.Embedding is { } embedReal)
+            {
+                // The contrastive term on real images: D learns to embed each class near its proxy.
+                loss = loss + (Contrastive(embedReal, outReal.Proxies!, labels!) * _s.CondWeight);
+            }
             if (outReal.ClassLogits is { } aux)
             {
                 // The fakes were drawn for the batch's own labels.
@@ -313,6 +322,11 @@ public sealed class GanTrainer
         {
             var outG = D.Forward(augment.Apply(fake!, _rng), fakeLabels);
             var lg = _loss.Generator(outG.Logits);
+            if (outG.Embedding is { } embedFake)
+            {
+                // The same term on generated images: G makes images that D embeds near their class's proxy.
+                lg = lg + (Contrastive(embedFake, outG.Proxies!, fakeLabels!) * _s.CondWeight);
+            }
             if (outG.ClassLogits is { } aux)
             {
                 lg = lg + (AcganLoss.Generator(aux, fakeLabels!) * _s.AuxWeight);
@@ -331,6 +345,14 @@ public sealed class GanTrainer
         }
         return (lossD, lossG, penalty, dReal, dFake, separated);
     }
+
+    /// <summary>The contrastive loss the settings name.</summary>
+    private Tensor Contrastive(Tensor embed, Tensor proxies, Tensor labels) => _s.CondLoss switch
+    {
+        "eco" => ContrastiveLosses.Eco(embed, proxies, labels, _s.Tau),
+        "2c" => ContrastiveLosses.TwoC(embed, proxies, labels, _s.Tau),
+        _ => ContrastiveLosses.D2dCe(embed, proxies, labels, _s.Tau, _s.Margins.Positive, _s.Margins.Negative),
+    };
 
     /// <summary>How far the sampling generator's images are from the data: per class, the mean squared
     /// difference of the per-pixel means plus that of the per-pixel standard deviations, averaged over

@@ -23,6 +23,11 @@ public static class GenerativeMethods
     /// <summary>Known names.</summary>
     public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "bagan-gp", "wae-gan", "scdl-gan"];
 
+    /// <summary>Refuses a contrastive head for methods that train one GAN per class (it needs class labels).</summary>
+    internal static GanSettings Unconditional(GanSettings s, string method) => s.Contrastive
+        ? throw new SettingException("cond_loss", $"setting 'cond_loss' of method '{method}': '{s.CondLoss}' needs a conditional GAN (cgan); {method} trains one GAN per class")
+        : s;
+
     /// <summary>Whether <paramref name="name"/> is a generative method.</summary>
     public static bool IsKnown(string name) => Names.Contains(name);
 
@@ -32,7 +37,7 @@ public static class GenerativeMethods
         context ??= new GenerativeContext();
         IRebalancer r = name switch
         {
-            "gan-per-class" => new GanPerClass(GanSettings.Read(settings, new GanSettings()), settings, context),
+            "gan-per-class" => new GanPerClass(Unconditional(GanSettings.Read(settings, new GanSettings()), name), settings, context),
             "smate" => Smate.Create(settings, context),
             "cgan" => new ConditionalGan(GanSettings.Read(settings, new GanSettings { Loss = "hinge", Steps = 3000, EmaDecay = 0.999 }), settings, context),
             "vae" => new Autoencoders.VaeRebalancer(false, Autoencoders.VaeSettings.Read(settings), settings, context),
@@ -246,7 +251,7 @@ public sealed class Smate : GenerativeRebalancer
 
     internal static Smate Create(MethodSettings settings, GenerativeContext context)
     {
-        var fine = GanSettings.Read(settings, new GanSettings { Steps = 1000, FreezeD = 1 });
+        var fine = GenerativeMethods.Unconditional(GanSettings.Read(settings, new GanSettings { Steps = 1000, FreezeD = 1 }), "smate");
         // Pre-training shares the architecture, loss and latent size; its other keys default to the
         // fine-tuning values with more steps.
         var pre = GanSettings.Read(settings, fine with { Steps = 2000, FreezeG = 0, FreezeD = 0 }, "pretrain_");

@@ -23,7 +23,7 @@ public enum PenaltyKind
 public sealed record AdversarialLoss(string Name, Func<Tensor, Tensor, Tensor> Discriminator, Func<Tensor, Tensor> Generator, PenaltyKind Penalty)
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gan", "wgan-gp", "lsgan", "dragan", "hinge"];
+    public static IReadOnlyList<string> Names { get; } = ["gan", "gan-gp", "wgan-gp", "lsgan", "dragan", "hinge"];
 
     /// <summary>Whether the loss needs a discriminator without batch norm (its penalty is per sample).</summary>
     public bool NeedsPerSampleCritic => Penalty != PenaltyKind.None;
@@ -37,6 +37,8 @@ public sealed record AdversarialLoss(string Name, Func<Tensor, Tensor, Tensor> D
         "wgan-gp" => new(name, (r, f) => f.Mean() - r.Mean(), f => -f.Mean(), PenaltyKind.Interpolates),
         // Least squares (Mao et al. 2017) with targets 1 (real) and 0 (fake): D: ½(r − 1)² + ½f²; G: ½(f − 1)².
         "lsgan" => new(name, (r, f) => (((r - 1.0) * (r - 1.0)).Mean() * 0.5) + ((f * f).Mean() * 0.5), f => ((f - 1.0) * (f - 1.0)).Mean() * 0.5, PenaltyKind.None),
+        // The non-saturating loss with WGAN-GP's penalty on interpolates (ECOGAN's recipe).
+        "gan-gp" => new(name, (r, f) => F.Softplus(-r).Mean() + F.Softplus(f).Mean(), f => F.Softplus(-f).Mean(), PenaltyKind.Interpolates),
         // DRAGAN: the non-saturating loss plus a gradient penalty around the real data.
         "dragan" => new(name, (r, f) => F.Softplus(-r).Mean() + F.Softplus(f).Mean(), f => F.Softplus(-f).Mean(), PenaltyKind.RealPerturbed),
         // Hinge (Lim and Ye 2017; Miyato et al. 2018): D: max(0, 1 − r) + max(0, 1 + f); G: −f.

@@ -184,7 +184,7 @@ public class RunCommandTests
             (Body(data, "counts:12,6,30", "none"), "asks for 30 images of class 2"),
             (Body(data, "drop:7:0.5", "none"), "names class 7 but the dataset has 3 classes"),
             (Body(data, "none", "none").Replace("classifier: cnn28", "classifier: {epochs: many}", StringComparison.Ordinal), "classifier.epochs: expected an integer, got 'many'"),
-            (Body(data, "none", "{name: gan-per-class, loss: wgan}"), "methods[0].loss: setting 'loss' of method 'gan-per-class': expected one of gan, wgan-gp"),
+            (Body(data, "none", "{name: gan-per-class, loss: wgan}"), "methods[0].loss: setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp"),
             (Body(data, "none", "{name: cgan, arch: dcgan-huge}"), "methods[0].arch: setting 'arch' of method 'cgan': expected one of dcgan, dcgan-deep"),
             (Body(data, "drop:2:1", "{name: smate, strategy: 'fill:2=0.5'}"), "class 2 ('class2') has no images"),
             (Body(MakeDataset([6, 6], size: 16), "none", "gan-per-class"), "GAN architecture 'dcgan' supports 28x28 and 32x32 images, got 1x16x16"),
@@ -228,7 +228,7 @@ public class RunCommandTests
         Assert.Equal(stored, File.ReadAllBytes(Path.Combine(gans, "class2.generator.safetensors")));
         (code, _, err) = Run("gan", "train", "--dataset", data, "--set", "loss=wgan", "--out", gans);
         Assert.Equal(1, code);
-        Assert.Contains("setting 'loss' of method 'gan-per-class': expected one of gan, wgan-gp", err, StringComparison.Ordinal);
+        Assert.Contains("setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp", err, StringComparison.Ordinal);
     }
 
     [Fact]

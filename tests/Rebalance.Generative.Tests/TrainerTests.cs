@@ -60,12 +60,18 @@ public sealed class TrainerTests : IDisposable
     };
 
     [Theory]
-    [InlineData("adam")]
-    [InlineData("rmsprop")]
-    public void ConditionalGanSamplesMoveTowardTheirClassMeans(string optimizer)
+    [InlineData("adam", "projection")]
+    [InlineData("rmsprop", "projection")]
+    [InlineData("adam", "eco")]
+    [InlineData("adam", "2c")]
+    [InlineData("adam", "d2d-ce")]
+    public void ConditionalGanSamplesMoveTowardTheirClassMeans(string optimizer, string condLoss)
     {
         var data = TwoBlobs(24);
-        var t = new GanTrainer(Tiny(120) with { Optimizer = optimizer }, new GanShape(1, 28, 28, 16, 2), 1);
+        var t = new GanTrainer(Tiny(120) with { Optimizer = optimizer, CondLoss = condLoss, CondEmbed = 32, Tau = 0.5 }, new GanShape(1, 28, 28, 16, 2), 1);
+        var heads = t.D.NamedChildren().Select(c => c.Name).ToList();
+        Assert.Equal(condLoss != "projection", heads.Contains("contrast") && heads.Contains("proxy"));
+        Assert.Equal(condLoss == "projection", heads.Contains("embed"));
         var before = new[] { GeneratedMean(t.Sampler, 0), GeneratedMean(t.Sampler, 1) };
         var real = new[] { ClassMean(data, 0), ClassMean(data, 1) };
         Assert.True(t.Train(data, _dir, "cond"));
@@ -262,6 +268,23 @@ public sealed class TrainerTests : IDisposable
             }
         }
         Assert.Equal(File.ReadAllText(Path.Combine(_dir, "a", "run.losses.csv")), File.ReadAllText(Path.Combine(_dir, "b", "run.losses.csv")));
+    }
+
+    [Fact]
+    public void AContrastiveHeadTakesEcogansRecipeUnlessTheFileSaysOtherwise()
+    {
+        GanSettings Read(Dictionary<string, string> v) => GanSettings.Read(new Sampling.MethodSettings("cgan", v), new GanSettings { Loss = "hinge", Steps = 3000 });
+        var eco = Read(new() { ["cond_loss"] = "eco" });
+        Assert.Equal(("gan-gp", 10.0, 2e-4, 2e-4, 0.5, 0.9, 5), (eco.Loss, eco.PenaltyWeight, eco.LrG, eco.LrD, eco.Beta1, eco.Beta2, eco.DSteps));
+        Assert.Equal((1.0, 512, 1.0), (eco.Tau, eco.CondEmbed, eco.CondWeight));
+        var mine = Read(new() { ["cond_loss"] = "2c", ["loss"] = "hinge", ["d_steps"] = "2", ["tau"] = "0.1" });
+        Assert.Equal(("hinge", 2, 0.1), (mine.Loss, mine.DSteps, mine.Tau));
+        // Projection keeps the digest it had before the setting existed; a contrastive head changes it.
+        Assert.Equal(Read([]).Canonical(), Read(new() { ["cond_loss"] = "projection" }).Canonical());
+        Assert.NotEqual(Read(new() { ["cond_loss"] = "eco" }).Canonical(), Read(new() { ["cond_loss"] = "2c" }).Canonical());
+        var bad = Assert.Throws<Sampling.SettingException>(() => GenerativeMethods.Create("gan-per-class", new Sampling.MethodSettings("gan-per-class", new Dictionary<string, string> { ["cond_loss"] = "eco" })));
+        Assert.Contains("needs a conditional GAN (cgan)", bad.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new GanTrainer(Tiny(1) with { CondLoss = "eco" }, new GanShape(1, 28, 28, 16), 1));
     }
 
     [Fact]

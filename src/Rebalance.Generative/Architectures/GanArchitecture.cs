@@ -20,7 +20,8 @@ public sealed record GanShape(int Channels, int Height, int Width, int LatentDim
 /// is defined per sample).</param>
 /// <param name="SpectralNorm">Spectral normalisation of every weight layer.</param>
 /// <param name="AuxClassifier">An ACGAN head that predicts the class (conditional pairs only).</param>
-public sealed record DiscriminatorOptions(bool BatchNorm = true, bool SpectralNorm = false, bool AuxClassifier = false);
+/// <param name="Contrastive">The embedding size of a contrastive head (ECO, 2C, D2D-CE) in place of the projection; 0: none.</param>
+public sealed record DiscriminatorOptions(bool BatchNorm = true, bool SpectralNorm = false, bool AuxClassifier = false, int Contrastive = 0);
 
 /// <summary>
 /// A family of generator/discriminator pairs known by name. Each architecture is one file: a class with a
@@ -146,6 +147,12 @@ public readonly record struct DiscriminatorOutput(Tensor Logits, Tensor? ClassLo
 {
     /// <summary>The features the head scores (N, F): the flattened input of the final linear layer.</summary>
     public Tensor? Features { get; init; }
+
+    /// <summary>With a contrastive head: each image's embedding (N, d).</summary>
+    public Tensor? Embedding { get; init; }
+
+    /// <summary>With a contrastive head: the learned class proxies (K, d).</summary>
+    public Tensor? Proxies { get; init; }
 }
 
 /// <summary>A discriminator (critic): images (N, C, H, W), and labels when conditional, to one score per
@@ -172,6 +179,15 @@ public abstract class GanDiscriminator(GanShape shape, DiscriminatorOptions opti
     protected DiscriminatorOutput Head(Tensor h, Tensor? labels)
     {
         var score = Child("fc").Forward(h).Reshape(-1);
+        if (Shape.Conditional && Options.Contrastive > 0)
+        {
+            // A contrastive head (ContraGAN, ReACGAN, ECOGAN) instead of the projection: an unconditional
+            // score, and an embedding of each image that the loss compares with learned class proxies.
+            var emb = Child("contrast").Forward(h);
+            var proxies = Child("proxy").Parameters().First();
+            var auxC = Options.AuxClassifier ? Child("aux").Forward(h) : null;
+            return new DiscriminatorOutput(score, auxC) { Features = h, Embedding = emb, Proxies = proxies };
+        }
         if (Shape.Conditional)
         {
             if (labels is null || labels.Rank != 1 || labels.Size(0) != h.Size(0))
@@ -186,13 +202,22 @@ public abstract class GanDiscriminator(GanShape shape, DiscriminatorOptions opti
     }
 
     /// <summary>The head's children, for <see cref="Blocks"/>.</summary>
-    protected string[] HeadNames => [.. ((string[])["fc", "embed", "aux"]).Where(n => NamedChildren().Any(c => c.Name == n))];
+    protected string[] HeadNames => [.. ((string[])["fc", "embed", "contrast", "proxy", "aux"]).Where(n => NamedChildren().Any(c => c.Name == n))];
 
     /// <summary>Registers the head's layers for features of size <paramref name="features"/>.</summary>
     protected void AddHead(int features, Generator gen)
     {
         RegisterModule("fc", Wrap(new Linear(features, 1, gen), gen));
-        if (Shape.Conditional)
+        if (Shape.Conditional && Options.Contrastive > 0)
+        {
+            RegisterModule("contrast", Wrap(new Linear(features, Options.Contrastive, gen), gen));
+            RegisterModule("proxy", new Embedding(Shape.NumClasses, Options.Contrastive, gen));
+            if (Options.AuxClassifier)
+            {
+                RegisterModule("aux", Wrap(new Linear(features, Shape.NumClasses, gen), gen));
+            }
+        }
+        else if (Shape.Conditional)
         {
             RegisterModule("embed", new Embedding(Shape.NumClasses, features, gen));
             if (Options.AuxClassifier)
