@@ -82,6 +82,9 @@ public sealed record GanSettings
     /// <summary>Whether the discriminator has a contrastive head.</summary>
     public bool Contrastive => CondLoss != "projection";
 
+    /// <summary>Weight λ of the LeCam regulariser on D (0: off; StudioGAN's CIFAR setting is 0.3).</summary>
+    public double LeCam { get; init; }
+
     /// <summary>Spectral norm in the discriminator.</summary>
     public bool SpectralNorm { get; init; }
 
@@ -130,7 +133,7 @@ public sealed record GanSettings
     public static IReadOnlyList<string> Keys { get; } =
     [
         "arch", "loss", "cond_loss", "tau", "cond_embed", "cond_weight", "margin_pos", "margin_neg", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "optimizer", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
-        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "class_balanced", "checkpoint_every", "sample_every",
+        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "sampler", "class_balanced", "lecam", "checkpoint_every", "sample_every",
         "eval_every", "plateau_patience", "plateau_factor", "divergence_patience", "max_restarts", "restart_factor", "freeze_g", "freeze_d",
     ];
 
@@ -194,7 +197,8 @@ public sealed record GanSettings
             SpectralNorm = s.Bool(K("spectral_norm"), d.SpectralNorm),
             AuxWeight = s.Double(K("acgan"), d.AuxWeight, 0, 100),
             AuxOnFake = s.Bool(K("acgan_fake"), d.AuxOnFake),
-            ClassBalanced = s.Bool(K("class_balanced"), d.ClassBalanced),
+            ClassBalanced = Sampler(s, K, d.ClassBalanced),
+            LeCam = s.Double(K("lecam"), d.LeCam, 0, 1000),
             CheckpointEvery = s.Int(K("checkpoint_every"), d.CheckpointEvery, 1),
             SampleEvery = s.Int(K("sample_every"), d.SampleEvery, 1),
             EvalEvery = s.Int(K("eval_every"), d.EvalEvery, 1),
@@ -206,6 +210,20 @@ public sealed record GanSettings
             FreezeG = s.Int(K("freeze_g"), d.FreezeG, 0, 100),
             FreezeD = s.Int(K("freeze_d"), d.FreezeD, 0, 100),
         };
+    }
+
+    /// <summary>Real batches for a conditional GAN: <c>sampler: balanced</c> (class-balanced weights, ECOGAN's
+    /// "sampling") or <c>natural</c> (the data's own proportions); <c>class_balanced: true|false</c> is the older
+    /// spelling, still read. Both at once is an error.</summary>
+    private static bool Sampler(MethodSettings s, Func<string, string> key, bool fallback)
+    {
+        var has = s.Values.ContainsKey(key("sampler"));
+        var old = s.Values.ContainsKey(key("class_balanced"));
+        if (has && old)
+        {
+            throw new SettingException(key("sampler"), $"setting '{key("sampler")}' of method '{s.Method}': give sampler or class_balanced, not both");
+        }
+        return has ? s.Choice(key("sampler"), fallback ? "balanced" : "natural", ["balanced", "natural"]) == "balanced" : s.Bool(key("class_balanced"), fallback);
     }
 
     /// <summary>The optimiser <see cref="Optimizer"/> names over <paramref name="parameters"/>.</summary>
@@ -230,6 +248,7 @@ public sealed record GanSettings
         DiffAugment is null ? "auto" : string.Join(",", DiffAugment), AugmentBelow, R(EmaDecay), SpectralNorm, R(AuxWeight), AuxOnFake, ClassBalanced,
         CheckpointEvery, EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD)
         + (Optimizer == "adam" ? "" : ";" + Optimizer) // Adam's generators keep the digests they had before the setting existed
+        + (LeCam > 0 ? $";lecam {R(LeCam)}" : "")
         + (Contrastive ? $";cond {CondLoss} {R(Tau)} {CondEmbed} {R(CondWeight)} {R(Margins.Positive)} {R(Margins.Negative)}" : ""); // and projection ones too
 
     /// <summary>A short digest of <see cref="Canonical"/>.</summary>

@@ -76,6 +76,10 @@ public sealed class GanTrainer
     private readonly List<GanEvent> _events = [];
     private int _streak;
 
+    // The LeCam anchors: EMAs of D's mean score on real and on generated images (part of the resumable state).
+    private double _lecamReal;
+    private double _lecamFake;
+
     /// <summary>A new pair with weights drawn from <paramref name="seed"/>.</summary>
     public GanTrainer(GanSettings settings, GanShape shape, ulong seed, GanTrainer? transferFrom = null)
     {
@@ -291,6 +295,13 @@ public sealed class GanTrainer
             {
                 loss = loss + pen;
             }
+            if (_s.LeCam > 0)
+            {
+                // As Tseng et al.'s code: the anchors move with this batch, then regularise it.
+                _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Mean().Item());
+                _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Mean().Item());
+                loss = loss + (Penalties.LeCam(outReal.Logits, outFake.Logits, _lecamReal, _lecamFake) * _s.LeCam);
+            }
             if (outReal.Embedding is { } embedReal)
             {
                 // The contrastive term on real images: D learns to embed each class near its proxy.
@@ -456,6 +467,7 @@ public sealed class GanTrainer
         c.Metadata["gan.lr_g"] = _optG.ParamGroups[0].LearningRate.ToString("R", CultureInfo.InvariantCulture);
         c.Metadata["gan.lr_d"] = _optD.ParamGroups[0].LearningRate.ToString("R", CultureInfo.InvariantCulture);
         c.Metadata["gan.csv_rows"] = _csv.Count.ToString(CultureInfo.InvariantCulture);
+        c.Metadata["gan.lecam"] = string.Create(CultureInfo.InvariantCulture, $"{_lecamReal:R},{_lecamFake:R}");
         c.Metadata["gan.events"] = EventsToText(_events);
         // The loss log first, then the state that refers to it: a crash between the two leaves a log with
         // extra rows that a resume cuts back.
@@ -489,6 +501,10 @@ public sealed class GanTrainer
         Restarts = int.Parse(c.Metadata["gan.restarts"], CultureInfo.InvariantCulture);
         _streak = int.Parse(c.Metadata["gan.streak"], CultureInfo.InvariantCulture);
         LastScore = double.Parse(c.Metadata["gan.score"], CultureInfo.InvariantCulture);
+        if (c.Metadata.GetValueOrDefault("gan.lecam")?.Split(',') is [var lr, var lf])
+        {
+            (_lecamReal, _lecamFake) = (double.Parse(lr, CultureInfo.InvariantCulture), double.Parse(lf, CultureInfo.InvariantCulture));
+        }
         _optG.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_g"], CultureInfo.InvariantCulture);
         _optD.ParamGroups[0].LearningRate = double.Parse(c.Metadata["gan.lr_d"], CultureInfo.InvariantCulture);
         _events.Clear();

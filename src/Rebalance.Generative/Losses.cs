@@ -71,6 +71,21 @@ public static class AcganLoss
 /// penalty's own gradient reaches the critic's weights.</summary>
 public static class Penalties
 {
+    /// <summary>EMA decay of the LeCam anchors (Tseng et al. 2021).</summary>
+    public const double LeCamDecay = 0.99;
+
+    /// <summary>
+    /// The LeCam regulariser (Tseng et al. 2021, "Regularizing Generative Adversarial Networks under Limited
+    /// Data"): mean(relu(D(x) − α_F)²) + mean(relu(α_R − D(G(z)))²), with α_R and α_F exponential moving
+    /// averages of D's mean score on real and on generated images (constants here; the trainer keeps them).
+    /// </summary>
+    public static Tensor LeCam(Tensor realLogits, Tensor fakeLogits, double anchorReal, double anchorFake)
+    {
+        var r = F.Relu(realLogits - anchorFake);
+        var f = F.Relu(-(fakeLogits - anchorReal));
+        return (r * r).Mean() + (f * f).Mean();
+    }
+
     /// <summary>mean over images of (‖∇ₓ critic(x)‖₂ − 1)² at <paramref name="points"/>.</summary>
     public static Tensor GradientNorm(Func<Tensor, Tensor> critic, Tensor points)
     {

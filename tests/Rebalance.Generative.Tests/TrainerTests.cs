@@ -239,13 +239,14 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Theory]
-    [InlineData("wgan-gp", false, "adam")]
-    [InlineData("hinge", true, "adam")]
-    [InlineData("hinge", false, "rmsprop")]
-    public void KillAndResumeGivesTheWeightsOfAnUninterruptedRun(string loss, bool conditional, string optimizer)
+    [InlineData("wgan-gp", false, "adam", 0.0)]
+    [InlineData("hinge", true, "adam", 0.0)]
+    [InlineData("hinge", false, "rmsprop", 0.0)]
+    [InlineData("gan-gp", true, "adam", 0.3)]
+    public void KillAndResumeGivesTheWeightsOfAnUninterruptedRun(string loss, bool conditional, string optimizer, double lecam)
     {
         var data = TwoBlobs(8);
-        var s = Tiny(12) with { Optimizer = optimizer, Loss = loss, CheckpointEvery = 4, DiffAugment = ["color", "translation", "cutout"], AuxWeight = conditional ? 1 : 0 };
+        var s = Tiny(12) with { Optimizer = optimizer, LeCam = lecam, CondLoss = lecam > 0 ? "eco" : "projection", CondEmbed = 16, Loss = loss, CheckpointEvery = 4, DiffAugment = ["color", "translation", "cutout"], AuxWeight = conditional ? 1 : 0 };
         var shape = new GanShape(1, 28, 28, 16, conditional ? 2 : 0);
         var train = conditional ? data : data.Subset(data.IndicesOf(1));
 
@@ -268,6 +269,29 @@ public sealed class TrainerTests : IDisposable
             }
         }
         Assert.Equal(File.ReadAllText(Path.Combine(_dir, "a", "run.losses.csv")), File.ReadAllText(Path.Combine(_dir, "b", "run.losses.csv")));
+    }
+
+    [Fact]
+    public void LeCamIsTheSquaredHingesAroundTheOtherSidesAnchor()
+    {
+        var real = Tensor.FromArray([0.5, -0.2, 1.5], 3);
+        var fake = Tensor.FromArray([-1.0, 0.4], 2);
+        // Anchors: real 0.3, fake 0.1. relu(D(x) − 0.1)² over real: 0.16, 0, 1.96; relu(0.3 − D(G(z)))²: 1.69, 0.
+        Assert.Equal(((0.16 + 0 + 1.96) / 3) + ((1.69 + 0) / 2), Penalties.LeCam(real, fake, 0.3, 0.1).Item(), 12);
+    }
+
+    [Fact]
+    public void TheSamplerSettingReplacesClassBalanced()
+    {
+        GanSettings Read(Dictionary<string, string> v) => GanSettings.Read(new Sampling.MethodSettings("cgan", v), new GanSettings());
+        Assert.True(Read([]).ClassBalanced);
+        Assert.False(Read(new() { ["sampler"] = "natural" }).ClassBalanced);
+        Assert.True(Read(new() { ["sampler"] = "balanced" }).ClassBalanced);
+        Assert.False(Read(new() { ["class_balanced"] = "false" }).ClassBalanced);
+        Assert.Equal(Read([]).Canonical(), Read(new() { ["sampler"] = "balanced" }).Canonical());
+        Assert.Contains("not both", Assert.Throws<Sampling.SettingException>(() => Read(new() { ["sampler"] = "natural", ["class_balanced"] = "false" })).Message, StringComparison.Ordinal);
+        Assert.Equal(0.3, Read(new() { ["lecam"] = "0.3" }).LeCam);
+        Assert.NotEqual(Read([]).Canonical(), Read(new() { ["lecam"] = "0.3" }).Canonical());
     }
 
     [Fact]
