@@ -308,7 +308,7 @@ public static class Runner
         var resampleSeconds = sw.Elapsed.TotalSeconds;
         // The generators' training buffers are of no use to the classifier: give the memory back.
         TensorMemory.Trim();
-        log?.Invoke($"{m.Label} seed {seed}: rebalanced to {Rebalancers.FormatCounts(resampled.Train.ClassCounts())} ({resampled.Train.SyntheticCount} synthetic) in {resampleSeconds:F1} s");
+        log?.Invoke($"{m.Label} seed {seed}: rebalanced to {Rebalancers.FormatCounts(resampled.Train.ClassCounts())} ({resampled.Train.SyntheticCount} synthetic) in {resampleSeconds:F1} s{Memory()}");
         if (resampled.Train.SyntheticCount > 0)
         {
             WriteSamples(Path.Combine(e.Output, "samples", $"{Files.Safe(m.Label)}-seed{seed}.png"), resampled.Train);
@@ -327,7 +327,7 @@ public static class Runner
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
         TensorMemory.Trim();
-        log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s)");
+        log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s){Memory()}");
         return new RunResult(m.Label, seed, hash, metrics.Headline, metrics.PerClass, metrics.Confusion, train.ClassCounts(), resampled.Train.ClassCounts(),
             resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds)
         {
@@ -335,6 +335,14 @@ public static class Runner
             Quality = quality,
             ModelFolder = RelativeModelFolder(e, resampled.ModelFolder),
         };
+    }
+
+    /// <summary>The process's resident memory now and its peak so far, for the log (where memory goes is
+    /// otherwise invisible in a long experiment).</summary>
+    private static string Memory()
+    {
+        using var p = Process.GetCurrentProcess();
+        return string.Create(CultureInfo.InvariantCulture, $"; memory {p.WorkingSet64 / 1e9:F2} GB, peak {p.PeakWorkingSet64 / 1e9:F2} GB");
     }
 
     private static string? RelativeModelFolder(Experiment e, string? folder) =>
@@ -412,7 +420,7 @@ public static class Runner
         }
         var generatedClasses = q.PerClass.Select(c => c.Class).ToArray();
         log?.Invoke(string.Create(CultureInfo.InvariantCulture,
-            $"{m.Label} seed {seed}: judged {q.Generated} added images: FID {q.Fid:F2}, precision {q.Neighbours.Precision:P1}, recall {q.Neighbours.Recall:P1}, judged as their class {q.PerClass.Average(c => c.JudgedAsClass):P1}, near-copies {q.NearCopyShare:P1} ({sw.Elapsed.TotalSeconds:F1} s)"));
+            $"{m.Label} seed {seed}: judged {q.Generated} added images: FID {q.Fid:F2}, precision {q.Neighbours.Precision:P1}, recall {q.Neighbours.Recall:P1}, judged as their class {q.PerClass.Average(c => c.JudgedAsClass):P1}, near-copies {q.NearCopyShare:P1} ({sw.Elapsed.TotalSeconds:F1} s{Memory()})"));
         if (m.Cas)
         {
             json["cas"] = TrainOnSynthetic(e, m, seed, rebalancer, train, validation, data, generatedClasses, cb);
