@@ -41,6 +41,19 @@ public class TimeLeftTests
     }
 
     [Fact]
+    public void AnUnseenGenerativeMethodIsEstimatedFromOtherGenerativeRuns()
+    {
+        var clock = new TimeLeft([("none", "none"), ("smote", "smote"), ("cgan", "cgan"), ("vae", "vae"), ("random-over", "random-over")]);
+        foreach (var (label, seconds) in new[] { ("none", 10.0), ("smote", 20.0), ("cgan", 300.0) })
+        {
+            clock.Started(label);
+            clock.Finished(label, seconds);
+        }
+        // vae: no run of its own or of its method; the generative runs so far (cgan, 300 s). random-over: the classic ones (15 s).
+        Assert.Equal(300 + 15, clock.Seconds(0));
+    }
+
+    [Fact]
     public void KeptRunsCountWithTheirStoredTimes()
     {
         var clock = new TimeLeft([("vae", "vae"), ("vae", "vae")]);

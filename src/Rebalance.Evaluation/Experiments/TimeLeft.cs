@@ -3,7 +3,8 @@ namespace Rebalance.Evaluation;
 /// <summary>
 /// An estimate of the time an experiment still needs, from what its runs have taken so far. A run not yet
 /// done is expected to take what the same method (label) took for the seeds already done; a method with no
-/// finished seed, what runs of the same method name took; failing that, the mean of every finished run. A
+/// finished seed, what runs of the same method name took; failing that, the mean of the finished runs of
+/// its kind (generative or classic), then of every finished run. A
 /// run kept from an earlier invocation counts with its stored times (classifier, rebalancing and judging),
 /// so a resumed experiment estimates at once. The run in progress counts as its estimate less the time it
 /// has already taken (never below zero). No estimate is given before any run has finished.
@@ -84,6 +85,13 @@ public sealed class TimeLeft
         if (same.Count == 0)
         {
             same = [.. _done.Where(d => _methodOf.GetValueOrDefault(d.Label) == method)];
+        }
+        if (same.Count == 0)
+        {
+            // A generative method trains models and costs far more than a classic sampler: estimate it from
+            // other generative runs when there are any, and a classic one from other classic runs.
+            var generative = Generative.GenerativeMethods.IsKnown(method);
+            same = [.. _done.Where(d => Generative.GenerativeMethods.IsKnown(_methodOf.GetValueOrDefault(d.Label) ?? "") == generative)];
         }
         if (same.Count == 0)
         {
