@@ -184,26 +184,31 @@ internal static class RunCommands
                         });
                     });
             }
-            var table = new Table().AddColumn("method");
-            foreach (var k in ClassificationMetrics.HeadlineKeys)
-            {
-                table.AddColumn(new TableColumn(ClassificationMetrics.Title(k)).RightAligned());
-            }
-            foreach (var m in e.Methods)
-            {
-                var runs = results.Where(x => x.Label == m.Label).ToList();
-                table.AddRow([Markup.Escape(m.Label), .. ClassificationMetrics.HeadlineKeys.Select(k =>
-                {
-                    return ClassificationMetrics.Percent(ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])]));
-                })]);
-            }
-            console.Write(table);
+            console.Write(ResultsTable(e, results));
             console.WriteLine(part is { } p1
                 ? $"shard {p1} done in {sw.Elapsed.TotalMinutes:F1} min; once every shard is done: rebalance report {e.Output}"
                 : $"done in {sw.Elapsed.TotalMinutes:F1} min; report: {Path.Combine(e.Output, "report.html")}");
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Per method: the runs it has here and the mean ± std of each headline metric over them (blank
+    /// for a method without runs, such as one another shard ran).</summary>
+    private static Table ResultsTable(Experiment e, IReadOnlyList<RunResult> results)
+    {
+        var table = new Table().AddColumn("method").AddColumn(new TableColumn("runs").RightAligned());
+        foreach (var k in ClassificationMetrics.HeadlineKeys)
+        {
+            table.AddColumn(new TableColumn(ClassificationMetrics.Title(k)).RightAligned());
+        }
+        foreach (var m in e.Methods)
+        {
+            var runs = results.Where(x => x.Label == m.Label).ToList();
+            table.AddRow([Markup.Escape(m.Label), runs.Count.ToString(CultureInfo.InvariantCulture), .. ClassificationMetrics.HeadlineKeys.Select(k =>
+                runs.Count == 0 ? "" : ClassificationMetrics.Percent(ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])])))]);
+        }
+        return table;
     }
 
     public static Command Recommend(IAnsiConsole console)
@@ -318,18 +323,7 @@ internal static class RunCommands
             var merged = Shards.Merge(folder, line => console.MarkupLineInterpolated($"[yellow]{line}[/]"));
             var e = merged.Experiment;
             console.WriteLine($"{e.Name}: {merged.Runs.Count} finished run(s) of {merged.Runs.Count + merged.Missing.Count} ({e.Methods.Count} method(s) x {e.ShareOf?.Count ?? e.Seeds.Count} seed(s))");
-            var table = new Table().AddColumn("method").AddColumn(new TableColumn("runs").RightAligned());
-            foreach (var k in ClassificationMetrics.HeadlineKeys)
-            {
-                table.AddColumn(new TableColumn(ClassificationMetrics.Title(k)).RightAligned());
-            }
-            foreach (var m in e.Methods)
-            {
-                var runs = merged.Runs.Where(x => x.Label == m.Label).ToList();
-                table.AddRow([Markup.Escape(m.Label), runs.Count.ToString(CultureInfo.InvariantCulture), .. ClassificationMetrics.HeadlineKeys.Select(k =>
-                    runs.Count == 0 ? "" : ClassificationMetrics.Percent(ClassificationMetrics.MeanStd([.. runs.Select(x => x.Metrics[k])])))]);
-            }
-            console.Write(table);
+            console.Write(ResultsTable(e, merged.Runs));
             console.WriteLine($"report: {Path.Combine(folder, "report.html")}");
             return 0;
         });

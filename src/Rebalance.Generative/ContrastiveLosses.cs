@@ -66,32 +66,16 @@ public static class ContrastiveLosses
     }
 
     /// <summary>log Σ_j w_ij exp(x_ij) per row, for constant weights w ≥ 0 with at least one positive per row:
-    /// shifted by the row's largest x among the weighted terms (a constant for autograd), so no term overflows
-    /// and the largest never underflows, whatever the temperature.</summary>
+    /// the engine's log-sum-exp of x + log w (terms of weight 0 at −∞), which shifts each row by its largest
+    /// term, so nothing overflows or underflows whatever the temperature.</summary>
     private static Tensor WeightedLogSumExp(Tensor x, Tensor w)
     {
-        var rows = x.Size(0);
-        var cols = x.Size(1);
-        var xs = x.Detach().ToDoubleArray();
-        var ws = w.ToDoubleArray();
-        var max = new double[rows];
-        for (var i = 0; i < rows; i++)
+        Tensor logW;
+        using (GradMode.NoGrad())
         {
-            var m = double.NegativeInfinity;
-            for (var j = 0; j < cols; j++)
-            {
-                if (ws[(i * cols) + j] > 0)
-                {
-                    m = Math.Max(m, xs[(i * cols) + j]);
-                }
-            }
-            max[i] = double.IsFinite(m) ? m : 0;
+            logW = Tensor.Where(Tensor.Gt(w, 0.0), Tensor.Log(w), Tensor.ZerosLike(w) + double.NegativeInfinity);
         }
-        var shift = Tensor.FromArray(max, rows, 1).To(x.DType);
-        // Terms of weight 0 are set to the shift before exp (so a large one cannot overflow into 0 * inf).
-        var used = Tensor.FromArray([.. ws.Select(v => v > 0 ? 1.0 : 0.0)], rows, cols).To(x.DType);
-        var safe = (x * used) + (shift * (1.0 - used));
-        return Tensor.Log((Tensor.Exp(safe - shift) * w).Sum(1)) + shift.Reshape(-1);
+        return (x + logW).LogSumExp(1);
     }
 
     /// <summary>Cosines over τ between embeddings (N, N) and with the proxies (N, K), and the label masks:

@@ -298,8 +298,8 @@ public sealed class GanTrainer
             if (_s.LeCam > 0)
             {
                 // As Tseng et al.'s code: the anchors move with this batch, then regularise it.
-                _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Mean().Item());
-                _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Mean().Item());
+                _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Detach().Mean().Item());
+                _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Detach().Mean().Item());
                 loss = loss + (Penalties.LeCam(outReal.Logits, outFake.Logits, _lecamReal, _lecamFake) * _s.LeCam);
             }
             if (outReal.Embedding is { } embedReal)

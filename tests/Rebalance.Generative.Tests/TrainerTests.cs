@@ -293,6 +293,18 @@ public sealed class TrainerTests : IDisposable
             d.Eval();
             var back = DiscriminatorFile.Load(file);
             Assert.Equal(d.Forward(x, labels).Logits.ToFloatArray(), back.Forward(x, labels).Logits.ToFloatArray());
+            if (!shape.Conditional)
+            {
+                // Files written before contrastive heads carry three options; they still load.
+                var old = Nn.Checkpoint.Load(file);
+                Assert.Equal("0,1,0,0", old.Metadata["discriminator.options"]);
+                old.Metadata["discriminator.options"] = "0,1,0";
+                old.Save(file);
+                Assert.Equal(0, DiscriminatorFile.Load(file).Options.Contrastive);
+                old.Metadata["discriminator.options"] = "0,1";
+                old.Save(file);
+                Assert.Throws<Nn.CheckpointException>(() => DiscriminatorFile.Load(file));
+            }
         }
         var data = TwoBlobs(24);
         // A short seeded run (the pair is ten times dcgan28's cost per step): the samples move toward the data.
@@ -314,6 +326,8 @@ public sealed class TrainerTests : IDisposable
         var fake = Tensor.FromArray([-1.0, 0.4], 2);
         // Anchors: real 0.3, fake 0.1. relu(D(x) − 0.1)² over real: 0.16, 0, 1.96; relu(0.3 − D(G(z)))²: 1.69, 0.
         Assert.Equal(((0.16 + 0 + 1.96) / 3) + ((1.69 + 0) / 2), Penalties.LeCam(real, fake, 0.3, 0.1).Item(), 12);
+        // It sits beside gradient penalties: first and second derivatives against finite differences.
+        Rebalance.Tensors.Tests.GradCheck.Check(t => Penalties.LeCam(t[0], t[1], 0.3, 0.1), [Tensor.FromArray([0.5, -0.2, 1.5], 3), Tensor.FromArray([-1.0, 0.4], 2)]);
     }
 
     [Fact]

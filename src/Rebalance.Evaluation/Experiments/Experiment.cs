@@ -398,7 +398,7 @@ public sealed record Experiment
             map.TryGetValue("search", out searchNode);
             if (method == AutoSpec.Name)
             {
-                return ReadAuto(r, node, field, label, strategy, defaultStrategy);
+                return ReadAuto(r, node, field, label, strategy);
             }
             foreach (var (key, value) in map)
             {
@@ -413,7 +413,7 @@ public sealed record Experiment
         }
         if (method == AutoSpec.Name)
         {
-            return ReadAuto(r, node, field, label, strategy, defaultStrategy);
+            return ReadAuto(r, node, field, label, strategy);
         }
         if (!MethodCatalog.IsKnown(method))
         {
@@ -444,7 +444,7 @@ public sealed record Experiment
 
     /// <summary>Reads <c>auto</c>: its candidates (method entries; by default every method, with the
     /// experiment's strategy) and the screening budget.</summary>
-    private static MethodSpec ReadAuto(Reader r, YamlNode node, string field, string? label, string strategy, string defaultStrategy)
+    private static MethodSpec ReadAuto(Reader r, YamlNode node, string field, string? label, string strategy)
     {
         var candidates = new List<MethodSpec>();
         var budget = AutoSpec.DefaultBudget;
@@ -482,7 +482,6 @@ public sealed record Experiment
             var parsed = SamplingStrategy.Parse(strategy);
             candidates = [.. MethodCatalog.Names.Select(n => new MethodSpec(n, n, parsed, new MethodSettings(n)))];
         }
-        _ = defaultStrategy;
         return new MethodSpec(label ?? AutoSpec.Name, AutoSpec.Name, SamplingStrategy.Parse(strategy), new MethodSettings(AutoSpec.Name))
         {
             Auto = new AutoSpec(candidates, budget, all),
