@@ -257,9 +257,12 @@ public sealed class GanTrainer
         var separated = true;
         for (var k = 0; k < _s.DSteps; k++)
         {
+            var last = k == _s.DSteps - 1;
+            // Each earlier D step frees its batch, graph and penalty graph when it ends, so a step holds
+            // the memory of one D step, not d_steps of them.
+            using var inner = last ? null : TensorScope.Begin();
             var (real, labels) = batches.Next();
             var z = _rng.Normal([real.Size(0), Shape.LatentDim]);
-            var last = k == _s.DSteps - 1;
             // The last D step's fake batch is kept with its graph and reused for the G step.
             Tensor f;
             if (last)

@@ -4,12 +4,34 @@ namespace Rebalance.Tensors;
 /// comes back here and is handed out again for the next request of the same dtype and length.</summary>
 internal static class Storage
 {
-    private const long MaxPooledBytes = 2L << 30;
+    /// <summary>Above this many pooled bytes, sizes nobody asked for recently are dropped (least recently
+    /// used first).</summary>
+    internal static long SoftLimitBytes { get; set; } = 256L << 20;
+
+    /// <summary>A size is stale once this many bytes of other requests have come and gone since its last
+    /// use. A training step asks for the same sizes every step, so its buffers stay fresh as long as one
+    /// step's requests add up to less than this.</summary>
+    internal static long StaleAfterBytes { get; set; } = 512L << 20;
+
+    /// <summary>The pool never holds more than this; above it, the least recently used sizes go whether
+    /// stale or not.</summary>
+    internal static long HardLimitBytes { get; set; } = 2L << 30;
+
     private const int MaxPerSize = 256;
 
+    private sealed class Entry
+    {
+        public readonly Stack<Array> Free = new();
+        public long LastUsed;
+    }
+
     private static readonly Lock s_lock = new();
-    private static readonly Dictionary<(DType, int), Stack<Array>> s_free = [];
+    private static readonly Dictionary<(DType, int), Entry> s_free = [];
     private static long s_pooledBytes;
+
+    // A clock that advances by the bytes of every request and return, so "recently" means "within the last
+    // so many bytes of traffic", whatever the sizes involved.
+    private static long s_clock;
 
     /// <summary>Tests set this to fill returned storage with NaN (ints with a sentinel), so an op that
     /// wrongly relies on fresh storage being zero shows up.</summary>
@@ -22,10 +44,16 @@ internal static class Storage
             Array? reused = null;
             lock (s_lock)
             {
-                if (s_free.TryGetValue((dtype, length), out var stack) && stack.Count > 0)
+                var bytes = Bytes(dtype, length);
+                s_clock += bytes;
+                if (s_free.TryGetValue((dtype, length), out var entry))
                 {
-                    reused = stack.Pop();
-                    s_pooledBytes -= Bytes(dtype, length);
+                    entry.LastUsed = s_clock;
+                    if (entry.Free.Count > 0)
+                    {
+                        reused = entry.Free.Pop();
+                        s_pooledBytes -= bytes;
+                    }
                 }
             }
             if (reused is not null)
@@ -70,21 +98,68 @@ internal static class Storage
         }
         lock (s_lock)
         {
-            if (s_pooledBytes + bytes > MaxPooledBytes)
+            s_clock += bytes;
+            if (bytes > HardLimitBytes)
             {
                 return;
             }
-            if (!s_free.TryGetValue((dtype, array.Length), out var stack))
+            if (!s_free.TryGetValue((dtype, array.Length), out var entry))
             {
-                stack = new Stack<Array>();
-                s_free[(dtype, array.Length)] = stack;
+                entry = new Entry();
+                s_free[(dtype, array.Length)] = entry;
             }
-            if (stack.Count >= MaxPerSize)
+            entry.LastUsed = s_clock;
+            if (entry.Free.Count >= MaxPerSize)
             {
                 return;
             }
-            stack.Push(array);
+            entry.Free.Push(array);
             s_pooledBytes += bytes;
+            if (s_pooledBytes > SoftLimitBytes)
+            {
+                Evict(entry);
+            }
+        }
+    }
+
+    /// <summary>Drops whole sizes, least recently used first: stale ones while the pool is over the soft
+    /// limit, any (but <paramref name="keep"/>) while it is over the hard limit. Under the lock.</summary>
+    private static void Evict(Entry keep)
+    {
+        while (s_pooledBytes > SoftLimitBytes)
+        {
+            (DType, int) victimKey = default;
+            Entry? victim = null;
+            List<(DType, int)>? empty = null;
+            foreach (var (key, entry) in s_free)
+            {
+                if (entry.Free.Count == 0)
+                {
+                    if (s_clock - entry.LastUsed > StaleAfterBytes)
+                    {
+                        (empty ??= []).Add(key);
+                    }
+                }
+                else if (entry != keep && (victim is null || entry.LastUsed < victim.LastUsed))
+                {
+                    (victimKey, victim) = (key, entry);
+                }
+            }
+            foreach (var key in empty ?? [])
+            {
+                s_free.Remove(key);
+            }
+            if (victim is null || (s_pooledBytes <= HardLimitBytes && s_clock - victim.LastUsed <= StaleAfterBytes))
+            {
+                break;
+            }
+            s_pooledBytes -= victim.Free.Count * Bytes(victimKey.Item1, victimKey.Item2);
+            s_free.Remove(victimKey);
+        }
+        while (s_pooledBytes > HardLimitBytes && keep.Free.Count > 0)
+        {
+            var dropped = keep.Free.Pop();
+            s_pooledBytes -= Bytes(dropped is double[] ? DType.Float64 : DType.Float32, dropped.Length);
         }
     }
 

@@ -51,6 +51,60 @@ public class TensorScopeTests
     }
 
     [Fact]
+    public void ThePoolDropsSizesNobodyAsksForAgainButKeepsTheRepeatedStep()
+    {
+        var (soft, stale, hard) = (Storage.SoftLimitBytes, Storage.StaleAfterBytes, Storage.HardLimitBytes);
+        TensorMemory.Trim();
+        try
+        {
+            Storage.SoftLimitBytes = 1 << 20;
+            Storage.StaleAfterBytes = 2 << 20;
+            Storage.HardLimitBytes = 4 << 20;
+            // A "training step": two buffers of 256 KiB asked for and given back each time.
+            const int StepLength = 64 << 10;
+            var a = (float[])Storage.Allocate(DType.Float32, StepLength, zero: false);
+            var b = (float[])Storage.Allocate(DType.Float32, StepLength + 1, zero: false);
+            var peak = 0L;
+            for (var i = 0; i < 40; i++)
+            {
+                // Between steps, a size used once and never again (the last, shorter batch of a pass).
+                Storage.Return(new float[(96 << 10) + i]);
+                peak = Math.Max(peak, Storage.PooledBytes);
+                Storage.Return(a);
+                Storage.Return(b);
+                peak = Math.Max(peak, Storage.PooledBytes);
+                Assert.Same(a, Storage.Allocate(DType.Float32, StepLength, zero: false));
+                Assert.Same(b, Storage.Allocate(DType.Float32, StepLength + 1, zero: false));
+            }
+            // 40 sizes of 384 KiB were given back, 15 MiB in all; the pool held little more than the soft
+            // limit plus the stale window.
+            Assert.True(peak <= (1 << 20) + (3 << 20), $"pool peaked at {peak} bytes");
+            Assert.True(peak > 1 << 20, $"pool peaked at {peak} bytes: nothing was kept beyond the soft limit");
+
+            // Sizes used within the stale window stay, over the soft limit...
+            TensorMemory.Trim();
+            var fresh = Enumerable.Range(0, 6).Select(i => new float[(64 << 10) + i]).ToArray();
+            foreach (var f in fresh)
+            {
+                Storage.Return(f);
+            }
+            Assert.Equal((6L * (64 << 10) * 4) + (15 * 4), Storage.PooledBytes);
+            // ...and the hard limit holds even when nothing is ever stale.
+            Storage.StaleAfterBytes = long.MaxValue / 2;
+            for (var i = 0; i < 20; i++)
+            {
+                Storage.Return(new float[(128 << 10) + i]);
+                Assert.True(Storage.PooledBytes <= 4 << 20, $"pool at {Storage.PooledBytes} bytes");
+            }
+        }
+        finally
+        {
+            (Storage.SoftLimitBytes, Storage.StaleAfterBytes, Storage.HardLimitBytes) = (soft, stale, hard);
+            TensorMemory.Trim();
+        }
+    }
+
+    [Fact]
     public void KeepMovesATensorToTheEnclosingScope()
     {
         Tensor kept;

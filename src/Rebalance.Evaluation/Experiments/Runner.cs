@@ -323,6 +323,10 @@ public static class Runner
             }
         }
         var quality = m.Judged && resampled.Train.SyntheticCount > 0 ? JudgeRun(e, m, seed, QualityKey(e, m, hash), rebalancer, resampled, train, validation, data, judge, cb) : null;
+        if (quality is not null)
+        {
+            TensorMemory.Trim();
+        }
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
