@@ -45,6 +45,10 @@ internal static class GanCommands
             {
                 throw new ArgumentException($"--method: unknown generative method '{name}' (known: {string.Join(", ", GenerativeMethods.Names)})");
             }
+            if (name == "gamo")
+            {
+                throw new ArgumentException("--method: gamo makes its images as convex combinations of a class's training images, so it has no generator file to sample from later; use 'rebalance resample --method gamo' (or an experiment) to train it and write its images");
+            }
             var rebalancer = (GenerativeRebalancer)GenerativeMethods.Create(name, new MethodSettings(name, ParseSet(r.GetValue(set))));
             var p = ImbalanceProtocol.Parse(r.GetValue(protocol)!);
             var s = r.GetValue(seed);

@@ -17,11 +17,11 @@ public sealed class GenerativeContext
     public Action<GanProgress>? Progress { get; init; }
 }
 
-/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>, <c>bagan</c>, <c>bagan-gp</c>, <c>wae-gan</c>, <c>scdl-gan</c>.</summary>
+/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>, <c>bagan</c>, <c>bagan-gp</c>, <c>wae-gan</c>, <c>scdl-gan</c>, <c>gamo</c>.</summary>
 public static class GenerativeMethods
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "bagan-gp", "wae-gan", "scdl-gan"];
+    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "bagan-gp", "wae-gan", "scdl-gan", "gamo"];
 
     /// <summary>Refuses a contrastive head for methods that train one GAN per class (it needs class labels).</summary>
     internal static GanSettings Unconditional(GanSettings s, string method) => s.Contrastive
@@ -44,6 +44,7 @@ public static class GenerativeMethods
             "cvae" => new Autoencoders.VaeRebalancer(true, Autoencoders.VaeSettings.Read(settings), settings, context),
             "bagan-gp" => new Autoencoders.BaganGp(Autoencoders.BaganGpSettings.Read(settings), settings, context),
             "bagan" or "wae-gan" or "scdl-gan" => new Autoencoders.Bagan(Autoencoders.BaganSettings.Read(settings, name), settings, context),
+            "gamo" => new Gamo(GamoSettings.Read(settings), settings, context),
             "deepsmote" => new Autoencoders.DeepSmote(Autoencoders.VaeSettings.Read(settings, Autoencoders.DeepSmote.Defaults), settings, context),
             _ => throw new ArgumentException($"unknown generative method '{name}' (known: {string.Join(", ", Names)})"),
         };
@@ -84,7 +85,7 @@ public abstract class GenerativeRebalancer : IRebalancer
 
     /// <summary>Checks, before any training, that the architecture supports the images and that every class
     /// to be filled has images to learn from.</summary>
-    public void CheckData(int channels, int height, int width, int numClasses)
+    public virtual void CheckData(int channels, int height, int width, int numClasses)
     {
         GanArchitectures.Get(Primary.Architecture).Check(new GanShape(channels, height, width, Primary.LatentDim, IsConditional ? numClasses : 0));
     }
@@ -117,7 +118,7 @@ public abstract class GenerativeRebalancer : IRebalancer
             foreach (var c in grow)
             {
                 var n = targets[c] - counts[c];
-                pixels.AddRange(Generate(train, c, n, generators[c], sampleGen, log));
+                pixels.AddRange(Generate(train, c, n, generators.GetValueOrDefault(c), sampleGen, log));
                 labels.AddRange(Enumerable.Repeat(c, n));
                 log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
             }
@@ -133,10 +134,10 @@ public abstract class GenerativeRebalancer : IRebalancer
     }
 
     /// <summary>Makes <paramref name="n"/> new images of class <paramref name="c"/>: by default decoded from
-    /// N(0, I) draws by <paramref name="g"/>; a method that generates otherwise (DeepSMOTE's latent SMOTE)
-    /// overrides it.</summary>
-    private protected virtual byte[] Generate(Dataset train, int c, int n, GanGenerator g, Tensors.Generator gen, Action<string>? log) =>
-        GeneratorFile.Generate(g, n, c, gen);
+    /// N(0, I) draws by <paramref name="g"/>; a method that generates otherwise (DeepSMOTE's latent SMOTE,
+    /// GAMO's convex combinations, which has no generator of this kind) overrides it.</summary>
+    private protected virtual byte[] Generate(Dataset train, int c, int n, GanGenerator? g, Tensors.Generator gen, Action<string>? log) =>
+        GeneratorFile.Generate(g ?? throw new InvalidOperationException($"{Name}: no generator for class {c}"), n, c, gen);
 
     /// <summary>Trains (or loads from <paramref name="dir"/>) a generator for each class in
     /// <paramref name="classes"/>: files <c>classN.generator.safetensors</c>, or <c>all.generator.safetensors</c>
@@ -172,7 +173,8 @@ public abstract class GenerativeRebalancer : IRebalancer
     }
 
     /// <summary>A trained generator for each class in <paramref name="grow"/> (the same one for several
-    /// classes when it is conditional), loaded from <paramref name="dir"/> when a previous run stored it.</summary>
+    /// classes when it is conditional), loaded from <paramref name="dir"/> when a previous run stored it;
+    /// empty for a method whose images come from elsewhere (<see cref="Generate"/>).</summary>
     private protected abstract Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes);
 
     /// <summary>Loads the generator file when it was trained from the same <paramref name="key"/>, or trains

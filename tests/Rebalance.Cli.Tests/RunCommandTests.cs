@@ -229,6 +229,9 @@ public class RunCommandTests
         (code, _, err) = Run("gan", "train", "--dataset", data, "--set", "loss=wgan", "--out", gans);
         Assert.Equal(1, code);
         Assert.Contains("setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp", err, StringComparison.Ordinal);
+        (code, _, err) = Run("gan", "train", "--dataset", data, "--method", "gamo", "--out", gans);
+        Assert.Equal(1, code);
+        Assert.Contains("use 'rebalance resample --method gamo'", err, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -27,6 +27,20 @@ public static class SampleGrid
         Write(path, data, rows);
     }
 
+    /// <summary>Writes one row of <paramref name="perRow"/> generated images per class in
+    /// <paramref name="classes"/>, <paramref name="draw"/>(c, n) making n images of class c as bytes in
+    /// <paramref name="like"/>'s layout.</summary>
+    public static void WriteGenerated(string path, Dataset like, IReadOnlyList<int> classes, Func<int, int, byte[]> draw, int perRow = 10)
+    {
+        var pixels = new List<byte>();
+        foreach (var c in classes)
+        {
+            pixels.AddRange(draw(c, perRow));
+        }
+        var grid = new Dataset("samples", [.. pixels], [.. classes.SelectMany(c => Enumerable.Repeat(c, perRow))], like.Channels, like.Height, like.Width, [.. like.ClassNames]);
+        Write(path, grid, [.. classes.Select((_, r) => Enumerable.Range(r * perRow, perRow).ToArray())]);
+    }
+
     /// <summary>Writes the given images, one list of dataset indices per grid row.</summary>
     public static void Write(string path, Dataset data, IReadOnlyList<int[]> rows)
     {

@@ -392,9 +392,10 @@ public sealed class Bagan : GenerativeRebalancer
     }
 
     /// <summary>G of codes drawn from class <paramref name="c"/>'s normal.</summary>
-    private protected override byte[] Generate(Dataset train, int c, int n, GanGenerator g, Generator gen, Action<string>? log)
+    private protected override byte[] Generate(Dataset train, int c, int n, GanGenerator? g, Generator gen, Action<string>? log)
     {
         var gaussians = _gaussians ?? throw new InvalidOperationException("BAGAN: generating before training");
+        ArgumentNullException.ThrowIfNull(g);
         var bytes = new byte[n * train.ImageSize];
         var wasTraining = g.Training;
         g.Eval();
@@ -579,20 +580,15 @@ public sealed class BaganTrainer
     {
         var gen = new Generator(_seed ^ 0x510e527fade682d1UL);
         var present = Enumerable.Range(0, _classes).Where(c => _gaussians.Mean[c].Length > 0).ToArray();
-        var pixels = new List<byte>();
-        var labels = new List<int>();
         G.Eval();
         using (GradMode.NoGrad())
         {
-            foreach (var c in present)
+            SampleGrid.WriteGenerated(path, data, present, (c, n) =>
             {
                 using var scope = TensorScope.Begin();
-                pixels.AddRange(Dataset.ToBytes(G.Forward(_gaussians.Sample(c, 10, gen), null)));
-                labels.AddRange(Enumerable.Repeat(c, 10));
-            }
+                return Dataset.ToBytes(G.Forward(_gaussians.Sample(c, n, gen), null));
+            });
         }
         G.Train();
-        var grid = new Dataset("samples", [.. pixels], [.. labels], data.Channels, data.Height, data.Width, [.. data.ClassNames]);
-        SampleGrid.Write(path, grid, [.. present.Select((_, r) => Enumerable.Range(r * 10, 10).ToArray())]);
     }
 }

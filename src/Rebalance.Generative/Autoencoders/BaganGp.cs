@@ -218,7 +218,7 @@ public sealed class BaganGp : GenerativeRebalancer
     }
 
     /// <summary>G(z, c) with z ~ N(0, I).</summary>
-    private protected override byte[] Generate(Dataset train, int c, int n, GanGenerator g, Generator gen, Action<string>? log) =>
+    private protected override byte[] Generate(Dataset train, int c, int n, GanGenerator? g, Generator gen, Action<string>? log) =>
         (_g ?? throw new InvalidOperationException("BAGAN-GP: generating before training")).Generate(c, n, gen);
 }
 
@@ -356,13 +356,6 @@ public sealed class BaganGpTrainer
     private void WriteGrid(string path, Dataset data, int[] present)
     {
         var gen = new Generator(_seed ^ 0x510e527fade682d1UL);
-        var shown = present.Take(10).ToArray();
-        var pixels = new List<byte>();
-        foreach (var c in shown)
-        {
-            pixels.AddRange(_g.Generate(c, 10, gen));
-        }
-        var grid = new Dataset("samples", [.. pixels], [.. shown.SelectMany(c => Enumerable.Repeat(c, 10))], data.Channels, data.Height, data.Width, [.. data.ClassNames]);
-        SampleGrid.Write(path, grid, [.. shown.Select((_, r) => Enumerable.Range(r * 10, 10).ToArray())]);
+        SampleGrid.WriteGenerated(path, data, [.. present.Take(10)], (c, n) => _g.Generate(c, n, gen));
     }
 }

@@ -62,7 +62,7 @@ public sealed class DeepSmote : GenerativeRebalancer
     }
 
     /// <summary>Latent SMOTE between the codes of class <paramref name="c"/>'s training images.</summary>
-    private protected override byte[] Generate(Dataset train, int c, int n, GanGenerator g, Tensors.Generator gen, Action<string>? log)
+    private protected override byte[] Generate(Dataset train, int c, int n, GanGenerator? g, Tensors.Generator gen, Action<string>? log)
     {
         var model = _model ?? throw new InvalidOperationException("DeepSMOTE: generating before the autoencoder is trained");
         var idx = train.IndicesOf(c);

@@ -403,16 +403,8 @@ public sealed class VaeTrainer
         var shape = Model.Shape;
         var classes = shape.Conditional ? Enumerable.Range(0, shape.NumClasses).ToArray() : [data.Count > 0 ? data.Label(0) : 0];
         var gen = new Generator(_seed ^ 0x3c6ef372fe94f82bUL);
-        var pixels = new List<byte>();
-        var labels = new List<int>();
-        foreach (var c in classes)
-        {
-            pixels.AddRange(GeneratorFile.Generate(Model.Decoder, 10, c, gen));
-            labels.AddRange(Enumerable.Repeat(c, 10));
-        }
+        SampleGrid.WriteGenerated(path, data, classes, (c, n) => GeneratorFile.Generate(Model.Decoder, n, c, gen));
         Model.Train();
-        var grid = new Dataset("samples", [.. pixels], [.. labels], shape.Channels, shape.Height, shape.Width, [.. data.ClassNames]);
-        SampleGrid.Write(path, grid, [.. classes.Select((_, r) => Enumerable.Range(r * 10, 10).ToArray())]);
     }
 
     private void WriteReconstructions(string path, Dataset data)
