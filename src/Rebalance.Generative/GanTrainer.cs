@@ -454,6 +454,10 @@ public sealed class GanTrainer
     {
         var c = new Checkpoint().AddModule(G, "g").AddModule(D, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d")
             .AddScheduler(_schedG, "g").AddScheduler(_schedD, "d").AddGenerator(_rng, "main");
+        foreach (var (name, dropout) in Dropouts())
+        {
+            c.AddGenerator(dropout.Generator, name);
+        }
         if (_ema is not null)
         {
             c.AddModule(_ema.Shadow, "ema");
@@ -483,6 +487,11 @@ public sealed class GanTrainer
         return null;
     }
 
+    /// <summary>The dropout layers of G and D (an architecture published with dropout), whose mask streams
+    /// are part of the resumable state.</summary>
+    private IEnumerable<(string Name, Dropout Layer)> Dropouts() =>
+        G.NamedModules("g").Concat(D.NamedModules("d")).Where(m => m.Module is Dropout).Select(m => ("dropout." + m.Name, (Dropout)m.Module));
+
     private bool TryResume(string path, StateFiles files, Action<string>? log)
     {
         if (ResumableState.Open(path, "gan", files.Key, log) is not { } c)
@@ -500,6 +509,10 @@ public sealed class GanTrainer
         c.LoadScheduler(_schedG, "g");
         c.LoadScheduler(_schedD, "d");
         c.LoadGenerator(_rng, "main");
+        foreach (var (name, dropout) in Dropouts())
+        {
+            c.LoadGenerator(dropout.Generator, name);
+        }
         Step = int.Parse(c.Metadata["gan.step"], CultureInfo.InvariantCulture);
         Restarts = int.Parse(c.Metadata["gan.restarts"], CultureInfo.InvariantCulture);
         _streak = int.Parse(c.Metadata["gan.streak"], CultureInfo.InvariantCulture);

@@ -309,6 +309,9 @@ public sealed class Dropout : Module
     /// <summary>Drop probability.</summary>
     public double P { get; }
 
+    /// <summary>Where the masks come from: a training loop that resumes exactly saves and restores its state.</summary>
+    public Generator Generator => _generator;
+
     /// <inheritdoc />
     public override Tensor Forward(Tensor x) => F.Dropout(x, P, Training, _generator);
 

@@ -185,7 +185,7 @@ public class RunCommandTests
             (Body(data, "drop:7:0.5", "none"), "names class 7 but the dataset has 3 classes"),
             (Body(data, "none", "none").Replace("classifier: cnn28", "classifier: {epochs: many}", StringComparison.Ordinal), "classifier.epochs: expected an integer, got 'many'"),
             (Body(data, "none", "{name: gan-per-class, loss: wgan}"), "methods[0].loss: setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp"),
-            (Body(data, "none", "{name: cgan, arch: dcgan-huge}"), "methods[0].arch: setting 'arch' of method 'cgan': expected one of dcgan, dcgan-deep"),
+            (Body(data, "none", "{name: cgan, arch: dcgan-huge}"), "methods[0].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep"),
             (Body(data, "drop:2:1", "{name: smate, strategy: 'fill:2=0.5'}"), "class 2 ('class2') has no images"),
             (Body(MakeDataset([6, 6], size: 16), "none", "gan-per-class"), "GAN architecture 'dcgan' supports 28x28 and 32x32 images, got 1x16x16"),
         })

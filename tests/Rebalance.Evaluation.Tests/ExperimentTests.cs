@@ -152,7 +152,7 @@ public class ExperimentTests
     [InlineData("    strategy: ratio:0.5", "    strategy: half", "methods[2].strategy: unknown sampling strategy 'half'")]
     [InlineData("  augment: [affine, multiply]", "  augment: [twirl]", "classifier.augment: unknown augmentation 'twirl'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: gan-per-class\n    loss: wgan", "exp.yaml:11:5: methods[1].loss: setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp, lsgan, dragan, hinge, got 'wgan'")]
-    [InlineData("  - name: smote\n    k: 3", "  - name: cgan\n    arch: resnet", "methods[1].arch: setting 'arch' of method 'cgan': expected one of dcgan, dcgan-deep, resnet-sn, got 'resnet'")]
+    [InlineData("  - name: smote\n    k: 3", "  - name: cgan\n    arch: resnet", "methods[1].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep, resnet-sn, got 'resnet'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: smate\n    pretrain_lr_d: fast", "methods[1].pretrain_lr_d: setting 'pretrain_lr_d' of method 'smate': expected a number")]
     [InlineData("    strategy: ratio:0.5", "    strategy: fill:5=2", "methods[2].strategy: sampling strategy 'fill:5=2': '5=2' is not CLASS=FRACTION")]
     public void MistakesNameTheFileLineAndField(string from, string to, string expected)

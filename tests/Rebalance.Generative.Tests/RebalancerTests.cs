@@ -164,7 +164,7 @@ public sealed class RebalancerTests : IDisposable
 
     [Theory]
     [InlineData("loss", "wgan", "one of gan, gan-gp, wgan-gp, lsgan, dragan, hinge")]
-    [InlineData("arch", "resnet", "one of dcgan, dcgan-deep")]
+    [InlineData("arch", "resnet", "one of atienza, brownlee, dcgan, dcgan-deep")]
     [InlineData("diffaugment", "flip", "unknown augmentation 'flip'")]
     [InlineData("stepz", "10", "unknown setting 'stepz'")]
     public void BadSettingsNameTheKey(string key, string value, string expected)

@@ -320,6 +320,58 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void SmatesKerasPairsHaveThePublishedLayersAndResumeExactlyWithTheirDropout()
+    {
+        // Parameter counts of the published layer lists, worked out layer by layer (weights + biases; batch
+        // norm: scale + shift). Brownlee, 3x32x32, z 100: Dense 100·4096 + 4096 = 413,696; ConvT 256→128 (4x4)
+        // 524,416; two ConvT 128→128 (4x4) 262,272 each; Conv 128→3 (3x3) 3,459. D: Conv 3→64 1,792, 64→128
+        // 73,856, 128→128 147,584, 128→256 295,168 (3x3 each), Dense 4096→1 4,097.
+        var brownlee = GanArchitectures.Get("brownlee");
+        var bs = new GanShape(3, 32, 32, 100);
+        Assert.Equal(1_466_115, brownlee.CreateGenerator(bs, new Generator(1)).NumParameters());
+        Assert.Equal(522_497, brownlee.CreateDiscriminator(bs, new DiscriminatorOptions(), new Generator(2)).NumParameters());
+        // Atienza, 1x28x28, z 100: Dense 100·12544 + 12544 = 1,266,944; BN 25,088; ConvT 256→128 (5x5)
+        // 819,328; BN 256; ConvT 128→64 204,864; BN 128; ConvT 64→32 51,232; BN 64; ConvT 32→1 801. D: Conv
+        // 1→64 1,664, 64→128 204,928, 128→256 819,456, 256→512 3,277,312 (5x5 each), Dense 8192→1 8,193.
+        var atienza = GanArchitectures.Get("atienza");
+        var ats = new GanShape(1, 28, 28, 100);
+        Assert.Equal(2_368_705, atienza.CreateGenerator(ats, new Generator(1)).NumParameters());
+        Assert.Equal(4_311_553, atienza.CreateDiscriminator(ats, new DiscriminatorOptions(), new Generator(2)).NumParameters());
+        foreach (var (arch, shape) in new[] { (brownlee, new GanShape(1, 32, 32, 16)), (atienza, new GanShape(3, 28, 28, 16)) })
+        {
+            using var scope = TensorScope.Begin();
+            var g = arch.CreateGenerator(shape, new Generator(3));
+            var x = g.Forward(new Generator(4).Normal([5, 16]), null);
+            Assert.Equal([5, shape.Channels, shape.Height, shape.Width], x.Shape);
+            Assert.InRange(x.ToFloatArray().Max(Math.Abs), 0, 1);
+            Assert.Equal([5], arch.CreateDiscriminator(shape, new DiscriminatorOptions(), new Generator(5)).Forward(x, null).Logits.Shape);
+        }
+        // Sizes and conditioning they do not have are refused, naming what they take.
+        Assert.Contains("supports 32x32 images, got 1x28x28", Assert.Throws<ArgumentException>(() => brownlee.Check(new GanShape(1, 28, 28))).Message, StringComparison.Ordinal);
+        var e = Assert.Throws<ArgumentException>(() => atienza.Check(new GanShape(1, 28, 28, 100, 10)));
+        Assert.Contains("'atienza' is an unconditional pair", e.Message, StringComparison.Ordinal);
+        Assert.Contains("dcgan, dcgan-deep, resnet-sn", e.Message, StringComparison.Ordinal);
+
+        // Atienza's dropout (in G and D) draws masks: a stopped and resumed run still ends where an
+        // uninterrupted one does.
+        var data = TwoBlobs(8);
+        var s = Tiny(8) with { Architecture = "atienza", Loss = "gan", CheckpointEvery = 3 };
+        var one = data.Subset(data.IndicesOf(1));
+        var whole = new GanTrainer(s, new GanShape(1, 28, 28, 16), 5);
+        Assert.True(whole.Train(one, Path.Combine(_dir, "ka"), "run"));
+        Assert.False(new GanTrainer(s, new GanShape(1, 28, 28, 16), 5).Train(one, Path.Combine(_dir, "kb"), "run", new GanCallbacks { StopAfter = 4 }));
+        var resumed = new GanTrainer(s, new GanShape(1, 28, 28, 16), 5);
+        Assert.True(resumed.Train(one, Path.Combine(_dir, "kb"), "run"));
+        foreach (var (a, b) in new[] { (whole.G.StateDict(), resumed.G.StateDict()), (whole.D.StateDict(), resumed.D.StateDict()) })
+        {
+            foreach (var (name, t) in a)
+            {
+                Assert.True(t.ToDoubleArray().SequenceEqual(b[name].ToDoubleArray()), $"{name} differs after resume");
+            }
+        }
+    }
+
+    [Fact]
     public void LeCamIsTheSquaredHingesAroundTheOtherSidesAnchor()
     {
         var real = Tensor.FromArray([0.5, -0.2, 1.5], 3);

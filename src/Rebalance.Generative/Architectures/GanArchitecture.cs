@@ -58,6 +58,9 @@ public abstract class SquareImageArchitecture : IGanArchitecture
     /// <summary>Supported heights (= widths).</summary>
     protected virtual int[] Sizes => [28, 32];
 
+    /// <summary>Whether a class-conditional pair can be built (false for published unconditional pairs).</summary>
+    public virtual bool SupportsConditional => true;
+
     /// <inheritdoc />
     public void Check(GanShape shape)
     {
@@ -68,6 +71,10 @@ public abstract class SquareImageArchitecture : IGanArchitecture
         if (shape.LatentDim < 1)
         {
             throw new ArgumentException($"GAN architecture '{Name}': the latent size must be at least 1, got {shape.LatentDim}");
+        }
+        if (shape.Conditional && !SupportsConditional)
+        {
+            throw new ArgumentException($"GAN architecture '{Name}' is an unconditional pair (use it with gan-per-class or smate); a conditional GAN needs one of {string.Join(", ", GanArchitectures.Names.Where(n => n != Name && GanArchitectures.Get(n) is not SquareImageArchitecture { SupportsConditional: false }))}");
         }
     }
 
@@ -239,6 +246,33 @@ public abstract class GanDiscriminator(GanShape shape, DiscriminatorOptions opti
     /// <summary>DCGAN initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0; the
     /// projection embedding N(0, 0.02).</summary>
     protected void InitDcgan(Generator gen) => DcganInit.Apply(this, gen);
+}
+
+/// <summary>Keras's default initialisation, for pairs published in Keras: weights Glorot-uniform
+/// (Xavier-uniform), biases 0, batch-norm scales 1 and shifts 0.</summary>
+internal static class KerasInit
+{
+    public static void Apply(Module root, Generator gen)
+    {
+        foreach (var (_, m) in root.NamedModules())
+        {
+            foreach (var (leaf, p) in m.NamedParameters(recurse: false))
+            {
+                if (m is BatchNormBase)
+                {
+                    Init.Constant_(p, leaf == "weight" ? 1 : 0);
+                }
+                else if (leaf == "bias")
+                {
+                    Init.Zeros_(p);
+                }
+                else if (p.Rank >= 2)
+                {
+                    Init.XavierUniform_(p, gen);
+                }
+            }
+        }
+    }
 }
 
 internal static class DcganInit
