@@ -155,6 +155,9 @@ public class ExperimentTests
     [InlineData("  - name: smote\n    k: 3", "  - name: cgan\n    arch: resnet", "methods[1].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep, resnet-sn, got 'resnet'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: smate\n    pretrain_lr_d: fast", "methods[1].pretrain_lr_d: setting 'pretrain_lr_d' of method 'smate': expected a number")]
     [InlineData("    strategy: ratio:0.5", "    strategy: fill:5=2", "methods[2].strategy: sampling strategy 'fill:5=2': '5=2' is not CLASS=FRACTION")]
+    [InlineData("epochs: 2", "epochs: 2\n  train_on: fake", "classifier.train_on: expected one of real, synthetic")]
+    [InlineData("epochs: 2", "epochs: 2\n  train_on: synthetic\n  schedule: synthetic-then-real", "classifier.schedule: synthetic-then-real ends on the real images, so it does not go with train_on: synthetic")]
+    [InlineData("epochs: 2", "epochs: 2\n  synthetic_epochs: 3", "classifier.synthetic_epochs: only used with schedule: synthetic-then-real")]
     public void MistakesNameTheFileLineAndField(string from, string to, string expected)
     {
         Assert.Contains(from, Good, StringComparison.Ordinal);

@@ -135,4 +135,18 @@ public class ReportTests
         Assert.NotEqual(Runner.ConfigHash(e, m, 0), Runner.ConfigHash(e, m, 0, Runner.ResultsVersion + 1));
         Assert.Equal(Runner.ConfigHash(e, m, 0), Runner.ConfigHash(e, m, 0, Runner.ResultsVersion));
     }
+
+    [Fact]
+    public void ClassifierSchedulesChangeTheRunDigestOnlyWhenUsed()
+    {
+        // Runs stored before the schedule settings existed keep their digests: the defaults add nothing.
+        var e = new Experiment();
+        var m = new MethodSpec("smote", "smote", SamplingStrategy.Auto, new MethodSettings("smote"));
+        var plain = Runner.ConfigHash(e, m, 0);
+        Assert.Equal(plain, Runner.ConfigHash(e with { Training = e.Training with { TrainOn = TrainOn.Real, Schedule = TrainSchedule.Together } }, m, 0));
+        var synthetic = Runner.ConfigHash(e with { Training = e.Training with { TrainOn = TrainOn.Synthetic } }, m, 0);
+        var then = Runner.ConfigHash(e with { Training = e.Training with { Schedule = TrainSchedule.SyntheticThenReal } }, m, 0);
+        var thenThree = Runner.ConfigHash(e with { Training = e.Training with { Schedule = TrainSchedule.SyntheticThenReal, SyntheticEpochs = 3 } }, m, 0);
+        Assert.Equal(4, new[] { plain, synthetic, then, thenThree }.Distinct().Count());
+    }
 }

@@ -71,6 +71,52 @@ public class TrainerTests
     }
 
     [Fact]
+    public void SchedulesTrainOnTheAddedImagesAloneOrFirst()
+    {
+        // 30 + 10 + 10 real images and 20 + 20 + 20 added ones (marked synthetic).
+        var real = Bands([30, 10, 10], 7);
+        var extra = Bands([20, 20, 20], 8);
+        var rebalanced = real.WithSynthetic([.. Enumerable.Range(0, extra.Count).SelectMany(i => extra.Image(i).ToArray())], [.. extra.Labels]);
+        var validation = Bands([6, 6, 6], 9);
+        var settings = new TrainSettings { Epochs = 2, BatchSize = 10 };
+        (TrainHistory H, List<TrainProgress> P, float[] W) Run(TrainSettings s, Dataset data)
+        {
+            var model = Classifiers.Create("cnn28", 1, 28, 28, 3, new Generator(2));
+            var progress = new List<TrainProgress>();
+            var h = Trainer.FitScheduled(model, data, validation, null, s, 3, data.Count, progress.Add);
+            return (h, progress, model.Parameters().First().ToFloatArray());
+        }
+
+        // The default is exactly Fit on the rebalanced set.
+        var together = Run(settings, rebalanced);
+        var model = Classifiers.Create("cnn28", 1, 28, 28, 3, new Generator(2));
+        Trainer.Fit(model, rebalanced, validation, null, settings, 3, rebalanced.Count);
+        Assert.Equal(model.Parameters().First().ToFloatArray(), together.W);
+        Assert.All(together.P, p => Assert.Equal(11, p.Steps));
+
+        // train_on synthetic: epochs over the 60 added images only (6 steps of 10).
+        var synthetic = Run(settings with { TrainOn = TrainOn.Synthetic }, rebalanced);
+        Assert.All(synthetic.P, p => Assert.Equal(6, p.Steps));
+        Assert.Equal(2, synthetic.H.Epochs.Count);
+
+        // synthetic-then-real: 3 epochs on the added images (no model selection), then 2 on everything;
+        // epochs are numbered across both phases and the best epoch is one of the second phase.
+        var then = Run(settings with { Schedule = TrainSchedule.SyntheticThenReal, SyntheticEpochs = 3 }, rebalanced);
+        Assert.Equal([1, 2, 3, 4, 5], then.H.Epochs.Select(r => r.Epoch));
+        Assert.Equal([null, null, null], then.H.Epochs.Take(3).Select(r => r.ValidationBalancedAccuracy));
+        Assert.InRange(then.H.BestEpoch, 4, 5);
+        Assert.Equal([6, 6, 6, 11, 11], then.P.Where(p => p.EpochDone).Select(p => p.Steps));
+        Assert.All(then.P, p => Assert.Equal(5, p.Epochs));
+        Assert.NotEqual(together.W, then.W);
+
+        // A class the method added nothing to cannot be learnt from added images alone.
+        var partial = real.WithSynthetic([.. Enumerable.Range(0, 20).SelectMany(i => extra.Image(i).ToArray())], [.. Enumerable.Repeat(0, 20)]);
+        var e = Assert.Throws<ArgumentException>(() => Run(settings with { TrainOn = TrainOn.Synthetic }, partial));
+        Assert.Contains("added none of 1 ('middle'), 2 ('bottom')", e.Message, StringComparison.Ordinal);
+        Assert.Contains("and it added none", Assert.Throws<ArgumentException>(() => Run(settings with { Schedule = TrainSchedule.SyntheticThenReal }, real)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SimpleCnnIsTheStudysPublishedNetwork()
     {
         // The SCDL-GAN report lists BatchNorm2d(1), ReLU, Conv2d(1,64,3), BatchNorm2d(64), ReLU,

@@ -17,6 +17,27 @@ public enum EpochSize
     Original,
 }
 
+/// <summary>Which images the classifier learns from.</summary>
+public enum TrainOn
+{
+    /// <summary>The rebalanced training set: the real images and whatever the method added.</summary>
+    Real,
+
+    /// <summary>Only the images the method added (the galaxy study's test of generated images on their own).</summary>
+    Synthetic,
+}
+
+/// <summary>In what order the classifier sees the images.</summary>
+public enum TrainSchedule
+{
+    /// <summary>All at once, for <see cref="TrainSettings.Epochs"/> epochs.</summary>
+    Together,
+
+    /// <summary><see cref="TrainSettings.SyntheticEpochs"/> epochs on the added images only, then
+    /// <see cref="TrainSettings.Epochs"/> on the whole rebalanced set (the galaxy study's suggested fix).</summary>
+    SyntheticThenReal,
+}
+
 /// <summary>Classifier training settings (the experiment file's <c>classifier</c> block).</summary>
 public sealed record TrainSettings
 {
@@ -46,6 +67,23 @@ public sealed record TrainSettings
 
     /// <summary>What an epoch is.</summary>
     public EpochSize EpochSize { get; init; } = EpochSize.Resampled;
+
+    /// <summary>Which images the classifier learns from.</summary>
+    public TrainOn TrainOn { get; init; } = TrainOn.Real;
+
+    /// <summary>In what order.</summary>
+    public TrainSchedule Schedule { get; init; } = TrainSchedule.Together;
+
+    /// <summary>Epochs on the added images first, for <see cref="TrainSchedule.SyntheticThenReal"/>; 0: as many as <see cref="Epochs"/>.</summary>
+    public int SyntheticEpochs { get; init; }
+
+    /// <summary>Whether the run departs from training once on the rebalanced set (what run digests have always meant).</summary>
+    public bool Scheduled => TrainOn != TrainOn.Real || Schedule != TrainSchedule.Together;
+
+    /// <summary>"train_on synthetic" or "schedule synthetic-then-real (5 epochs)" for digests and logs.</summary>
+    public string ScheduleText => TrainOn == TrainOn.Synthetic
+        ? "train_on synthetic"
+        : Schedule == TrainSchedule.SyntheticThenReal ? $"schedule synthetic-then-real ({(SyntheticEpochs > 0 ? SyntheticEpochs : Epochs)} synthetic epochs)" : "train_on real";
 }
 
 /// <summary>Progress of a training run, for progress bars.</summary>
@@ -153,6 +191,41 @@ public static class Trainer
         }
         model.Eval();
         return new TrainHistory(history, bestEpoch, stoppedEarly, started.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> on a rebalanced set as <paramref name="settings"/> schedule it: once on
+    /// <paramref name="rebalanced"/> (the usual), only on its added images (<see cref="TrainOn.Synthetic"/>), or
+    /// on the added images first and then on the whole set (<see cref="TrainSchedule.SyntheticThenReal"/>: the
+    /// first phase keeps its last weights, the second selects its epoch on the validation split as usual).
+    /// The history numbers the epochs of both phases in order. A class with no added images cannot be learnt
+    /// from added images alone: that is an error naming the classes.
+    /// </summary>
+    public static TrainHistory FitScheduled(Module model, Dataset rebalanced, Dataset? validation, float[]? classWeights, TrainSettings settings, ulong seed, int originalCount, Action<TrainProgress>? progress = null)
+    {
+        if (!settings.Scheduled)
+        {
+            return Fit(model, rebalanced, validation, classWeights, settings, seed, originalCount, progress);
+        }
+        var added = rebalanced.Subset([.. Enumerable.Range(0, rebalanced.Count).Where(rebalanced.IsSynthetic)]);
+        var counts = added.ClassCounts();
+        var missing = Enumerable.Range(0, counts.Length).Where(c => counts[c] == 0 && rebalanced.ClassCounts()[c] > 0).ToArray();
+        if (missing.Length > 0)
+        {
+            var what = settings.TrainOn == TrainOn.Synthetic ? "classifier.train_on: synthetic" : "classifier.schedule: synthetic-then-real";
+            throw new ArgumentException(added.Count == 0
+                ? $"{what} needs images added by the method, and it added none"
+                : $"{what} needs added images of every class, and the method added none of {string.Join(", ", missing.Select(c => $"{c} ('{rebalanced.ClassNames[c]}')"))}; use a strategy that adds to every class (e.g. counts:N,...,N above the largest class)");
+        }
+        if (settings.TrainOn == TrainOn.Synthetic)
+        {
+            return Fit(model, added, validation, classWeights, settings, seed, originalCount, progress);
+        }
+        var first = settings with { Epochs = settings.SyntheticEpochs > 0 ? settings.SyntheticEpochs : settings.Epochs, Patience = 0 };
+        var total = first.Epochs + settings.Epochs;
+        var pre = Fit(model, added, null, classWeights, first, seed ^ 0x5e7_7a11UL, originalCount, progress is null ? null : p => progress(p with { Epochs = total }));
+        var post = Fit(model, rebalanced, validation, classWeights, settings, seed, originalCount, progress is null ? null : p => progress(p with { Epoch = p.Epoch + first.Epochs, Epochs = total }));
+        return new TrainHistory([.. pre.Epochs, .. post.Epochs.Select(r => r with { Epoch = r.Epoch + first.Epochs })], post.BestEpoch + first.Epochs, post.StoppedEarly, pre.Seconds + post.Seconds);
     }
 
     /// <summary>Predicted class of every image, in order (evaluation mode, no gradients).</summary>

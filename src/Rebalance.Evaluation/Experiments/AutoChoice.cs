@@ -73,7 +73,7 @@ public static class AutoChoice
     public static IReadOnlyList<Screening> Screen(Experiment e, MethodSpec m, ulong seed, Dataset train, Dataset validation, RunCallbacks cb)
     {
         var auto = m.Auto!;
-        var training = e.Training with { Epochs = Search.Scaled(e.Training.Epochs, auto.Budget) };
+        var training = e.Training with { Epochs = Search.Scaled(e.Training.Epochs, auto.Budget), SyntheticEpochs = e.Training.SyntheticEpochs > 0 ? Search.Scaled(e.Training.SyntheticEpochs, auto.Budget) : 0 };
         var results = new List<Screening>();
         foreach (var c in Fitting(auto, train, cb.Log))
         {

@@ -98,7 +98,7 @@ public sealed record Experiment
 
     private static readonly string[] TopKeys = ["name", "dataset", "protocol", "validation", "test_split", "strategy", "seeds", "output", "classifier", "methods", "quality"];
     private static readonly string[] QualityKeys = ["per_class", "tsne_per_class", "cas_per_class", "judge_epochs", "judge_max_images", "judge_seed"];
-    private static readonly string[] ClassifierKeys = ["name", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "augment", "patience", "epoch_size"];
+    private static readonly string[] ClassifierKeys = ["name", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "augment", "patience", "epoch_size", "train_on", "schedule", "synthetic_epochs"];
 
     /// <summary>Largest experiment file read (a real one is a few kilobytes).</summary>
     public const int MaxFileBytes = 1 << 20;
@@ -346,7 +346,28 @@ public sealed record Experiment
                 "resampled" => EpochSize.Resampled,
                 _ => t.EpochSize,
             },
+            TrainOn = r.Choice(map, "train_on", ["real", "synthetic"], "classifier.") switch
+            {
+                "synthetic" => TrainOn.Synthetic,
+                "real" => TrainOn.Real,
+                _ => t.TrainOn,
+            },
+            Schedule = r.Choice(map, "schedule", ["together", "synthetic-then-real"], "classifier.") switch
+            {
+                "synthetic-then-real" => TrainSchedule.SyntheticThenReal,
+                "together" => TrainSchedule.Together,
+                _ => t.Schedule,
+            },
+            SyntheticEpochs = (int?)r.Number(map, "synthetic_epochs", 1, 10000, "classifier.", integer: true) ?? t.SyntheticEpochs,
         };
+        if (t.TrainOn == TrainOn.Synthetic && t.Schedule == TrainSchedule.SyntheticThenReal)
+        {
+            r.Check(map["schedule"], "classifier.schedule", () => throw new ArgumentException("synthetic-then-real ends on the real images, so it does not go with train_on: synthetic"));
+        }
+        if (t.SyntheticEpochs > 0 && t.Schedule != TrainSchedule.SyntheticThenReal)
+        {
+            r.Check(map["synthetic_epochs"], "classifier.synthetic_epochs", () => throw new ArgumentException("only used with schedule: synthetic-then-real"));
+        }
         if (map.TryGetValue("augment", out var aug))
         {
             var names = r.Sequence(aug, "classifier.augment").Select((n, i) => r.Text(n, $"classifier.augment[{i}]")!).ToList();

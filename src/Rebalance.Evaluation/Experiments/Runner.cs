@@ -328,7 +328,7 @@ public static class Runner
             TensorMemory.Trim();
         }
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
-        var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
+        var history = Trainer.FitScheduled(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
         TensorMemory.Trim();
         log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s){Memory()}");
@@ -515,7 +515,8 @@ public static class Runner
             e.Classifier, t.Epochs, t.BatchSize, t.Optimizer, t.LearningRate.ToString("R", CultureInfo.InvariantCulture),
             t.WeightDecay.ToString("R", CultureInfo.InvariantCulture), t.Momentum.ToString("R", CultureInfo.InvariantCulture),
             string.Join(",", t.Augment), t.Patience, t.EpochSize, m.Label, m.Method, m.Strategy.Spec, m.SettingsText, seed)
-            + (m.Auto is { } auto ? $"\nauto v{AutoChoice.Version}\n{auto.Canonical}" : "");
+            + (m.Auto is { } auto ? $"\nauto v{AutoChoice.Version}\n{auto.Canonical}" : "")
+            + (t.Scheduled ? $"\n{t.ScheduleText}" : "");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
     }
 

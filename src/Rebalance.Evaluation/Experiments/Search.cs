@@ -178,7 +178,7 @@ public static class Search
     {
         var sw = Stopwatch.StartNew();
         var settings = TrialSettings(m, t);
-        var training = e.Training with { Epochs = Scaled(e.Training.Epochs, t.Budget) };
+        var training = e.Training with { Epochs = Scaled(e.Training.Epochs, t.Budget), SyntheticEpochs = e.Training.SyntheticEpochs > 0 ? Scaled(e.Training.SyntheticEpochs, t.Budget) : 0 };
         var scores = new List<double>();
         foreach (var seed in seeds)
         {
@@ -198,7 +198,7 @@ public static class Search
         var rebalancer = MethodCatalog.Create(m.Method, new MethodSettings(m.Method, m.Settings.Values), context);
         var resampled = rebalancer.FitResample(train, m.Strategy, seed, line => cb.Log?.Invoke($"{logPrefix}: {line}"));
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
-        var history = Trainer.Fit(model, resampled.Train, validation, resampled.ClassWeights, training, seed, train.Count, cb.Progress);
+        var history = Trainer.FitScheduled(model, resampled.Train, validation, resampled.ClassWeights, training, seed, train.Count, cb.Progress);
         TensorMemory.Trim();
         return history.Epochs.Max(ep => ep.ValidationBalancedAccuracy ?? 0);
     }
