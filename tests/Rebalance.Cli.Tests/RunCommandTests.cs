@@ -48,6 +48,60 @@ public class RunCommandTests
         return dir;
     }
 
+    /// <summary>A folder of RGB PNGs of <paramref name="height"/> x <paramref name="width"/>: class c is a
+    /// bright band of colour c at a third of the height times c.</summary>
+    private static string MakeRgbDataset(int[] trainCounts, int height, int width)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "rebalance-run-" + Guid.NewGuid().ToString("N"));
+        var rng = new Random(4);
+        foreach (var split in new[] { "train", "test" })
+        {
+            for (var c = 0; c < trainCounts.Length; c++)
+            {
+                for (var i = 0; i < (split == "train" ? trainCounts[c] : 10); i++)
+                {
+                    var px = new byte[3 * height * width];
+                    for (var j = 0; j < px.Length; j++)
+                    {
+                        var (plane, y) = (j / (height * width), j % (height * width) / width);
+                        px[j] = (byte)Math.Clamp((plane == c % 3 && Math.Abs(y - ((height * (c + 1)) / 3)) <= 4 ? 200 : 30) + rng.Next(-20, 20), 0, 255);
+                    }
+                    Png.WritePlanar(Path.Combine(dir, split, $"class{c}", $"{i}.png"), 3, height, width, px, durable: false);
+                }
+            }
+        }
+        return dir;
+    }
+
+    [Fact]
+    public void AFolderOf50x50ColourImagesRunsThroughClassicGanAndAutoencoderMethods()
+    {
+        var data = MakeRgbDataset([16, 6], 50, 50);
+        var output = Path.Combine(data, "out");
+        var file = WriteExperiment(data, $"""
+            dataset: {data}
+            output: {output}
+            seeds: [0]
+            classifier: {"{"}name: cnn28, epochs: 1, batch_size: 8{"}"}
+            methods:
+              - none
+              - smote
+              - {"{"}name: gan-per-class, steps: 3, batch_size: 4, z_dim: 8{"}"}
+              - {"{"}name: cvae, steps: 3, batch_size: 4{"}"}
+              - {"{"}name: gamo, steps: 3, batch_size: 4{"}"}
+            """);
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err);
+        var results = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
+        var methods = results["methods"]!.AsObject();
+        Assert.Equal(["none", "smote", "gan-per-class", "cvae", "gamo"], methods.Select(kv => kv.Key));
+        Assert.All(methods, kv => Assert.InRange(kv.Value!["balanced_accuracy"]!["mean"]!.GetValue<double>(), 0, 1));
+        foreach (var m in new[] { "smote", "gan-per-class", "cvae", "gamo" })
+        {
+            Assert.True(File.Exists(Path.Combine(output, "samples", $"{m}-seed0.png")), m);
+        }
+    }
+
     private static string WriteExperiment(string dir, string body)
     {
         var file = Path.Combine(dir, "exp.yaml");
@@ -187,7 +241,8 @@ public class RunCommandTests
             (Body(data, "none", "{name: gan-per-class, loss: wgan}"), "methods[0].loss: setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp"),
             (Body(data, "none", "{name: cgan, arch: dcgan-huge}"), "methods[0].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep"),
             (Body(data, "drop:2:1", "{name: smate, strategy: 'fill:2=0.5'}"), "class 2 ('class2') has no images"),
-            (Body(MakeDataset([6, 6], size: 16), "none", "gan-per-class"), "GAN architecture 'dcgan' supports 28x28 and 32x32 images, got 1x16x16"),
+            (Body(MakeDataset([6, 6], size: 16), "none", "{name: gan-per-class, arch: resnet-sn}"), "GAN architecture 'resnet-sn' supports 28x28 and 32x32 images, got 1x16x16"),
+            (Body(MakeDataset([6, 6], size: 12), "none", "none"), "classifier 'cnn28': images must be 16 to 128 pixels a side, got 12x12"),
         })
         {
             var file = WriteExperiment(data, body);

@@ -116,6 +116,43 @@ public class TrainerTests
         Assert.Contains("and it added none", Assert.Throws<ArgumentException>(() => Run(settings with { Schedule = TrainSchedule.SyntheticThenReal }, real)).Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(16, 16)]
+    [InlineData(50, 50)]
+    [InlineData(50, 30)]
+    [InlineData(64, 64)]
+    [InlineData(128, 128)]
+    public void EveryClassifierTakesAnySizeFrom16To128AndLearns(int height, int width)
+    {
+        // Class 0 is bright in the top half, class 1 in the bottom half, three channels.
+        var gen = new Generator(11);
+        var pixels = new List<byte>();
+        var labels = new List<int>();
+        for (var i = 0; i < 24; i++)
+        {
+            labels.Add(i % 2);
+            for (var k = 0; k < 3 * height * width; k++)
+            {
+                var top = k % (height * width) / width < height / 2;
+                pixels.Add((byte)Math.Clamp((top == (i % 2 == 0) ? 170 : 40) + (gen.NextNormal() * 25), 0, 255));
+            }
+        }
+        var data = new Dataset("halves", [.. pixels], [.. labels], 3, height, width, ["top", "bottom"]);
+        foreach (var name in Classifiers.Names)
+        {
+            var model = Classifiers.Create(name, 3, height, width, 2, new Generator(1));
+            using (TensorScope.Begin())
+            {
+                model.Eval();
+                Assert.Equal([4, 2], model.Forward(data.ToTensor(PixelRange.MinusOneToOne, [0, 1, 2, 3])).Shape);
+            }
+        }
+        var cnn = Classifiers.Create("cnn28", 3, height, width, 2, new Generator(1));
+        var h = Trainer.Fit(cnn, data, null, null, new TrainSettings { Epochs = 4, BatchSize = 8 }, 2, data.Count);
+        Assert.True(h.Epochs[^1].TrainLoss < h.Epochs[0].TrainLoss, $"loss {h.Epochs[0].TrainLoss} -> {h.Epochs[^1].TrainLoss}");
+        Assert.Contains("16 to 128 pixels a side, got 15x40", Assert.Throws<ArgumentException>(() => Classifiers.Create("cnn28", 3, 15, 40, 2, new Generator(1))).Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void SimpleCnnIsTheStudysPublishedNetwork()
     {
@@ -145,6 +182,6 @@ public class TrainerTests
                 Assert.Equal([2, 10], y.Shape);
             }
         }
-        Assert.Contains("28x28 or 32x32", Assert.Throws<ArgumentException>(() => Classifiers.Create("cnn28", 1, 64, 64, 10, new Generator(0))).Message, StringComparison.Ordinal);
+        Assert.Contains("16 to 128 pixels a side, got 200x64", Assert.Throws<ArgumentException>(() => Classifiers.Create("cnn28", 1, 200, 64, 10, new Generator(0))).Message, StringComparison.Ordinal);
     }
 }

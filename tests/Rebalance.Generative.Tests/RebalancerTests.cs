@@ -180,9 +180,10 @@ public sealed class RebalancerTests : IDisposable
     public void AnImageSizeTheArchitectureDoesNotSupportIsRefused(string method)
     {
         var r = (GenerativeRebalancer)GenerativeMethods.Create(method, new MethodSettings(method));
-        var e = Assert.Throws<ArgumentException>(() => r.CheckData(3, 64, 64, 10));
-        Assert.Equal("GAN architecture 'dcgan' supports 28x28 and 32x32 images, got 3x64x64", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => r.CheckData(3, 200, 64, 10));
+        Assert.Equal("GAN architecture 'dcgan' supports images of 16 to 128 pixels a side, got 3x200x64", e.Message);
         r.CheckData(3, 32, 32, 10);
+        r.CheckData(3, 50, 50, 10);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using Rebalance.Data;
 using Rebalance.Generative.Architectures;
 using Rebalance.Tensors;
+using F = Rebalance.Tensors.Functional;
 
 namespace Rebalance.Generative.Tests;
 
@@ -317,6 +318,55 @@ public sealed class TrainerTests : IDisposable
             var after = GeneratedMean(t.Sampler, c);
             Assert.True(Distance(after, real[c]) < 0.9 * Distance(before[c], real[c]), $"class {c}: {Distance(before[c], real[c]):F3} -> {Distance(after, real[c]):F3}");
         }
+    }
+
+    [Theory]
+    [InlineData(16, 16, 2)]
+    [InlineData(28, 28, 2)]
+    [InlineData(32, 32, 2)]
+    [InlineData(50, 50, 2)]
+    [InlineData(64, 64, 3)]
+    [InlineData(128, 128, 4)]
+    [InlineData(50, 30, 2)]
+    [InlineData(30, 64, 2)]
+    public void TheDcganPairTakesAnySizeFrom16To128(int height, int width, int stages)
+    {
+        Assert.Equal(stages, Architectures.Dcgan.Stages(height, width));
+        var arch = GanArchitectures.Get("dcgan");
+        var shape = new GanShape(3, height, width, 16, 2);
+        var g = arch.CreateGenerator(shape, new Generator(1));
+        var d = arch.CreateDiscriminator(shape, new DiscriminatorOptions(), new Generator(2));
+        Assert.Equal(stages + 1, g.Blocks.Count);
+        var gen = new Generator(3);
+        var real = (gen.Uniform([8, 3, height, width], -1, 1) * 0.2) + 0.5;
+        var labels = Tensor.FromArray([0, 1, 0, 1, 0, 1, 0, 1], 8);
+        var optD = new Nn.Adam([.. d.Parameters()], 1e-3, 0.5, 0.999);
+        var losses = new List<double>();
+        for (var step = 0; step < 6; step++)
+        {
+            using var scope = TensorScope.Begin();
+            Tensor fake;
+            using (GradMode.NoGrad())
+            {
+                fake = g.Forward(gen.Normal([8, 16]), labels);
+            }
+            Assert.Equal([8, 3, height, width], fake.Shape);
+            var loss = F.Softplus(-d.Forward(real, labels).Logits).Mean() + F.Softplus(d.Forward(fake, labels).Logits).Mean();
+            optD.ZeroGrad();
+            loss.Backward();
+            optD.Step();
+            losses.Add(loss.Item());
+        }
+        Assert.True(losses[^1] < losses[0], $"D's loss {losses[0]:F4} -> {losses[^1]:F4}");
+        // G's gradient reaches its first layer through the crop.
+        using (TensorScope.Begin())
+        {
+            var lossG = F.Softplus(-d.Forward(g.Forward(gen.Normal([8, 16]), labels), labels).Logits).Mean();
+            g.ZeroGrad();
+            lossG.Backward();
+            Assert.Contains(g.NamedParameters().First(p => p.Name == "fc.weight").Value.Grad!.ToFloatArray(), v => v != 0);
+        }
+        Assert.Contains("supports images of 16 to 128 pixels a side, got 1x12x40", Assert.Throws<ArgumentException>(() => arch.Check(new GanShape(1, 12, 40))).Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -5,20 +5,27 @@ using F = Rebalance.Tensors.Functional;
 namespace Rebalance.Evaluation;
 
 /// <summary>
-/// The classifiers that judge a rebalanced training set, by name. Each takes images of 1 or 3 channels
-/// at 28x28 or 32x32 and returns logits over the classes.
+/// The classifiers that judge a rebalanced training set, by name. Each takes images of 1 or 3 channels,
+/// square or not, from 16 to 128 pixels a side, and returns logits over the classes; the layers after the
+/// convolutions are sized from the image (at 28x28 they are the published networks).
 /// </summary>
 public static class Classifiers
 {
     /// <summary>Known names, in the order the help text lists them.</summary>
     public static IReadOnlyList<string> Names { get; } = ["cnn28", "simple-cnn", "simple-cnn-bn", "resnet-small"];
 
+    /// <summary>Smallest image side the classifiers take.</summary>
+    public const int MinSize = 16;
+
+    /// <summary>Largest image side the classifiers take.</summary>
+    public const int MaxSize = 128;
+
     /// <summary>Builds a classifier; the message of a bad name or image size says what is supported.</summary>
     public static Module Create(string name, int channels, int height, int width, int classes, Generator generator)
     {
-        if (height != width || height is not (28 or 32))
+        if (height is < MinSize or > MaxSize || width is < MinSize or > MaxSize)
         {
-            throw new ArgumentException($"classifier '{name}': images must be 28x28 or 32x32, got {height}x{width}");
+            throw new ArgumentException($"classifier '{name}': images must be {MinSize} to {MaxSize} pixels a side, got {height}x{width}");
         }
         if (channels is not (1 or 3))
         {
@@ -30,9 +37,9 @@ public static class Classifiers
         }
         return name switch
         {
-            "cnn28" => Cnn28(channels, height, classes, generator),
-            "simple-cnn" => SimpleCnn(channels, height, classes, generator),
-            "simple-cnn-bn" => SimpleCnnBn(channels, height, classes, generator),
+            "cnn28" => Cnn28(channels, height, width, classes, generator),
+            "simple-cnn" => SimpleCnn(channels, height, width, classes, generator),
+            "simple-cnn-bn" => SimpleCnnBn(channels, height, width, classes, generator),
             "resnet-small" => new SmallResNet(channels, classes, generator),
             _ => throw new ArgumentException($"unknown classifier '{name}' (known: {string.Join(", ", Names)})"),
         };
@@ -40,12 +47,12 @@ public static class Classifiers
 
     /// <summary>
     /// DESIGN.md's reference classifier: Conv(C,8,k3,p1) BN ReLU Dropout(0.2) MaxPool2, Conv(8,32,k5,p2)
-    /// BN ReLU Dropout(0.2) MaxPool2, Linear(32*(S/4)^2, 600) ReLU Dropout(0.5), Linear(600, K).
+    /// BN ReLU Dropout(0.2) MaxPool2, Linear(32·⌊H/4⌋·⌊W/4⌋, 600) ReLU Dropout(0.5), Linear(600, K).
     /// </summary>
-    public static Sequential Cnn28(int channels, int size, int classes, Generator gen) => new(
+    public static Sequential Cnn28(int channels, int height, int width, int classes, Generator gen) => new(
         new Conv2d(channels, 8, 3, gen, padding: 1), new BatchNorm2d(8), Activation.ReLU(), new Dropout(0.2, gen), new MaxPool2d(2),
         new Conv2d(8, 32, 5, gen, padding: 2), new BatchNorm2d(32), Activation.ReLU(), new Dropout(0.2, gen), new MaxPool2d(2),
-        new Flatten(), new Linear(32 * (size / 4) * (size / 4), 600, gen), Activation.ReLU(), new Dropout(0.5, gen),
+        new Flatten(), new Linear(32 * (height / 4) * (width / 4), 600, gen), Activation.ReLU(), new Dropout(0.5, gen),
         new Linear(600, classes, gen));
 
     /// <summary>
@@ -54,14 +61,14 @@ public static class Classifiers
     /// Conv2d(64,32,k3), MaxPool2d(2), Flatten, Linear(4608 at 28x28, 1024) ReLU, Linear(1024,128) ReLU,
     /// Linear(128,K). 4,871,340 parameters for 28x28 grey images and 10 classes, as the report gives.
     /// </summary>
-    public static Sequential SimpleCnn(int channels, int size, int classes, Generator gen)
+    public static Sequential SimpleCnn(int channels, int height, int width, int classes, Generator gen)
     {
-        var pooled = (size - 4) / 2;
+        var pooled = ((height - 4) / 2) * ((width - 4) / 2);
         return new Sequential(
             new BatchNorm2d(channels), Activation.ReLU(),
             new Conv2d(channels, 64, 3, gen), new BatchNorm2d(64), Activation.ReLU(),
             new Conv2d(64, 32, 3, gen), new MaxPool2d(2),
-            new Flatten(), new Linear(32 * pooled * pooled, 1024, gen), Activation.ReLU(),
+            new Flatten(), new Linear(32 * pooled, 1024, gen), Activation.ReLU(),
             new Linear(1024, 128, gen), Activation.ReLU(),
             new Linear(128, classes, gen));
     }
@@ -72,13 +79,13 @@ public static class Classifiers
     /// Linear(1024,128) BN ReLU, Linear(128, K). It trains to a higher accuracy than the study's network,
     /// so it is not the network to reproduce the study with.
     /// </summary>
-    public static Sequential SimpleCnnBn(int channels, int size, int classes, Generator gen)
+    public static Sequential SimpleCnnBn(int channels, int height, int width, int classes, Generator gen)
     {
-        var pooled = (size - 4) / 2;
+        var pooled = ((height - 4) / 2) * ((width - 4) / 2);
         return new Sequential(
             new Conv2d(channels, 64, 3, gen), new BatchNorm2d(64), Activation.ReLU(),
             new Conv2d(64, 32, 3, gen), new BatchNorm2d(32), Activation.ReLU(), new MaxPool2d(2),
-            new Flatten(), new Linear(32 * pooled * pooled, 1024, gen), new BatchNorm1d(1024), Activation.ReLU(),
+            new Flatten(), new Linear(32 * pooled, 1024, gen), new BatchNorm1d(1024), Activation.ReLU(),
             new Linear(1024, 128, gen), new BatchNorm1d(128), Activation.ReLU(),
             new Linear(128, classes, gen));
     }

@@ -90,7 +90,7 @@ public sealed class Judge
             settings.Epochs, settings.BatchSize, settings.LearningRate.ToString("R", CultureInfo.InvariantCulture), settings.MaxImages, string.Join(",", settings.Augment)));
         Directory.CreateDirectory(cacheDir);
         var file = Path.Combine(cacheDir, $"judge-{key}.safetensors");
-        var model = Classifiers.Cnn28(train.Channels, train.Height, train.NumClasses, new Generator(seed));
+        var model = Classifiers.Cnn28(train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
         if (System.IO.File.Exists(file))
         {
             try

@@ -61,10 +61,21 @@ public abstract class SquareImageArchitecture : IGanArchitecture
     /// <summary>Whether a class-conditional pair can be built (false for published unconditional pairs).</summary>
     public virtual bool SupportsConditional => true;
 
+    /// <summary>The smallest and largest image side when any size (square or not) in between is supported;
+    /// null when only <see cref="Sizes"/> are.</summary>
+    protected virtual (int Min, int Max)? SizeRange => null;
+
     /// <inheritdoc />
     public void Check(GanShape shape)
     {
-        if (shape.Height != shape.Width || !Sizes.Contains(shape.Height) || shape.Channels < 1)
+        if (SizeRange is var (min, max))
+        {
+            if (shape.Height < min || shape.Height > max || shape.Width < min || shape.Width > max || shape.Channels < 1)
+            {
+                throw new ArgumentException($"GAN architecture '{Name}' supports images of {min} to {max} pixels a side, got {shape.Channels}x{shape.Height}x{shape.Width}");
+            }
+        }
+        else if (shape.Height != shape.Width || !Sizes.Contains(shape.Height) || shape.Channels < 1)
         {
             throw new ArgumentException($"GAN architecture '{Name}' supports {string.Join(" and ", Sizes.Select(s => $"{s}x{s}"))} images, got {shape.Channels}x{shape.Height}x{shape.Width}");
         }

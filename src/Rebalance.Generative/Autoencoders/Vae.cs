@@ -93,7 +93,7 @@ public sealed record VaeSettings
 }
 
 /// <summary>
-/// A (conditional) variational autoencoder for 28x28 or 32x32 images of any channel count. Encoder: the
+/// A (conditional) variational autoencoder for images of any channel count, 16 to 128 pixels a side. Encoder: the
 /// DCGAN discriminator's convolutions (4x4 stride 2 to 64 and 128 channels, batch norm, LeakyReLU 0.2),
 /// flattened, with the one-hot class appended when conditional, then a linear layer to μ and log σ².
 /// Decoder: the dcgan generator (<see cref="DcganGenerator"/>, conditional batch norm and a class embedding
