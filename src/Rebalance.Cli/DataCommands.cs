@@ -81,6 +81,15 @@ internal static class DataCommands
             var (train, test) = DatasetCatalog.Load(r.GetValue(ds)!, msg => console.WriteLine(msg));
             var after = p.Apply(train, r.GetValue(seed));
             console.WriteLine($"{train.Name}: {train.Count} training images{(test is null ? "" : $", {test.Count} test images")}, {train.Channels} channel{(train.Channels == 1 ? "" : "s")} of {train.Height}x{train.Width}, {train.NumClasses} classes");
+            if (train.AttributeNames.Count > 0)
+            {
+                var ranges = train.AttributeNames.Select((a, k) =>
+                {
+                    var v = Enumerable.Range(0, train.Count).Select(i => train.Attributes(i)[k]).Where(float.IsFinite).ToArray();
+                    return v.Length == 0 ? $"{a} (no values)" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{a} {v.Min():G4} to {v.Max():G4}");
+                });
+                console.WriteLine($"attributes (from metadata.csv): {string.Join(", ", ranges)}");
+            }
             var table = new Table().AddColumns("class", "name", "train", $"after {p.Spec}");
             if (test is not null)
             {

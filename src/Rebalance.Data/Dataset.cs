@@ -24,9 +24,13 @@ public sealed class Dataset
     private readonly int[] _labels;
     private readonly bool[] _synthetic;
     private readonly string[] _classNames;
+    private readonly string[] _attributeNames;
+    private readonly float[] _attributes;
 
-    /// <summary>Creates a dataset; validates sizes and labels.</summary>
-    public Dataset(string name, byte[] pixels, int[] labels, int channels, int height, int width, string[] classNames, bool[]? synthetic = null)
+    /// <summary>Creates a dataset; validates sizes and labels. <paramref name="attributeNames"/> and
+    /// <paramref name="attributes"/> (Count rows of one value per name, NaN where unknown) carry numeric
+    /// attributes per image (a folder's metadata.csv); without them the dataset has none.</summary>
+    public Dataset(string name, byte[] pixels, int[] labels, int channels, int height, int width, string[] classNames, bool[]? synthetic = null, string[]? attributeNames = null, float[]? attributes = null)
     {
         if (channels is not (1 or 3) || height <= 0 || width <= 0)
         {
@@ -52,6 +56,14 @@ public sealed class Dataset
         {
             throw new DataException($"{name}: {synthetic.Length} synthetic flags for {labels.Length} images");
         }
+        attributeNames ??= [];
+        attributes ??= attributeNames.Length == 0 ? [] : throw new DataException($"{name}: attribute names without values");
+        if (attributes.Length != (long)labels.Length * attributeNames.Length)
+        {
+            throw new DataException($"{name}: {attributes.Length} attribute values are not {attributeNames.Length} per image for {labels.Length} images");
+        }
+        _attributeNames = attributeNames;
+        _attributes = attributes;
         Name = name;
         _pixels = pixels;
         _labels = labels;
@@ -95,6 +107,13 @@ public sealed class Dataset
     /// <summary>The label of image i.</summary>
     public int Label(int i) => _labels[i];
 
+    /// <summary>Names of the numeric attributes each image carries (empty when none).</summary>
+    public IReadOnlyList<string> AttributeNames => _attributeNames;
+
+    /// <summary>The attributes of image i, in <see cref="AttributeNames"/> order (NaN where unknown, as for
+    /// images a method made).</summary>
+    public ReadOnlySpan<float> Attributes(int i) => _attributes.AsSpan(i * _attributeNames.Length, _attributeNames.Length);
+
     /// <summary>Whether image i is synthetic.</summary>
     public bool IsSynthetic(int i) => _synthetic[i];
 
@@ -122,6 +141,8 @@ public sealed class Dataset
         var pixels = new byte[indices.Count * size];
         var labels = new int[indices.Count];
         var synthetic = new bool[indices.Count];
+        var a = _attributeNames.Length;
+        var attributes = new float[indices.Count * a];
         for (var k = 0; k < indices.Count; k++)
         {
             var i = indices[k];
@@ -132,8 +153,9 @@ public sealed class Dataset
             _pixels.AsSpan(i * size, size).CopyTo(pixels.AsSpan(k * size));
             labels[k] = _labels[i];
             synthetic[k] = _synthetic[i];
+            _attributes.AsSpan(i * a, a).CopyTo(attributes.AsSpan(k * a));
         }
-        return new Dataset(name ?? Name, pixels, labels, Channels, Height, Width, _classNames, synthetic);
+        return new Dataset(name ?? Name, pixels, labels, Channels, Height, Width, _classNames, synthetic, _attributeNames, attributes);
     }
 
     /// <summary>This dataset followed by <paramref name="other"/> (same image shape and classes).</summary>
@@ -147,12 +169,20 @@ public sealed class Dataset
         {
             throw new DataException($"cannot join {Name} and {other.Name}: their classes differ");
         }
-        return new Dataset(Name, [.. _pixels, .. other._pixels], [.. _labels, .. other._labels], Channels, Height, Width, _classNames, [.. _synthetic, .. other._synthetic]);
+        if (!other._attributeNames.SequenceEqual(_attributeNames))
+        {
+            throw new DataException($"cannot join {Name} (attributes [{string.Join(", ", _attributeNames)}]) and {other.Name} (attributes [{string.Join(", ", other._attributeNames)}]): their attributes differ");
+        }
+        return new Dataset(Name, [.. _pixels, .. other._pixels], [.. _labels, .. other._labels], Channels, Height, Width, _classNames, [.. _synthetic, .. other._synthetic], _attributeNames, [.. _attributes, .. other._attributes]);
     }
 
-    /// <summary>Adds images as synthetic (made by a sampler or generator) to a copy of this dataset.</summary>
-    public Dataset WithSynthetic(byte[] pixels, int[] labels) =>
-        Concat(new Dataset(Name, pixels, labels, Channels, Height, Width, _classNames, Enumerable.Repeat(true, labels.Length).ToArray()));
+    /// <summary>Adds images as synthetic (made by a sampler or generator) to a copy of this dataset, with
+    /// their <paramref name="attributes"/> when known (one row per image); unknown ones are NaN.</summary>
+    public Dataset WithSynthetic(byte[] pixels, int[] labels, float[]? attributes = null)
+    {
+        var values = attributes ?? Enumerable.Repeat(float.NaN, labels.Length * _attributeNames.Length).ToArray();
+        return Concat(new Dataset(Name, pixels, labels, Channels, Height, Width, _classNames, Enumerable.Repeat(true, labels.Length).ToArray(), _attributeNames, values));
+    }
 
     /// <summary>The images as a float32 tensor (n, C, H, W) in <paramref name="range"/>; all images when indices is null.</summary>
     public Tensor ToTensor(PixelRange range = PixelRange.MinusOneToOne, IReadOnlyList<int>? indices = null)

@@ -6,7 +6,7 @@ namespace Rebalance.Sampling;
 /// <summary>Building blocks shared by the samplers that add images.</summary>
 internal static class Synthesis
 {
-    /// <summary>Copies of the images at <paramref name="sources"/>, appended as synthetic.</summary>
+    /// <summary>Copies of the images at <paramref name="sources"/> (with their attributes), appended as synthetic.</summary>
     public static Dataset AddCopies(Dataset data, IReadOnlyList<int> sources)
     {
         if (sources.Count == 0)
@@ -16,12 +16,16 @@ internal static class Synthesis
         var size = data.ImageSize;
         var pixels = new byte[sources.Count * size];
         var labels = new int[sources.Count];
+        var a = data.AttributeNames.Count;
+        var attributes = new float[sources.Count * a];
         for (var i = 0; i < sources.Count; i++)
         {
             data.Image(sources[i]).CopyTo(pixels.AsSpan(i * size, size));
             labels[i] = data.Label(sources[i]);
+            data.Attributes(sources[i]).CopyTo(attributes.AsSpan(i * a, a));
         }
-        return data.WithSynthetic(pixels, labels);
+        // A copy is the same image, so it keeps its attributes.
+        return data.WithSynthetic(pixels, labels, attributes);
     }
 
     /// <summary>x_a + lambda (x_b - x_a), pixel by pixel, rounded to bytes.</summary>

@@ -55,6 +55,25 @@ public class SamplerTests
     }
 
     [Fact]
+    public void CopiesKeepTheirAttributesAndMadeImagesHaveNone()
+    {
+        // Attribute i of image i is i, so a copy shows which image it came from.
+        var plain = Imbalanced();
+        var pixels = Enumerable.Range(0, plain.Count).SelectMany(i => plain.Image(i).ToArray()).ToArray();
+        var data = new Dataset("toy", pixels, [.. plain.Labels], 1, 6, 6, [.. plain.ClassNames], null, ["index"], [.. Enumerable.Range(0, plain.Count).Select(i => (float)i)]);
+        var over = Rebalancers.Create("random-over", new MethodSettings("random-over")).FitResample(data, SamplingStrategy.Auto, 1).Train;
+        for (var i = data.Count; i < over.Count; i++)
+        {
+            var source = (int)over.Attributes(i)[0];
+            Assert.True(over.Image(i).SequenceEqual(data.Image(source)));
+        }
+        var under = Rebalancers.Create("random-under", new MethodSettings("random-under")).FitResample(data, SamplingStrategy.Auto, 1).Train;
+        Assert.All(Enumerable.Range(0, under.Count), i => Assert.True(under.Image(i).SequenceEqual(data.Image((int)under.Attributes(i)[0]))));
+        var smote = Rebalancers.Create("smote", new MethodSettings("smote")).FitResample(data, SamplingStrategy.Auto, 1).Train;
+        Assert.All(Enumerable.Range(data.Count, smote.Count - data.Count), i => Assert.True(float.IsNaN(smote.Attributes(i)[0])));
+    }
+
+    [Fact]
     public void RandomUnderSamplingKeepsExactCountsOfRealImages()
     {
         var data = Imbalanced();

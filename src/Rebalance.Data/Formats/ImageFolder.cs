@@ -7,7 +7,10 @@ namespace Rebalance.Data.Formats;
 /// subfolder per class (class names are the folder names, in ordinal order), and the split layout with
 /// train/ and valid/ (or test/) beside each other. All images of a folder must have one size; if any is
 /// in colour, all are read as RGB. Files that are not images (a README, .DS_Store, Thumbs.db) are
-/// skipped with one warning that counts them and names any image format that is not read.
+/// skipped with one warning that counts them and names any image format that is not read. A
+/// <see cref="FolderMetadata.FileName"/> beside the class folders gives each image numeric attributes (one
+/// row per image, no row without an image); with a <c>label</c> column the images may instead lie directly in
+/// the folder, their classes taken from it.
 /// </summary>
 public static class ImageFolder
 {
@@ -39,9 +42,15 @@ public static class ImageFolder
             throw new DataException($"{dir}: folder not found");
         }
         var classDirs = Directory.GetDirectories(dir).Select(Path.GetFileName).Where(n => n is not null && !n.StartsWith('.')).Select(n => n!).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+        var metaPath = Path.Combine(dir, FolderMetadata.FileName);
+        var meta = File.Exists(metaPath) ? FolderMetadata.Read(metaPath) : null;
+        if (classDirs.Length == 0 && meta is { HasLabel: true })
+        {
+            return LoadFlat(dir, meta, classNames, log);
+        }
         if (classDirs.Length == 0)
         {
-            throw new DataException($"{dir}: no class subfolders (expected one folder of images per class)");
+            throw new DataException($"{dir}: no class subfolders (expected one folder of images per class, or images beside a {FolderMetadata.FileName} with a 'label' column)");
         }
         var names = classNames ?? classDirs;
         if (classNames is not null && !classDirs.SequenceEqual(classNames))
@@ -66,7 +75,69 @@ public static class ImageFolder
         {
             log(SkippedWarning(dir, skipped));
         }
-        return Decode(dir, files, names);
+        return meta is null ? Decode(dir, files, names) : Decode(dir, files, names, meta.AttributeNames, AttributeValues(dir, files, names, meta));
+    }
+
+    /// <summary>Images directly in <paramref name="dir"/>, their classes from the metadata's label column
+    /// (classes sorted by name, or <paramref name="classNames"/> for a split's second half).</summary>
+    private static Dataset LoadFlat(string dir, FolderMetadata meta, string[]? classNames, Action<string>? log)
+    {
+        var all = Directory.GetFiles(dir).Where(f => System.IO.Path.GetFileName(f) != FolderMetadata.FileName).OrderBy(f => f, StringComparer.Ordinal).ToArray();
+        var images = all.Where(ImageFiles.IsImage).ToArray();
+        var skipped = all.Where(f => !ImageFiles.IsImage(f)).ToList();
+        if (images.Length == 0)
+        {
+            throw new DataException($"{dir}: no images beside {FolderMetadata.FileName} (PNG, JPEG, BMP, GIF or TGA)");
+        }
+        if (skipped.Count > 0 && log is not null)
+        {
+            log(SkippedWarning(dir, skipped));
+        }
+        var names = classNames ?? [.. meta.Rows.Values.Select(r => r.Label!).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        var files = new List<(string Path, int Label)>();
+        foreach (var f in images)
+        {
+            var rel = FolderMetadata.Normalise(Path.GetRelativePath(dir, f));
+            if (!meta.Rows.TryGetValue(rel, out var row))
+            {
+                throw new DataException($"{f}: no row in {meta.Path}");
+            }
+            var label = Array.IndexOf(names, row.Label);
+            if (label < 0)
+            {
+                throw new DataException($"{meta.Path}:{row.Line}: label '{row.Label}' is not one of the training classes [{string.Join(", ", names)}]");
+            }
+            files.Add((f, label));
+        }
+        return Decode(dir, files, names, meta.AttributeNames, AttributeValues(dir, files, names, meta));
+    }
+
+    /// <summary>The metadata's attributes for the images of <paramref name="files"/>, in that order: every
+    /// image needs a row, every row an image, and a label column must agree with the folder.</summary>
+    private static float[] AttributeValues(string dir, List<(string Path, int Label)> files, string[] names, FolderMetadata meta)
+    {
+        var a = meta.AttributeNames.Length;
+        var values = new float[files.Count * a];
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < files.Count; i++)
+        {
+            var rel = FolderMetadata.Normalise(Path.GetRelativePath(dir, files[i].Path));
+            if (!meta.Rows.TryGetValue(rel, out var row))
+            {
+                throw new DataException($"{files[i].Path}: no row in {meta.Path}");
+            }
+            if (row.Label is { } label && label != names[files[i].Label])
+            {
+                throw new DataException($"{meta.Path}:{row.Line}: label '{label}' but the image is in class folder '{names[files[i].Label]}'");
+            }
+            used.Add(rel);
+            row.Values.CopyTo(values.AsSpan(i * a, a));
+        }
+        if (meta.Rows.Where(kv => !used.Contains(kv.Key)).OrderBy(kv => kv.Value.Line).Select(kv => (KeyValuePair<string, MetadataRow>?)kv).FirstOrDefault() is { } extra)
+        {
+            throw new DataException($"{meta.Path}:{extra.Value.Line}: '{extra.Key}' is not an image in {dir}");
+        }
+        return values;
     }
 
     /// <summary>One line about the files that were not read: how many, and which image formats among them are not supported.</summary>
@@ -82,7 +153,7 @@ public static class ImageFolder
     public static bool HasJpeg(string dir) =>
         Directory.Exists(dir) && Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any(ImageFiles.IsJpegName);
 
-    private static Dataset Decode(string dir, List<(string Path, int Label)> files, string[] names)
+    private static Dataset Decode(string dir, List<(string Path, int Label)> files, string[] names, string[]? attributeNames = null, float[]? attributes = null)
     {
         var images = new RasterImage[files.Count];
         ForEach(files.Count, i => images[i] = ImageFiles.Read(files[i].Path));
@@ -101,7 +172,7 @@ public static class ImageFolder
         {
             images[i].ToPlanar(channels).CopyTo(pixels.AsSpan(i * size));
         }
-        return new Dataset(dir, pixels, [.. files.Select(f => f.Label)], channels, first.Height, first.Width, names);
+        return new Dataset(dir, pixels, [.. files.Select(f => f.Label)], channels, first.Height, first.Width, names, null, attributeNames, attributes);
     }
 
     /// <summary>
@@ -126,11 +197,13 @@ public static class ImageFolder
         {
             Directory.CreateDirectory(Path.Combine(dir, f));
         }
-        ForEach(data.Count, i =>
+        string Relative(int i) => folderNames[data.Label(i)] + "/" + (data.IsSynthetic(i) ? "syn-" : "") + i.ToString("D6", CultureInfo.InvariantCulture) + ".png";
+        ForEach(data.Count, i => Png.WritePlanar(Path.Combine(dir, Relative(i)), data.Channels, data.Height, data.Width, data.Image(i), durable: false));
+        if (data.AttributeNames.Count > 0)
         {
-            var file = Path.Combine(dir, folderNames[data.Label(i)], (data.IsSynthetic(i) ? "syn-" : "") + i.ToString("D6", CultureInfo.InvariantCulture) + ".png");
-            Png.WritePlanar(file, data.Channels, data.Height, data.Width, data.Image(i), durable: false);
-        });
+            // The attributes travel with the images: NaN for those not measured (images a method made).
+            FolderMetadata.Write(Path.Combine(dir, FolderMetadata.FileName), data.AttributeNames, Enumerable.Range(0, data.Count).Select(i => (Relative(i), data.ClassNames[data.Label(i)], data.Attributes(i).ToArray())));
+        }
     }
 
     /// <summary>Parallel loop over files that reports the first file's own error (ordered by index), not an AggregateException.</summary>
