@@ -241,7 +241,7 @@ public class RunCommandTests
             (Body(data, "none", "{name: gan-per-class, loss: wgan}"), "methods[0].loss: setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp"),
             (Body(data, "none", "{name: cgan, arch: dcgan-huge}"), "methods[0].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep"),
             (Body(data, "drop:2:1", "{name: smate, strategy: 'fill:2=0.5'}"), "class 2 ('class2') has no images"),
-            (Body(MakeDataset([6, 6], size: 16), "none", "{name: gan-per-class, arch: resnet-sn}"), "GAN architecture 'resnet-sn' supports 28x28 and 32x32 images, got 1x16x16"),
+            (Body(MakeDataset([6, 6], size: 16), "none", "{name: gan-per-class, arch: brownlee}"), "GAN architecture 'brownlee' supports 32x32 images, got 1x16x16"),
             (Body(MakeDataset([6, 6], size: 12), "none", "none"), "classifier 'cnn28': images must be 16 to 128 pixels a side, got 12x12"),
         })
         {

@@ -85,14 +85,7 @@ public sealed class DcganGenerator : GanGenerator
             h = Child($"up{i}").Forward(h);
             h = F.Relu(Shape.Conditional ? ((ConditionalBatchNorm2d)Child($"bn{i}")).Forward(h, labels!) : Child($"bn{i}").Forward(h));
         }
-        h = F.Tanh(Child($"up{_n}").Forward(h));
-        // The centre of an output larger than the images (a side that 2ⁿ does not divide).
-        var (top, left) = ((h.Size(2) - Shape.Height) / 2, (h.Size(3) - Shape.Width) / 2);
-        if (h.Size(2) != Shape.Height)
-        {
-            h = h.Slice(2, top, top + Shape.Height);
-        }
-        return h.Size(3) != Shape.Width ? h.Slice(3, left, left + Shape.Width) : h;
+        return SquareImageArchitecture.CentreCrop(F.Tanh(Child($"up{_n}").Forward(h)), Shape.Height, Shape.Width);
     }
 }
 

@@ -5,10 +5,12 @@ using F = Rebalance.Tensors.Functional;
 namespace Rebalance.Generative.Architectures;
 
 /// <summary>
-/// A deeper DCGAN for 28x28 and 32x32 images: G: Linear(z, 256·s·s) → BN → ReLU → ConvT(256, 128, 4, 2, 1)
-/// → BN → ReLU → ConvT(128, 64, 4, 2, 1) → BN → ReLU → Conv(64, C, 3, 1, 1) → Tanh. D: Conv(C, 32, 3, 1, 1)
-/// → LReLU → Conv(32, 64, 4, 2, 1) → [BN] → LReLU → Conv(64, 128, 4, 2, 1) → [BN] → LReLU → Conv(128,
-/// 128, 3, 1, 1) → [BN] → LReLU → Linear(128·s·s, 1). Conditional variants as in <see cref="Dcgan"/>.
+/// A deeper DCGAN for images of any channel count and any size from 16 to 128 pixels a side, with as many
+/// stride-2 stages n as <see cref="Dcgan"/> (2 at 28x28 and 32x32, where this is the original layout): G:
+/// Linear(z, w·bh·bw) → BN → ReLU → n times ConvT(·, ·/2, 4, 2, 1) → BN → ReLU, ending at 64 channels
+/// (w = 64·2ⁿ, 256 for n = 2) → Conv(64, C, 3, 1, 1) → Tanh, the centre H x W kept when 2ⁿ does not divide a
+/// side. D: Conv(C, 32, 3, 1, 1) → LReLU → n times Conv(·, 2·, 4, 2, 1) → [BN] → LReLU → Conv(·, ·, 3, 1, 1)
+/// → [BN] → LReLU → Linear. Conditional variants as in <see cref="Dcgan"/>.
 /// </summary>
 public sealed class DcganDeep : SquareImageArchitecture
 {
@@ -19,6 +21,9 @@ public sealed class DcganDeep : SquareImageArchitecture
     public override string Description => "deeper DCGAN: wider generator with a 3x3 output convolution, four-convolution discriminator";
 
     /// <inheritdoc />
+    protected override (int Min, int Max)? SizeRange => (16, 128);
+
+    /// <inheritdoc />
     protected override GanGenerator NewGenerator(GanShape shape, Generator gen) => new DeepGenerator(shape, gen);
 
     /// <inheritdoc />
@@ -27,28 +32,34 @@ public sealed class DcganDeep : SquareImageArchitecture
     private sealed class DeepGenerator : GanGenerator
     {
         private const int EmbedDim = 32;
-        private readonly int _s;
+        private readonly int _n;
+        private readonly int _w;
+        private readonly int _bh;
+        private readonly int _bw;
 
         public DeepGenerator(GanShape shape, Generator gen) : base(shape)
         {
-            _s = shape.Height / 4;
+            _n = Dcgan.Stages(shape.Height, shape.Width);
+            _w = 64 << _n;
+            _bh = (shape.Height + (1 << _n) - 1) >> _n;
+            _bw = (shape.Width + (1 << _n) - 1) >> _n;
             if (shape.Conditional)
             {
                 RegisterModule("label_embed", new Embedding(shape.NumClasses, EmbedDim, gen));
             }
-            RegisterModule("fc", new Linear(shape.LatentDim + (shape.Conditional ? EmbedDim : 0), 256 * _s * _s, gen));
-            RegisterModule("bn0", new BatchNorm1d(256 * _s * _s));
-            RegisterModule("up1", new ConvTranspose2d(256, 128, 4, gen, stride: 2, padding: 1));
-            RegisterModule("bn1", Norm(128, shape, gen));
-            RegisterModule("up2", new ConvTranspose2d(128, 64, 4, gen, stride: 2, padding: 1));
-            RegisterModule("bn2", Norm(64, shape, gen));
+            RegisterModule("fc", new Linear(shape.LatentDim + (shape.Conditional ? EmbedDim : 0), _w * _bh * _bw, gen));
+            RegisterModule("bn0", new BatchNorm1d(_w * _bh * _bw));
+            for (var i = 1; i <= _n; i++)
+            {
+                RegisterModule($"up{i}", new ConvTranspose2d(_w >> (i - 1), _w >> i, 4, gen, stride: 2, padding: 1));
+                RegisterModule($"bn{i}", Norm(_w >> i, shape, gen));
+            }
             RegisterModule("out", new Conv2d(64, shape.Channels, 3, gen, padding: 1));
             InitDcgan(gen);
         }
 
-        public override IReadOnlyList<string[]> Blocks => Shape.Conditional
-            ? [["label_embed", "fc", "bn0"], ["up1", "bn1"], ["up2", "bn2"], ["out"]]
-            : [["fc", "bn0"], ["up1", "bn1"], ["up2", "bn2"], ["out"]];
+        public override IReadOnlyList<string[]> Blocks =>
+            [Shape.Conditional ? ["label_embed", "fc", "bn0"] : ["fc", "bn0"], .. Enumerable.Range(1, _n).Select(i => (string[])[$"up{i}", $"bn{i}"]), ["out"]];
 
         public override Tensor Forward(Tensor z, Tensor? labels)
         {
@@ -57,10 +68,12 @@ public sealed class DcganDeep : SquareImageArchitecture
             {
                 z = Tensor.Concat([z, Child("label_embed").Forward(labels!)], 1);
             }
-            var h = F.Relu(Child("bn0").Forward(Child("fc").Forward(z))).Reshape(-1, 256, _s, _s);
-            h = F.Relu(ApplyNorm("bn1", Child("up1").Forward(h), labels));
-            h = F.Relu(ApplyNorm("bn2", Child("up2").Forward(h), labels));
-            return F.Tanh(Child("out").Forward(h));
+            var h = F.Relu(Child("bn0").Forward(Child("fc").Forward(z))).Reshape(-1, _w, _bh, _bw);
+            for (var i = 1; i <= _n; i++)
+            {
+                h = F.Relu(ApplyNorm($"bn{i}", Child($"up{i}").Forward(h), labels));
+            }
+            return SquareImageArchitecture.CentreCrop(F.Tanh(Child("out").Forward(h)), Shape.Height, Shape.Width);
         }
 
         private static Module Norm(int c, GanShape shape, Generator gen) =>
@@ -72,30 +85,35 @@ public sealed class DcganDeep : SquareImageArchitecture
 
     private sealed class DeepDiscriminator : GanDiscriminator
     {
+        private readonly int _n;
+
         public DeepDiscriminator(GanShape shape, DiscriminatorOptions options, Generator gen) : base(shape, options)
         {
+            _n = Dcgan.Stages(shape.Height, shape.Width);
             AddLayer("conv0", new Conv2d(shape.Channels, 32, 3, gen, padding: 1), gen);
-            AddLayer("conv1", new Conv2d(32, 64, 4, gen, stride: 2, padding: 1), gen);
-            AddLayer("conv2", new Conv2d(64, 128, 4, gen, stride: 2, padding: 1), gen);
-            AddLayer("conv3", new Conv2d(128, 128, 3, gen, padding: 1), gen);
+            for (var i = 1; i <= _n; i++)
+            {
+                AddLayer($"conv{i}", new Conv2d(32 << (i - 1), 32 << i, 4, gen, stride: 2, padding: 1), gen);
+            }
+            AddLayer($"conv{_n + 1}", new Conv2d(32 << _n, 32 << _n, 3, gen, padding: 1), gen);
             if (options.BatchNorm)
             {
-                RegisterModule("bn1", new BatchNorm2d(64));
-                RegisterModule("bn2", new BatchNorm2d(128));
-                RegisterModule("bn3", new BatchNorm2d(128));
+                for (var i = 1; i <= _n + 1; i++)
+                {
+                    RegisterModule($"bn{i}", new BatchNorm2d(32 << Math.Min(i, _n)));
+                }
             }
-            AddHead(128 * (shape.Height / 4) * (shape.Width / 4), gen);
+            AddHead((32 << _n) * (shape.Height >> _n) * (shape.Width >> _n), gen);
             InitDcgan(gen);
         }
 
-        public override IReadOnlyList<string[]> Blocks => Options.BatchNorm
-            ? [["conv0"], ["conv1", "bn1"], ["conv2", "bn2"], ["conv3", "bn3"], HeadNames]
-            : [["conv0"], ["conv1"], ["conv2"], ["conv3"], HeadNames];
+        public override IReadOnlyList<string[]> Blocks =>
+            [["conv0"], .. Enumerable.Range(1, _n + 1).Select(i => Options.BatchNorm ? (string[])[$"conv{i}", $"bn{i}"] : [$"conv{i}"]), HeadNames];
 
         public override DiscriminatorOutput Forward(Tensor x, Tensor? labels)
         {
             var h = Act(Child("conv0").Forward(x));
-            for (var i = 1; i <= 3; i++)
+            for (var i = 1; i <= _n + 1; i++)
             {
                 h = Child($"conv{i}").Forward(h);
                 if (Options.BatchNorm)

@@ -103,6 +103,18 @@ public abstract class SquareImageArchitecture : IGanArchitecture
         return NewDiscriminator(shape, options, gen);
     }
 
+    /// <summary>The centre <paramref name="height"/> x <paramref name="width"/> of images (N, C, h, w) at least
+    /// that large: a generator whose stages overshoot a side that 2ⁿ does not divide keeps its centre.</summary>
+    protected internal static Tensor CentreCrop(Tensor x, int height, int width)
+    {
+        var (top, left) = ((x.Size(2) - height) / 2, (x.Size(3) - width) / 2);
+        if (x.Size(2) != height)
+        {
+            x = x.Slice(2, top, top + height);
+        }
+        return x.Size(3) != width ? x.Slice(3, left, left + width) : x;
+    }
+
     /// <summary>Builds the generator for a checked shape.</summary>
     protected abstract GanGenerator NewGenerator(GanShape shape, Generator gen);
 
