@@ -78,7 +78,8 @@ internal static class DataCommands
         cmd.SetAction(r =>
         {
             var p = ImbalanceProtocol.Parse(r.GetValue(protocol)!);
-            var (train, test) = DatasetCatalog.Load(r.GetValue(ds)!, msg => console.WriteLine(msg));
+            var (loadedTrain, loadedTest) = DatasetCatalog.Load(r.GetValue(ds)!, msg => console.WriteLine(msg));
+            var (train, test) = p.Relabel(loadedTrain, loadedTest);
             var after = p.Apply(train, r.GetValue(seed));
             console.WriteLine($"{train.Name}: {train.Count} training images{(test is null ? "" : $", {test.Count} test images")}, {train.Channels} channel{(train.Channels == 1 ? "" : "s")} of {train.Height}x{train.Width}, {train.NumClasses} classes");
             if (train.AttributeNames.Count > 0)
@@ -144,7 +145,7 @@ internal static class DataCommands
                 throw new DataException($"{outDir}: folder is not empty (choose an empty or new folder)");
             }
             // A folder without a test split gets the one 'rebalance run' holds out, written to test/.
-            var (train, test) = Evaluation.Runner.LoadTrainTest(r.GetValue(ds)!, new Evaluation.Experiment().TestSplit, msg => console.WriteLine(msg));
+            var (train, test) = Evaluation.Runner.LoadTrainTest(r.GetValue(ds)!, new Evaluation.Experiment().TestSplit, msg => console.WriteLine(msg), p);
             var imbalanced = p.Apply(train, r.GetValue(seed));
             if (ImageFolder.HasJpeg(r.GetValue(ds)!))
             {
@@ -180,7 +181,8 @@ internal static class DataCommands
         cmd.SetAction(r =>
         {
             var p = ImbalanceProtocol.Parse(r.GetValue(protocol)!);
-            var (train, test) = DatasetCatalog.Load(r.GetValue(ds)!, msg => console.WriteLine(msg));
+            var (loadedTrain, loadedTest) = DatasetCatalog.Load(r.GetValue(ds)!, msg => console.WriteLine(msg));
+            var (train, test) = p.Relabel(loadedTrain, loadedTest);
             var source = r.GetValue(split) == "test"
                 ? test ?? throw new DataException($"{train.Name} has no test split")
                 : p.Apply(train, r.GetValue(seed));

@@ -53,7 +53,7 @@ internal static class GanCommands
             var p = ImbalanceProtocol.Parse(r.GetValue(protocol)!);
             var s = r.GetValue(seed);
             // The same test split as 'rebalance run' is held out: a generator never sees a test image.
-            var (train, _) = Runner.LoadTrainTest(r.GetValue(dataset)!, new Experiment().TestSplit, msg => console.WriteLine(msg));
+            var (train, _) = Runner.LoadTrainTest(r.GetValue(dataset)!, new Experiment().TestSplit, msg => console.WriteLine(msg), p);
             var imbalanced = p.Apply(train, s);
             var counts = imbalanced.ClassCounts();
             int[] wanted = r.GetValue(classes) is { Length: > 0 } given ? given : [.. SamplingStrategy.Parse(r.GetValue(strategy)!).Targets(counts, SamplingKind.Over).Select((t, c) => (t, c)).Where(x => x.t > counts[x.c]).Select(x => x.c)];

@@ -35,7 +35,7 @@ internal static class QualityCommands
             }
             var s = r.GetValue(seed);
             var p = ImbalanceProtocol.Parse(r.GetValue(protocol)!);
-            var (train, test) = Runner.LoadTrainTest(r.GetValue(real)!, new Experiment().TestSplit, line => console.WriteLine(line));
+            var (train, test) = Runner.LoadTrainTest(r.GetValue(real)!, new Experiment().TestSplit, line => console.WriteLine(line), p);
             var fakeDir = r.GetValue(fake)!;
             var generated = Relabel(ImageFolder.Load(fakeDir, log: line => console.WriteLine(line)), train, fakeDir, n);
             var judge = Judge.LoadOrTrain(train, test, s, Path.Combine(DatasetCatalog.CacheRoot, "judges"), log: line => console.WriteLine(line));

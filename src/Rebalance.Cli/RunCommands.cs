@@ -390,7 +390,7 @@ internal static class RunCommands
             var rebalancer = MethodCatalog.Create(spec.Method, spec.Settings, new Generative.GenerativeContext { CheckpointRoot = r.GetValue(models) });
             var p = ImbalanceProtocol.Parse(prot);
             // The same test split as 'rebalance run' is held out, so an exported set never holds test images.
-            var (train, _) = Runner.LoadTrainTest(ds, testSplit, msg => console.WriteLine(msg));
+            var (train, _) = Runner.LoadTrainTest(ds, testSplit, msg => console.WriteLine(msg), p);
             var imbalanced = p.Apply(train, r.GetValue(seed));
             if (ImageFolder.HasJpeg(ds))
             {

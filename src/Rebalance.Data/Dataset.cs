@@ -158,6 +158,12 @@ public sealed class Dataset
         return new Dataset(name ?? Name, pixels, labels, Channels, Height, Width, _classNames, synthetic, _attributeNames, attributes);
     }
 
+    /// <summary>The same images (pixels, synthetic flags and attributes) with other labels and classes.</summary>
+    public Dataset WithLabels(int[] labels, string[] classNames, string? name = null) =>
+        labels.Length != Count
+            ? throw new DataException($"{Name}: {labels.Length} labels for {Count} images")
+            : new Dataset(name ?? Name, _pixels, labels, Channels, Height, Width, classNames, _synthetic, _attributeNames, _attributes);
+
     /// <summary>This dataset followed by <paramref name="other"/> (same image shape and classes).</summary>
     public Dataset Concat(Dataset other)
     {

@@ -102,6 +102,42 @@ public class RunCommandTests
         }
     }
 
+    [Fact]
+    public void AThresholdOnMetadataAttributesMakesTheClassesOfARun()
+    {
+        // Band images of three classes, each with attribute "w" = its index within the class; the run's two
+        // classes are w >= 4 and the rest, in both splits.
+        var data = MakeDataset([12, 10, 8]);
+        foreach (var split in new[] { "train", "test" })
+        {
+            var rows = Directory.GetDirectories(Path.Combine(data, split)).Order(StringComparer.Ordinal)
+                .SelectMany(d => Directory.GetFiles(d).Select(f => $"{Path.GetFileName(d)}/{Path.GetFileName(f)},{int.Parse(Path.GetFileNameWithoutExtension(f), System.Globalization.CultureInfo.InvariantCulture)}"));
+            File.WriteAllText(Path.Combine(data, split, "metadata.csv"), "file,w\n" + string.Join("\n", rows) + "\n");
+        }
+        var output = Path.Combine(data, "out");
+        var file = WriteExperiment(data, $"""
+            dataset: {data}
+            protocol: "threshold:w>=4+counts:12,6"
+            output: {output}
+            seeds: [0]
+            classifier: {"{"}name: cnn28, epochs: 1, batch_size: 8{"}"}
+            methods: [none, smote]
+            """);
+        var (code, _, err) = Run("run", file);
+        Assert.True(code == 0, err);
+        var results = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
+        Assert.Equal(["not w>=4", "w>=4"], results["class_names"]!.AsArray().Select(n => n!.GetValue<string>()));
+        // The protocol keeps 12 of the 12 images with w < 4 and 6 of the 18 others; the validation split takes
+        // one of each; SMOTE fills the second class to the first.
+        var run = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "smote-seed0.json")))!;
+        Assert.Equal([11, 5], run["train_counts"]!.AsArray().Select(n => n!.GetValue<int>()));
+        Assert.Equal([11, 11], run["resampled_counts"]!.AsArray().Select(n => n!.GetValue<int>()));
+        (code, var text, _) = Run("data", "show", data, "--protocol", "threshold:w>=4+counts:12,6");
+        Assert.Equal(0, code);
+        Assert.Contains("attributes (from metadata.csv): w 0 to 11", text, StringComparison.Ordinal);
+        Assert.Contains("2 classes", text, StringComparison.Ordinal);
+    }
+
     private static string WriteExperiment(string dir, string body)
     {
         var file = Path.Combine(dir, "exp.yaml");

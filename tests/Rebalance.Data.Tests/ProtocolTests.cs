@@ -73,3 +73,50 @@ public class ProtocolTests
         Assert.Equal(Enumerable.Range(0, data.Count).Select(i => Convert.ToBase64String(data.Image(i))).Order(), all);
     }
 }
+
+/// <summary>Classes from attributes: <c>threshold:</c> relabels both splits, then counts apply.</summary>
+public class ThresholdProtocolTests
+{
+    /// <summary>12 images (4x4) of three classes with attributes a = i and b = 10 - i.</summary>
+    private static Dataset WithAttributes(int n = 12, string name = "attr") =>
+        new(name, new byte[n * 16], [.. Enumerable.Range(0, n).Select(i => i % 3)], 1, 4, 4, ["x", "y", "z"], null, ["a", "b"],
+            [.. Enumerable.Range(0, n).SelectMany(i => new[] { (float)i, 10f - i })]);
+
+    [Fact]
+    public void ImagesMeetingEveryConditionFormTheSecondClass()
+    {
+        var p = ImbalanceProtocol.Parse("threshold:a>=3&b>2.5");
+        var (train, test) = p.Relabel(WithAttributes(), WithAttributes(6, "test"));
+        // a >= 3 and 10 - a > 2.5: a from 3 to 7.
+        Assert.Equal(["not a>=3&b>2.5", "a>=3&b>2.5"], train.ClassNames);
+        Assert.Equal([0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0], train.Labels);
+        Assert.Equal([0, 0, 0, 1, 1, 1], test!.Labels);
+        Assert.Equal(2.0f, train.Attributes(2)[0]);
+        // Without "+PROTOCOL" every image stays; with one, its counts apply to the relabelled split.
+        Assert.Equal(12, p.Apply(train, 0).Count);
+        var counted = ImbalanceProtocol.Parse("threshold:a>=3&b>2.5+counts:4,2");
+        var (t2, _) = counted.Relabel(WithAttributes(), null);
+        Assert.Equal([4, 2], counted.Apply(t2, 1).ClassCounts());
+        Assert.Equal([1, 11], ImbalanceProtocol.Parse("threshold:a<1").Relabel(WithAttributes(), null).Train.ClassCounts().Reverse());
+    }
+
+    [Theory]
+    [InlineData("threshold:a=>3", "'a=>3' is not ATTRIBUTE>VALUE")]
+    [InlineData("threshold:a>three", "'a>three' is not ATTRIBUTE>VALUE")]
+    [InlineData("threshold:>3", "'>3' is not ATTRIBUTE>VALUE")]
+    [InlineData("threshold:a>1+threshold:b<2", "one threshold per protocol")]
+    [InlineData("threshold:a>1+sideways", "unknown protocol 'sideways'")]
+    public void BadThresholdsSayWhatWasExpected(string spec, string expected) =>
+        Assert.Contains(expected, Assert.Throws<DataException>(() => ImbalanceProtocol.Parse(spec)).Message, StringComparison.Ordinal);
+
+    [Fact]
+    public void MissingAttributesAndUnknownValuesAreRefused()
+    {
+        var e = Assert.Throws<DataException>(() => ImbalanceProtocol.Parse("threshold:slant>0").Relabel(WithAttributes(), null));
+        Assert.Contains("attr has no attribute 'slant' (its attributes: a, b)", e.Message, StringComparison.Ordinal);
+        var plain = new Dataset("plain", new byte[32], [0, 1], 1, 4, 4, ["x", "y"]);
+        Assert.Contains("it has no metadata.csv attributes", Assert.Throws<DataException>(() => ImbalanceProtocol.Parse("threshold:a>0").Relabel(plain, null)).Message, StringComparison.Ordinal);
+        var unknown = WithAttributes().WithSynthetic(new byte[16], [0]);
+        Assert.Contains("image 12 of attr has no value of 'a' (NaN)", Assert.Throws<DataException>(() => ImbalanceProtocol.Parse("threshold:a>0").Relabel(unknown, null)).Message, StringComparison.Ordinal);
+    }
+}

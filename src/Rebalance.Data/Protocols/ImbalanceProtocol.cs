@@ -16,12 +16,19 @@ namespace Rebalance.Data.Protocols;
 /// <item><c>single-class:3:0.05</c>: one class cut to a fraction u of the largest (BAGAN's protocol).</item>
 /// <item>presets <c>ir100</c> (4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40), <c>mnist5-99</c>
 /// (99% of class 5 removed) and <c>fmnist-lt</c> (class 0 whole, class c keeps 100 * c images).</item>
+/// <item><c>threshold:thickness&gt;3.5&amp;slant&gt;0.2</c>: two classes from the images' attributes (see
+/// <see cref="ThresholdProtocol"/>), optionally followed by <c>+</c> and one of the above for the counts.</item>
 /// </list>
 /// </summary>
 public abstract record ImbalanceProtocol
 {
     /// <summary>The spec this protocol was parsed from (or its canonical form).</summary>
     public abstract string Spec { get; }
+
+    /// <summary>Classes defined by the protocol itself (<see cref="ThresholdProtocol"/>): applied to both
+    /// splits as soon as they are loaded, before anything is trained or held out. Others return the splits
+    /// unchanged.</summary>
+    public virtual (Dataset Train, Dataset? Test) Relabel(Dataset train, Dataset? test) => (train, test);
 
     /// <summary>Target count per class given the current counts; throws naming the class when one cannot be met.</summary>
     public abstract int[] TargetCounts(int[] counts, IReadOnlyList<string> classNames);
@@ -58,6 +65,10 @@ public abstract record ImbalanceProtocol
     public static ImbalanceProtocol Parse(string spec)
     {
         var s = spec.Trim();
+        if (s.StartsWith("threshold:", StringComparison.OrdinalIgnoreCase))
+        {
+            return ThresholdProtocol.Parse(s);
+        }
         var parts = s.Split(':');
         try
         {
@@ -72,7 +83,7 @@ public abstract record ImbalanceProtocol
                 "long-tail" when parts.Length == 2 => new LongTailProtocol(Ratio(parts[1], "long-tail"), s),
                 "step" when parts.Length == 3 => new StepProtocol(Ints(parts[1], "step"), Ratio(parts[2], "step"), s),
                 "single-class" when parts.Length == 3 => new SingleClassProtocol(Ints(parts[1], "single-class").Single(), Fraction(parts[2], "single-class"), s),
-                _ => throw new DataException($"unknown protocol '{spec}' (expected none, ir100, mnist5-99, fmnist-lt, counts:N,N,..., drop:CLASSES:FRACTION, long-tail:RATIO, step:CLASSES:RATIO or single-class:CLASS:FRACTION)"),
+                _ => throw new DataException($"unknown protocol '{spec}' (expected none, ir100, mnist5-99, fmnist-lt, counts:N,N,..., drop:CLASSES:FRACTION, long-tail:RATIO, step:CLASSES:RATIO, single-class:CLASS:FRACTION or threshold:ATTR>VALUE&...[+PROTOCOL])"),
             };
         }
         catch (InvalidOperationException)
@@ -233,4 +244,99 @@ public sealed record FmnistLongTail : ImbalanceProtocol
     /// <inheritdoc />
     public override int[] TargetCounts(int[] counts, IReadOnlyList<string> classNames) =>
         [.. counts.Select((n, c) => c == 0 ? n : 100 * c)];
+}
+
+/// <summary>One condition of a <see cref="ThresholdProtocol"/>: attribute, comparison, value.</summary>
+public sealed record AttributeCondition(string Attribute, string Operator, float Value)
+{
+    /// <summary>Whether <paramref name="v"/> meets it.</summary>
+    public bool Holds(float v) => Operator switch
+    {
+        ">" => v > Value,
+        ">=" => v >= Value,
+        "<" => v < Value,
+        _ => v <= Value,
+    };
+}
+
+/// <summary>
+/// Classes from attributes (a folder's metadata.csv): <c>threshold:A&gt;x&amp;B&lt;=y</c> makes two classes, the
+/// images meeting every condition ("A&gt;x&amp;B&lt;=y") and the others ("not A&gt;x&amp;B&lt;=y"), in both splits, so a
+/// boolean label made from continuous quantities (the galaxy study's setting) exists on any dataset with
+/// attributes. <c>+PROTOCOL</c> then sets the counts of the training split (e.g. <c>+counts:1000,500</c>);
+/// without it every image is kept. An image without a value of a named attribute is an error.
+/// </summary>
+public sealed record ThresholdProtocol(IReadOnlyList<AttributeCondition> Conditions, ImbalanceProtocol Then, string Name) : ImbalanceProtocol
+{
+    private static readonly string[] Operators = [">=", "<=", ">", "<"];
+
+    /// <inheritdoc />
+    public override string Spec => Name;
+
+    /// <summary>The conditions as written ("thickness&gt;3.5&amp;slant&gt;0.2"): the second class's name.</summary>
+    public string Expression => string.Join("&", Conditions.Select(c => $"{c.Attribute}{c.Operator}{c.Value.ToString("R", CultureInfo.InvariantCulture)}"));
+
+    /// <summary>Parses <c>threshold:CONDITIONS[+PROTOCOL]</c>.</summary>
+    public static new ThresholdProtocol Parse(string spec)
+    {
+        var body = spec["threshold:".Length..];
+        var plus = body.IndexOf('+', StringComparison.Ordinal);
+        var expression = plus < 0 ? body : body[..plus];
+        ImbalanceProtocol then = new NoImbalance();
+        if (plus >= 0)
+        {
+            var rest = body[(plus + 1)..].Trim();
+            then = rest.StartsWith("threshold:", StringComparison.OrdinalIgnoreCase)
+                ? throw new DataException($"protocol '{spec}': one threshold per protocol")
+                : ImbalanceProtocol.Parse(rest);
+        }
+        var conditions = new List<AttributeCondition>();
+        foreach (var raw in expression.Split('&'))
+        {
+            var part = raw.Trim();
+            var op = Operators.Select(o => (o, at: part.IndexOf(o, StringComparison.Ordinal))).Where(x => x.at > 0).OrderBy(x => x.at).ThenByDescending(x => x.o.Length).FirstOrDefault();
+            if (op.o is null || !float.TryParse(part[(op.at + op.o.Length)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !float.IsFinite(value) || part[..op.at].Trim().Length == 0 || part[..op.at].IndexOfAny(['<', '>', '=']) >= 0)
+            {
+                throw new DataException($"protocol '{spec}': '{part}' is not ATTRIBUTE>VALUE, ATTRIBUTE>=VALUE, ATTRIBUTE<VALUE or ATTRIBUTE<=VALUE (conditions joined by &)");
+            }
+            conditions.Add(new AttributeCondition(part[..op.at].Trim(), op.o, value));
+        }
+        return new ThresholdProtocol(conditions, then, spec.Trim());
+    }
+
+    /// <inheritdoc />
+    public override (Dataset Train, Dataset? Test) Relabel(Dataset train, Dataset? test)
+    {
+        string[] names = [$"not {Expression}", Expression];
+        return (Split(train, names), test is null ? null : Split(test, names));
+    }
+
+    private Dataset Split(Dataset data, string[] names)
+    {
+        var columns = Conditions.Select(c =>
+        {
+            var k = data.AttributeNames.ToList().IndexOf(c.Attribute);
+            return k >= 0 ? k : throw new DataException($"protocol '{Spec}': {data.Name} has no attribute '{c.Attribute}' ({(data.AttributeNames.Count == 0 ? "it has no metadata.csv attributes" : $"its attributes: {string.Join(", ", data.AttributeNames)}")})");
+        }).ToArray();
+        var labels = new int[data.Count];
+        for (var i = 0; i < data.Count; i++)
+        {
+            var row = data.Attributes(i);
+            var yes = true;
+            for (var k = 0; k < columns.Length; k++)
+            {
+                var v = row[columns[k]];
+                if (float.IsNaN(v))
+                {
+                    throw new DataException($"protocol '{Spec}': image {i} of {data.Name} has no value of '{Conditions[k].Attribute}' (NaN)");
+                }
+                yes &= Conditions[k].Holds(v);
+            }
+            labels[i] = yes ? 1 : 0;
+        }
+        return data.WithLabels(labels, names);
+    }
+
+    /// <inheritdoc />
+    public override int[] TargetCounts(int[] counts, IReadOnlyList<string> classNames) => Then.TargetCounts(counts, classNames);
 }

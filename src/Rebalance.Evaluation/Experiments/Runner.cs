@@ -111,15 +111,15 @@ public static class Runner
         var where = e.Source ?? e.Name;
         Dataset train;
         Dataset test;
+        var protocol = ImbalanceProtocol.Parse(e.Protocol);
         try
         {
-            (train, test) = LoadTrainTest(e.Dataset, e.TestSplit, log);
+            (train, test) = LoadTrainTest(e.Dataset, e.TestSplit, log, protocol);
         }
         catch (DataException x)
         {
             throw new ExperimentException($"{where}: dataset: {x.Message}");
         }
-        var protocol = ImbalanceProtocol.Parse(e.Protocol);
         try
         {
             // The protocol's own check names the class it cannot fill.
@@ -158,16 +158,23 @@ public static class Runner
     /// <summary>Loads a dataset as its training and test splits. A dataset without a test split (a single
     /// folder of classes) gets a stratified <paramref name="testSplit"/> of each class held out, the same
     /// images whichever command asks, so that no command trains on what <c>rebalance run</c> tests on.</summary>
-    public static (Dataset Train, Dataset Test) LoadTrainTest(string dataset, double testSplit, Action<string>? log = null)
+    /// <remarks>A <paramref name="protocol"/> that defines classes of its own (a threshold on attributes)
+    /// relabels both splits here, after the test split is held out.</remarks>
+    public static (Dataset Train, Dataset Test) LoadTrainTest(string dataset, double testSplit, Action<string>? log = null, ImbalanceProtocol? protocol = null)
     {
         var (train, test) = DatasetCatalog.Load(dataset, log);
-        if (test is not null && test.Count > 0)
+        if (test is null || test.Count == 0)
+        {
+            (train, var held) = Splits.Stratified(train, testSplit, TestSplitSeed);
+            log?.Invoke($"{dataset} has no test split: {held.Count} images ({testSplit:P0} of each class, fixed for all seeds) are held out as the test set and never used for training");
+            test = held.Subset([.. Enumerable.Range(0, held.Count)], train.Name + " (test)");
+        }
+        if (protocol is null)
         {
             return (train, test);
         }
-        (train, var held) = Splits.Stratified(train, testSplit, TestSplitSeed);
-        log?.Invoke($"{dataset} has no test split: {held.Count} images ({testSplit:P0} of each class, fixed for all seeds) are held out as the test set and never used for training");
-        return (train, held.Subset([.. Enumerable.Range(0, held.Count)], train.Name + " (test)"));
+        var (relabelled, relabelledTest) = protocol.Relabel(train, test);
+        return (relabelled, relabelledTest!);
     }
 
     /// <summary>Where the run of method <paramref name="m"/> with <paramref name="seed"/> is stored.</summary>
