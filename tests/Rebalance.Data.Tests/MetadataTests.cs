@@ -67,6 +67,19 @@ public sealed class MetadataTests : IDisposable
     }
 
     [Fact]
+    public void ClassNamesThatAreNotFolderNamesStillRoundTrip()
+    {
+        // A threshold protocol's classes ("w>=4") are written to folders with safe names; the metadata's
+        // label column follows the folder, so the export reads back.
+        var d = new Dataset("t", new byte[32], [0, 1], 1, 4, 4, ["not w>=4", "w>=4"], null, ["w"], [1f, 5f]);
+        var outDir = Path.Combine(_dir, "safe");
+        ImageFolder.Write(d, outDir);
+        var back = ImageFolder.Load(outDir);
+        Assert.Equal(2, back.NumClasses);
+        Assert.Equal([5f], back.Attributes(back.IndicesOf(back.ClassNames.ToList().IndexOf(ImageFolder.SafeName("w>=4")))[0]).ToArray());
+    }
+
+    [Fact]
     public void ALabelColumnGivesTheClassesOfImagesInOneFolder()
     {
         var d = ImageFolder.Load(Folder("file,label,area\nx0.png,zebra,1\nx1.png,ant,2\nx2.png,zebra,3\n", flat: true));

@@ -201,8 +201,9 @@ public static class ImageFolder
         ForEach(data.Count, i => Png.WritePlanar(Path.Combine(dir, Relative(i)), data.Channels, data.Height, data.Width, data.Image(i), durable: false));
         if (data.AttributeNames.Count > 0)
         {
-            // The attributes travel with the images: NaN for those not measured (images a method made).
-            FolderMetadata.Write(Path.Combine(dir, FolderMetadata.FileName), data.AttributeNames, Enumerable.Range(0, data.Count).Select(i => (Relative(i), data.ClassNames[data.Label(i)], data.Attributes(i).ToArray())));
+            // The attributes travel with the images: NaN for those not measured (images a method made). The
+            // label is the class folder's name, which is what reading the folder back calls the class.
+            FolderMetadata.Write(Path.Combine(dir, FolderMetadata.FileName), data.AttributeNames, Enumerable.Range(0, data.Count).Select(i => (Relative(i), folderNames[data.Label(i)], data.Attributes(i).ToArray())));
         }
     }
 
