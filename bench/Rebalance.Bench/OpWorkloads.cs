@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Text.Json.Nodes;
 using Rebalance.Tensors;
 using Rebalance.Tensors.Kernels;
@@ -9,6 +11,7 @@ internal static class OpWorkloads
 {
     public static IEnumerable<Workload> Gemms()
     {
+        yield return PeakFma();
         foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (256, 256, 256), (128, 3136, 1152) })
         {
             var name = $"gemm {m}x{n}x{k}";
@@ -23,6 +26,136 @@ internal static class OpWorkloads
                     return () => Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
                 });
         }
+    }
+
+    /// <summary>
+    /// Where the GEMM's time goes (ours only): each shape on one thread, the same from operands packed
+    /// beforehand (no packing in the timing), and the AVX2 6x16 micro-kernel alone on operands that stay in
+    /// L1, the upper bound of what blocking and packing can reach.
+    /// </summary>
+    public static IEnumerable<Workload> GemmParts()
+    {
+        foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (256, 256, 256), (128, 3136, 1152) })
+        {
+            yield return new Workload($"gemm {m}x{n}x{k} 1 thread", 2.0 * m * n * k, null, () =>
+            {
+                var gen = new Generator(0);
+                var a = gen.Uniform([m * k]).ToFloatArray();
+                var b = gen.Uniform([k * n]).ToFloatArray();
+                var c = new float[m * n];
+                return () => Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n, parallel: false);
+            });
+        }
+        foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (128, 3136, 1152) })
+        {
+            yield return new Workload($"gemm {m}x{n}x{k} prepacked 1 thread", 2.0 * m * n * k, null, () =>
+            {
+                var gen = new Generator(0);
+                var a = gen.Uniform([m * k]).ToFloatArray();
+                var b = gen.Uniform([k * n]).ToFloatArray();
+                var c = GC.AllocateArray<float>(m * n, pinned: true);
+                var pa = GC.AllocateArray<float>(Gemm.Pad(m, Gemm.Tile.Mr) * k, pinned: true);
+                var pb = GC.AllocateArray<float>(Gemm.Pad(n, Gemm.Tile.Nr) * k, pinned: true);
+                unsafe
+                {
+                    fixed (float* xa = a, xb = b, ya = pa, yb = pb)
+                    {
+                        Gemm.PackAFull(false, xa, k, m, k, ya);
+                        Gemm.PackBFull(false, xb, n, k, n, yb);
+                    }
+                }
+                return () =>
+                {
+                    unsafe
+                    {
+                        fixed (float* ya = pa, yb = pb, yc = c)
+                        {
+                            Gemm.SgemmPacked(m, n, k, 1f, ya, yb, 0f, yc, n);
+                        }
+                    }
+                };
+            });
+        }
+        if (Gemm.ActiveKernel < GemmKernel.Avx2)
+        {
+            yield break;
+        }
+        foreach (var kc in new[] { 64, 256 })
+        {
+            yield return new Workload($"gemm micro-kernel 6x16, kc {kc}, in L1 (1 thread)", 2.0 * 6 * 16 * kc * 1000, null, () =>
+            {
+                var a = GC.AllocateArray<float>(6 * kc + 64, pinned: true);
+                var b = GC.AllocateArray<float>(16 * kc + 64, pinned: true);
+                var c = GC.AllocateArray<float>(6 * 16 + 64, pinned: true);
+                return () =>
+                {
+                    unsafe
+                    {
+                        fixed (float* pa = a, pb = b, pc = c)
+                        {
+                            for (var r = 0; r < 1000; r++)
+                            {
+                                GemmMicroKernels.Kernel256(kc, pa, pb, pc, 16, 1f, false);
+                            }
+                        }
+                    }
+                };
+            });
+        }
+    }
+
+    /// <summary>
+    /// The machine's peak FMA rate on the engine's threads and vector width, the yardstick for GEMM
+    /// efficiency: each thread runs 12 independent FMA chains on registers (enough to cover the FMA
+    /// latency times the number of FMA pipes on current x86 cores), no memory traffic. No peer.
+    /// </summary>
+    private static Workload PeakFma()
+    {
+        const int Iters = 1 << 20;
+        var threads = Engine.NumThreads;
+        var lanes = Gemm.ActiveKernel switch { GemmKernel.Avx512 => 16, GemmKernel.Avx2 => 8, _ => 1 };
+        var name = $"fma peak ({(lanes == 16 ? "avx512" : lanes == 8 ? "avx2" : "scalar")}, {threads} threads)";
+        return new Workload(name, 2.0 * 12 * lanes * Iters * threads, null, () => () => CpuParallel.ForEach(threads, _ => s_sink = FmaChains(Iters, lanes)));
+    }
+
+    private static volatile float s_sink;
+
+    private static float FmaChains(int iters, int lanes)
+    {
+        if (lanes == 16)
+        {
+            var m = Vector512.Create(0.999f);
+            var add = Vector512.Create(1e-3f);
+            Vector512<float> c0 = add, c1 = add, c2 = add, c3 = add, c4 = add, c5 = add, c6 = add, c7 = add, c8 = add, c9 = add, c10 = add, c11 = add;
+            for (var i = 0; i < iters; i++)
+            {
+                c0 = Avx512F.FusedMultiplyAdd(c0, m, add); c1 = Avx512F.FusedMultiplyAdd(c1, m, add); c2 = Avx512F.FusedMultiplyAdd(c2, m, add);
+                c3 = Avx512F.FusedMultiplyAdd(c3, m, add); c4 = Avx512F.FusedMultiplyAdd(c4, m, add); c5 = Avx512F.FusedMultiplyAdd(c5, m, add);
+                c6 = Avx512F.FusedMultiplyAdd(c6, m, add); c7 = Avx512F.FusedMultiplyAdd(c7, m, add); c8 = Avx512F.FusedMultiplyAdd(c8, m, add);
+                c9 = Avx512F.FusedMultiplyAdd(c9, m, add); c10 = Avx512F.FusedMultiplyAdd(c10, m, add); c11 = Avx512F.FusedMultiplyAdd(c11, m, add);
+            }
+            return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        }
+        if (lanes == 8)
+        {
+            var m = Vector256.Create(0.999f);
+            var add = Vector256.Create(1e-3f);
+            Vector256<float> c0 = add, c1 = add, c2 = add, c3 = add, c4 = add, c5 = add, c6 = add, c7 = add, c8 = add, c9 = add, c10 = add, c11 = add;
+            for (var i = 0; i < iters; i++)
+            {
+                c0 = Fma.MultiplyAdd(c0, m, add); c1 = Fma.MultiplyAdd(c1, m, add); c2 = Fma.MultiplyAdd(c2, m, add);
+                c3 = Fma.MultiplyAdd(c3, m, add); c4 = Fma.MultiplyAdd(c4, m, add); c5 = Fma.MultiplyAdd(c5, m, add);
+                c6 = Fma.MultiplyAdd(c6, m, add); c7 = Fma.MultiplyAdd(c7, m, add); c8 = Fma.MultiplyAdd(c8, m, add);
+                c9 = Fma.MultiplyAdd(c9, m, add); c10 = Fma.MultiplyAdd(c10, m, add); c11 = Fma.MultiplyAdd(c11, m, add);
+            }
+            return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        }
+        var s = 1e-3f;
+        for (var i = 0; i < iters * 12; i++)
+        {
+            s = MathF.FusedMultiplyAdd(s, 0.999f, 1e-3f);
+        }
+        return s;
     }
 
     // (name, transposed, N, Cin, H, W, Cout, K, stride, padding)

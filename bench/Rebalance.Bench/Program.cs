@@ -7,7 +7,7 @@ namespace Rebalance.Bench;
 
 /// <summary>
 /// Micro-benchmarks of the engine against PyTorch on the same machine, in the same run.
-/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--passes P] [--profile] [--isa avx2|native]
+/// Usage: dotnet run -c Release --project bench/Rebalance.Bench -- [gemm] [gemmparts] [conv] [convparts] [data] [dcgan28] [wgangp28] [cnn28] [--json] [--no-peer] [--seconds S] [--passes P] [--profile] [--isa avx2|native]
 /// or -- decode (image decoders against each other, no peer; see DecodeBench),
 /// or -- quality (what judging generated images costs, no peer; see QualityBench).
 /// With nothing named, gemm, conv, data and the three training workloads run. Ratio = PyTorch time /
@@ -69,7 +69,7 @@ internal static class Program
             return 2;
         }
         var suites = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (si < 0 || i != si + 1) && (pi < 0 || i != pi + 1)).ToList();
-        var known = new[] { "gemm", "conv", "convparts", "data", "dcgan28", "wgangp28", "cnn28" };
+        var known = new[] { "gemm", "gemmparts", "conv", "convparts", "data", "dcgan28", "wgangp28", "cnn28" };
         foreach (var s in suites)
         {
             if (!known.Contains(s))
@@ -87,6 +87,10 @@ internal static class Program
         if (suites.Contains("gemm"))
         {
             workloads.AddRange(OpWorkloads.Gemms());
+        }
+        if (suites.Contains("gemmparts"))
+        {
+            workloads.AddRange(OpWorkloads.GemmParts());
         }
         if (suites.Contains("conv"))
         {

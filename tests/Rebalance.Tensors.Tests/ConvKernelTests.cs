@@ -108,6 +108,8 @@ public class ConvKernelTests
             try
             {
                 Assert.Contains(Shapes, s => ConvChannelsLast.Applies(Geometry(s)));
+                Assert.Contains(Shapes, s => ConvDirect.Applies(Geometry(s)));
+                Assert.Contains(Shapes, s => ConvFewChannels.Applies(Geometry(s)));
                 Assert.Contains(Shapes, s => ConvChannelsLast.AppliesToWeightGradient(Geometry(s)) && ConvChannelsLast.PrefersRunRows(Geometry(s)));
                 Assert.Contains(Shapes, s => ConvChannelsLast.AppliesToWeightGradient(Geometry(s)) && !ConvChannelsLast.PrefersRunRows(Geometry(s)));
             }
@@ -119,16 +121,17 @@ public class ConvKernelTests
     }
 
     [Fact]
-    public void ChannelsLastGivesTheSameBitsOnAvx2AsOnAvx512()
+    public void ChannelsLastAndDirectKernelsGiveTheSameBitsOnAvx2AsOnAvx512()
     {
-        // The AVX2 tile is the AVX-512 tile cut into sub-tiles: every sum runs over the same terms in the
-        // same order, so the two paths agree exactly.
+        // The AVX2 tiles are the AVX-512 tiles cut into sub-tiles (channels-last) or 8-lane halves (direct):
+        // every sum runs over the same terms in the same order, so the two paths agree exactly.
         if (Gemm.ActiveKernel != GemmKernel.Avx512)
         {
             return;
         }
         var gen = new Generator(8);
-        foreach (var s in Shapes.Where(s => ConvChannelsLast.Applies(Geometry(s)) || ConvChannelsLast.AppliesToWeightGradient(Geometry(s))))
+        var compared = 0;
+        foreach (var s in Shapes.Where(s => ConvDirect.Applies(Geometry(s)) || ConvFewChannels.Applies(Geometry(s)) || ConvChannelsLast.Applies(Geometry(s)) || ConvChannelsLast.AppliesToWeightGradient(Geometry(s))))
         {
             var g = Geometry(s);
             var x = gen.Uniform([g.N * g.C * g.H * g.W], -1, 1).ToFloatArray();
@@ -149,9 +152,13 @@ public class ConvKernelTests
                 var narrow = Run();
                 for (var k = 0; k < 3; k++)
                 {
-                    if (k < 2 ? ConvChannelsLast.Applies(g) : ConvChannelsLast.AppliesToWeightGradient(g))
+                    // The few-channel input gradient reduces each pixel's vector in a different order on the two
+                    // paths (checked against direct loops elsewhere); its weight gradient must agree exactly.
+                    var few = k == 2 && ConvFewChannels.Applies(g);
+                    if (ConvDirect.Applies(g) || few || (!ConvFewChannels.Applies(g) && (k < 2 ? ConvChannelsLast.Applies(g) : ConvChannelsLast.AppliesToWeightGradient(g))))
                     {
                         Assert.True(wide[k].AsSpan().SequenceEqual(narrow[k]), $"{string.Join(",", s)}: output {k} differs between the AVX-512 and AVX2 tiles");
+                        compared += ConvDirect.Applies(g) || few ? 1 : 0;
                     }
                 }
             }
@@ -160,6 +167,7 @@ public class ConvKernelTests
                 Gemm.ForcedKernel = null;
             }
         }
+        Assert.True(compared >= 12, $"only {compared} outputs of the direct and few-channel kernels compared");
     }
 
     private static void CheckAllShapes()

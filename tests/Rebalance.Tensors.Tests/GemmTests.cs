@@ -103,24 +103,27 @@ public class GemmTests
         }
     }
 
-    [Fact]
-    public void LargeMatrixMatchesReferenceAndIsIndependentOfThreadCount()
+    [Theory]
+    [InlineData(301, 517, 389, false)] // more columns: the threads split the columns of C
+    [InlineData(517, 301, 389, false)] // more rows: the threads split the rows
+    [InlineData(130, 777, 300, true)]  // transposed B, partial panels
+    public void LargeMatrixMatchesReferenceAndIsIndependentOfThreadCount(int m, int n, int k, bool transB)
     {
         var gen = new Generator(2);
-        const int m = 301, n = 517, k = 389;
         var a = gen.Uniform([m * k], -1, 1).ToFloatArray();
         var b = gen.Uniform([k * n], -1, 1).ToFloatArray();
+        var ldb = transB ? k : n;
         var expected = new float[m * n];
-        GemmReference.Run(false, false, m, n, k, 1f, a, k, b, n, 0f, expected, n);
+        GemmReference.Run(false, transB, m, n, k, 1f, a, k, b, ldb, 0f, expected, n);
         var saved = Engine.NumThreads;
         try
         {
             Engine.NumThreads = 1;
             var one = new float[m * n];
-            Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, one, n);
+            Gemm.Sgemm(false, transB, m, n, k, 1f, a, k, b, ldb, 0f, one, n);
             Engine.NumThreads = 2;
             var two = new float[m * n];
-            Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, two, n);
+            Gemm.Sgemm(false, transB, m, n, k, 1f, a, k, b, ldb, 0f, two, n);
             Assert.Equal(one, two);
             for (var i = 0; i < one.Length; i++)
             {

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Rebalance.Tensors.Kernels;
 
 /// <summary>
-/// Direct float32 convolution for stride 1 and dilation 1 with AVX-512, used where im2col would
+/// Direct float32 convolution for stride 1 and dilation 1 with AVX-512 or AVX2 + FMA, used where im2col would
 /// multiply the input by KH*KW (small channel counts, 3x3 and 5x5 kernels) and the gather dominates.
 /// Each image is copied once into a zero-bordered buffer, so taps need no bounds checks; kernel rows that
 /// read only the border for both rows of a pair are skipped. The register tile is 8 output channels x 2
@@ -26,7 +26,7 @@ internal static unsafe class ConvDirect
     /// </summary>
     public static bool Applies(in ConvGeometry g)
     {
-        if (!Vector512.IsHardwareAccelerated || !Avx512F.IsSupported || g.SH != 1 || g.SW != 1 || g.DH != 1 || g.DW != 1 || g.KH > 7 || g.KW > 7)
+        if (!Vectorised || g.SH != 1 || g.SW != 1 || g.DH != 1 || g.DW != 1 || g.KH > 7 || g.KW > 7)
         {
             return false;
         }
@@ -34,6 +34,13 @@ internal static unsafe class ConvDirect
         // and with padding K - 1 - P, which must not be negative.
         return Utilisation(g.OW) >= 0.75 && Utilisation(g.W) >= 0.75 && g.PH < g.KH && g.PW < g.KW;
     }
+
+    /// <summary>The AVX-512 tile runs where the GEMM uses its AVX-512 kernel; elsewhere, with AVX2 + FMA, the same
+    /// tile is computed as 8-lane halves with the same sums in the same order, so both paths give the same
+    /// bits (tested). Follows <see cref="Gemm.Tile"/>, so tests can force the AVX2 path on an AVX-512 machine.</summary>
+    private static bool Wide => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512);
+
+    private static bool Vectorised => Wide || Gemm.Tile == (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256);
 
     private static double Utilisation(int width) => width / (double)(((width + Lanes - 1) / Lanes) * Lanes);
 
@@ -89,6 +96,7 @@ internal static unsafe class ConvDirect
         var pH = Math.Max(h + (2 * ph), oh + kh); // one spare row for the second row of a pair
         var planeP = pH * pW;
         var blocks = (o + Ob - 1) / Ob;
+        var wide = Wide;
         CpuParallel.ForEach(n, img =>
         {
             var pad = BufferPool.Rent<float>((c * planeP) + Lanes);
@@ -115,7 +123,23 @@ internal static unsafe class ConvDirect
                         var i1 = Math.Clamp(h + ph - r, i0, kh);
                         for (var v = 0; v < vecs; v++)
                         {
-                            Tile(px + (r * pW) + (v * Lanes), pW, planeP, c, kh, kw, i0, i1, wb, tile);
+                            if (wide)
+                            {
+                                Tile(px + (r * pW) + (v * Lanes), pW, planeP, c, kh, kw, i0, i1, wb, tile);
+                            }
+                            else
+                            {
+                                for (var part = 0; part < 4; part++)
+                                {
+                                    // Lanes [8 * half, 8 * half + 8) of output channels [4 * group, 4 * group + 4).
+                                    var (half, group) = (part & 1, part >> 1);
+                                    if (4 * group >= oCount)
+                                    {
+                                        break; // a block's padding channels (one output channel: the input gradient of a grey first layer)
+                                    }
+                                    Tile256(px + (r * pW) + (v * Lanes) + (8 * half), pW, planeP, c, kh, kw, i0, i1, wb + (4 * group), tile + (4 * group * Lanes) + (8 * half));
+                                }
+                            }
                             var cols = Math.Min(Lanes, ow - (v * Lanes));
                             for (var oo = 0; oo < oCount; oo++)
                             {
@@ -164,6 +188,7 @@ internal static unsafe class ConvDirect
             return;
         }
         var partials = new float[chunks][];
+        var wide = Wide;
         CpuParallel.ForEach(chunks, ci =>
         {
             var n0 = (int)((long)g.N * ci / chunks);
@@ -217,7 +242,19 @@ internal static unsafe class ConvDirect
                             for (var tg = 0; tg < tapGroups; tg++)
                             {
                                 var tile = pa + ((((long)((ob * g.C) + ch) * tapGroups) + tg) * tileFloats);
-                                WeightTile(gyBlock, g.OH * gyStride, gyStride, gyImage, xc, pW, xImage, taps + (tg * tTile), g.OH, vecs, count, tile);
+                                if (wide)
+                                {
+                                    WeightTile(gyBlock, g.OH * gyStride, gyStride, gyImage, xc, pW, xImage, taps + (tg * tTile), g.OH, vecs, count, tile);
+                                }
+                                else
+                                {
+                                    for (var part = 0; part < 4; part++)
+                                    {
+                                        // Lanes [8 * half, 8 * half + 8) of output channels 2 * pair and 2 * pair + 1.
+                                        var (half, pair) = (part & 1, part >> 1);
+                                        WeightTile256(gyBlock + (2 * pair * g.OH * gyStride) + (8 * half), g.OH * gyStride, gyStride, gyImage, xc + (8 * half), pW, xImage, taps + (tg * tTile), g.OH, vecs, count, tile + (2 * pair * tTile * Lanes) + (8 * half));
+                                    }
+                                }
                             }
                         }
                     }
@@ -370,5 +407,86 @@ internal static unsafe class ConvDirect
         b5.Store(tile + 208);
         b6.Store(tile + 224);
         b7.Store(tile + 240);
+    }
+
+    // WeightTile's sums for 2 output channels and 8 lanes, AVX2 + FMA: acc[o][t] (lanes 0..8 of a 16-lane
+    // slot) += gy[o, r, v] * x[r + tap_t, v] over the same images, rows and vectors in the same order.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightTile256(float* gy, int gyPlane, int gyStride, int gyImage, float* x, int pW, int xImage, int* taps, int oh, int vecs, int images, float* acc)
+    {
+        var a00 = Vector256.Load(acc); var a01 = Vector256.Load(acc + 16); var a02 = Vector256.Load(acc + 32); var a03 = Vector256.Load(acc + 48);
+        var a10 = Vector256.Load(acc + 64); var a11 = Vector256.Load(acc + 80); var a12 = Vector256.Load(acc + 96); var a13 = Vector256.Load(acc + 112);
+        int t0 = taps[0], t1 = taps[1], t2 = taps[2], t3 = taps[3];
+        for (var img = 0; img < images; img++)
+        {
+            var gyImg = gy + ((long)img * gyImage);
+            var xImg = x + ((long)img * xImage);
+            for (var r = 0; r < oh; r++)
+            {
+                var grow = gyImg + (r * gyStride);
+                var xrow = xImg + (r * pW);
+                for (var v = 0; v < vecs; v++)
+                {
+                    var gp = grow + (v * Lanes);
+                    var g0 = Vector256.Load(gp);
+                    var g1 = Vector256.Load(gp + gyPlane);
+                    var xp = xrow + (v * Lanes);
+                    var x0 = Vector256.Load(xp + t0);
+                    var x1 = Vector256.Load(xp + t1);
+                    var x2 = Vector256.Load(xp + t2);
+                    var x3 = Vector256.Load(xp + t3);
+                    a00 = Fma.MultiplyAdd(g0, x0, a00); a01 = Fma.MultiplyAdd(g0, x1, a01); a02 = Fma.MultiplyAdd(g0, x2, a02); a03 = Fma.MultiplyAdd(g0, x3, a03);
+                    a10 = Fma.MultiplyAdd(g1, x0, a10); a11 = Fma.MultiplyAdd(g1, x1, a11); a12 = Fma.MultiplyAdd(g1, x2, a12); a13 = Fma.MultiplyAdd(g1, x3, a13);
+                }
+            }
+        }
+        a00.Store(acc); a01.Store(acc + 16); a02.Store(acc + 32); a03.Store(acc + 48);
+        a10.Store(acc + 64); a11.Store(acc + 80); a12.Store(acc + 96); a13.Store(acc + 112);
+    }
+
+    // Tile's sums for 4 output channels and 8 lanes, AVX2 + FMA: tile[row * 8 + o][0..8) = sum over (ch, i, j)
+    // of weights[ch, i, j, o] * src[ch, row + i, j..j+8), in Tile's order. weights and tile point at the
+    // channel group's first channel; the packed stride over taps stays 8.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile256(float* src, int pW, int planeP, int c, int kh, int kw, int i0, int i1, float* weights, float* tile)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        for (var ch = 0; ch < c; ch++)
+        {
+            var plane = src + ((long)ch * planeP);
+            var wb = weights + ((((long)ch * kh) + i0) * kw * Ob);
+            for (var i = i0; i < i1; i++)
+            {
+                var row0 = plane + (i * pW);
+                var row1 = row0 + pW;
+                for (var j = 0; j < kw; j++)
+                {
+                    var x0 = Vector256.Load(row0 + j);
+                    var x1 = Vector256.Load(row1 + j);
+                    var wv = Vector256.Create(wb[0]);
+                    a0 = Fma.MultiplyAdd(wv, x0, a0);
+                    b0 = Fma.MultiplyAdd(wv, x1, b0);
+                    wv = Vector256.Create(wb[1]);
+                    a1 = Fma.MultiplyAdd(wv, x0, a1);
+                    b1 = Fma.MultiplyAdd(wv, x1, b1);
+                    wv = Vector256.Create(wb[2]);
+                    a2 = Fma.MultiplyAdd(wv, x0, a2);
+                    b2 = Fma.MultiplyAdd(wv, x1, b2);
+                    wv = Vector256.Create(wb[3]);
+                    a3 = Fma.MultiplyAdd(wv, x0, a3);
+                    b3 = Fma.MultiplyAdd(wv, x1, b3);
+                    wb += Ob;
+                }
+            }
+        }
+        a0.Store(tile);
+        a1.Store(tile + 16);
+        a2.Store(tile + 32);
+        a3.Store(tile + 48);
+        b0.Store(tile + 128);
+        b1.Store(tile + 144);
+        b2.Store(tile + 160);
+        b3.Store(tile + 176);
     }
 }

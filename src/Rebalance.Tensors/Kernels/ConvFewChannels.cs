@@ -18,7 +18,15 @@ internal static unsafe class ConvFewChannels
     private const int WeightGradChunks = 8;
 
     public static bool Applies(in ConvGeometry g) =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && g.C <= 4 && g.O % Lanes == 0 && g.O <= 512 && g.KH * g.KW <= 49;
+        (Wide || Narrow) && g.C <= 4 && g.O % Lanes == 0 && g.O <= 512 && g.KH * g.KW <= 49;
+
+    /// <summary>AVX-512 where the GEMM runs its AVX-512 kernel; AVX2 + FMA with 8-lane halves elsewhere. The
+    /// weight gradient's sums are the same on both (each lane's sum runs in the same order); the input gradient's
+    /// final reduction of a pixel's vector differs in order, so the two paths agree to rounding there.
+    /// Follows <see cref="Gemm.Tile"/>, so tests can force the AVX2 path on an AVX-512 machine.</summary>
+    private static bool Wide => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512);
+
+    private static bool Narrow => Gemm.Tile == (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256);
 
     // gyT (OHW, O) of one image from gy (O, OHW).
     private static void Transpose(float* src, int rows, int cols, float* dst) => Kernels.Transpose.Run(src, cols, dst, rows, rows, cols);
@@ -106,6 +114,7 @@ internal static unsafe class ConvFewChannels
         }
         var (start, tapOf, posOf) = s_dataTables.GetOrAdd(g with { N = 0 }, static key => DataTables(key));
         var vecs = g.O / Lanes;
+        var wide = Wide;
         CpuParallel.ForEach(g.N, img =>
         {
             var gyT = BufferPool.Rent<float>(g.Ohw * g.O);
@@ -119,7 +128,7 @@ internal static unsafe class ConvFewChannels
                     var dst = pgx + ((((long)img * g.C) + c) * g.Hw);
                     for (var p = 0; p < g.Hw; p++)
                     {
-                        dst[p] = Pixel(wc, pT, pt, pp, ps[p], ps[p + 1], vecs);
+                        dst[p] = wide ? Pixel(wc, pT, pt, pp, ps[p], ps[p + 1], vecs) : Pixel256(wc, pT, pt, pp, ps[p], ps[p + 1], 2 * vecs);
                     }
                 }
             }
@@ -151,6 +160,25 @@ internal static unsafe class ConvFewChannels
         return Vector512.Sum(acc0 + acc1);
     }
 
+    // Pixel with AVX2 + FMA over halves of 8 channels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Pixel256(float* wc, float* gyT, int* tap, int* pos, int k0, int k1, int halves)
+    {
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        for (var k = k0; k < k1; k++)
+        {
+            var wp = wc + tap[k];
+            var gp = gyT + pos[k];
+            for (var h = 0; h < halves; h += 2)
+            {
+                acc0 = Fma.MultiplyAdd(Vector256.Load(wp + (h * 8)), Vector256.Load(gp + (h * 8)), acc0);
+                acc1 = Fma.MultiplyAdd(Vector256.Load(wp + (h * 8) + 8), Vector256.Load(gp + (h * 8) + 8), acc1);
+            }
+        }
+        return Vector256.Sum(acc0 + acc1);
+    }
+
     /// <summary>gw (O, C, KH, KW) = sum over images and positions of gy[o, pos] * x[c, tap(pos)].</summary>
     public static void BackwardWeight(float[] x, float[] gy, float[] gw, ConvGeometry g)
     {
@@ -169,6 +197,7 @@ internal static unsafe class ConvFewChannels
             return;
         }
         var partials = new float[chunks][];
+        var wide = Wide;
         CpuParallel.ForEach(chunks, ci =>
         {
             var n0 = (int)((long)g.N * ci / chunks);
@@ -194,7 +223,19 @@ internal static unsafe class ConvFewChannels
                     {
                         for (var ob = 0; ob < oBlocks; ob++)
                         {
-                            WeightTile(pT, g.O, ob * 64, Math.Min(4, (g.O - (ob * 64)) / Lanes), px, po, taps, tg * 4, Math.Min(4, taps - (tg * 4)), g.Ohw, pa + ((long)((tg * oBlocks) + ob) * tile));
+                            var vecs = Math.Min(4, (g.O - (ob * 64)) / Lanes);
+                            var accTile = pa + ((long)((tg * oBlocks) + ob) * tile);
+                            if (wide)
+                            {
+                                WeightTile(pT, g.O, ob * 64, vecs, px, po, taps, tg * 4, Math.Min(4, taps - (tg * 4)), g.Ohw, accTile);
+                            }
+                            else
+                            {
+                                for (var v = 0; v < vecs; v++)
+                                {
+                                    WeightTile256(pT, g.O, (ob * 64) + (v * Lanes), px, po, taps, tg * 4, Math.Min(4, taps - (tg * 4)), g.Ohw, accTile + (v * Lanes));
+                                }
+                            }
                         }
                     }
                 }
@@ -262,5 +303,37 @@ internal static unsafe class ConvFewChannels
         a10.Store(acc + 64); a11.Store(acc + 80); a12.Store(acc + 96); a13.Store(acc + 112);
         a20.Store(acc + 128); a21.Store(acc + 144); a22.Store(acc + 160); a23.Store(acc + 176);
         a30.Store(acc + 192); a31.Store(acc + 208); a32.Store(acc + 224); a33.Store(acc + 240);
+    }
+
+    // WeightTile for one vector of 16 channels with AVX2 + FMA: acc[t][v] (at acc + t * 64, as WeightTile lays
+    // it out) += x[tap t of pos] * gyT[pos, o0 ..] over all positions, as two 8-lane halves, each lane's sum in
+    // WeightTile's order.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightTile256(float* gyT, int o, int o0, float* x, int* off, int taps, int t0, int tcount, int positions, float* acc)
+    {
+        var a00 = Vector256.Load(acc); var a01 = Vector256.Load(acc + 8);
+        var a10 = Vector256.Load(acc + 64); var a11 = Vector256.Load(acc + 72);
+        var a20 = Vector256.Load(acc + 128); var a21 = Vector256.Load(acc + 136);
+        var a30 = Vector256.Load(acc + 192); var a31 = Vector256.Load(acc + 200);
+        int q0 = t0, q1 = t0 + Math.Min(1, tcount - 1), q2 = t0 + Math.Min(2, tcount - 1), q3 = t0 + Math.Min(3, tcount - 1);
+        for (var p = 0; p < positions; p++)
+        {
+            var gp = gyT + ((long)p * o) + o0;
+            var g0 = Vector256.Load(gp);
+            var g1 = Vector256.Load(gp + 8);
+            var po = off + ((long)p * taps);
+            var x0 = Vector256.Create(x[po[q0]]);
+            var x1 = Vector256.Create(x[po[q1]]);
+            var x2 = Vector256.Create(x[po[q2]]);
+            var x3 = Vector256.Create(x[po[q3]]);
+            a00 = Fma.MultiplyAdd(x0, g0, a00); a01 = Fma.MultiplyAdd(x0, g1, a01);
+            a10 = Fma.MultiplyAdd(x1, g0, a10); a11 = Fma.MultiplyAdd(x1, g1, a11);
+            a20 = Fma.MultiplyAdd(x2, g0, a20); a21 = Fma.MultiplyAdd(x2, g1, a21);
+            a30 = Fma.MultiplyAdd(x3, g0, a30); a31 = Fma.MultiplyAdd(x3, g1, a31);
+        }
+        a00.Store(acc); a01.Store(acc + 8);
+        a10.Store(acc + 64); a11.Store(acc + 72);
+        a20.Store(acc + 128); a21.Store(acc + 136);
+        a30.Store(acc + 192); a31.Store(acc + 200);
     }
 }

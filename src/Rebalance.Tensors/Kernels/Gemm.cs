@@ -100,7 +100,11 @@ internal static unsafe class Gemm
                 Serial(kernel, transA, transB, 0, m, 0, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc);
                 return;
             }
-            if (m >= threads * mr * 4 || m >= n)
+            // Each stripe packs the whole of the operand it does not split: splitting the rows of C makes
+            // every thread pack all of B (k x n), splitting the columns all of A (m x k). Split the longer
+            // side, so the smaller operand is the one packed twice (a convolution's 128 x 3136 x 1152 spent
+            // more time packing B on both threads than multiplying when its 128 rows were split).
+            if (m >= n)
             {
                 var stripes = Math.Min(threads, (m + mr - 1) / mr);
                 CpuParallel.ForEach(stripes, s =>
@@ -476,31 +480,43 @@ internal static unsafe class Gemm
     /// </summary>
     private static void PackB(bool transB, float* b, int ldb, int pc, int kc, int jc, int nc, int nr, float* dst)
     {
+        if (!transB)
+        {
+            // Full panels: each row of B is read once, front to back, and dealt out to the panels NR floats at
+            // a time (reading panel by panel touched kc rows far apart for every NR floats).
+            var full = nc / nr * nr;
+            for (var p = 0; p < kc; p++)
+            {
+                var src = b + ((long)(pc + p) * ldb) + jc;
+                var d = dst + (p * nr);
+                for (var s = 0; s < full; s += nr)
+                {
+                    Unsafe.CopyBlockUnaligned(d + (s * kc), src + s, (uint)(nr * sizeof(float)));
+                }
+            }
+        }
         for (var s = 0; s < nc; s += nr)
         {
             var cols = Math.Min(nr, nc - s);
             var panel = dst + (s * kc);
             if (!transB)
             {
+                if (cols == nr)
+                {
+                    continue; // full panels were dealt out row by row above
+                }
                 for (var p = 0; p < kc; p++)
                 {
                     var src = b + ((long)(pc + p) * ldb) + jc + s;
                     var d = panel + (p * nr);
-                    if (cols == nr)
+                    var j = 0;
+                    for (; j < cols; j++)
                     {
-                        Unsafe.CopyBlockUnaligned(d, src, (uint)(nr * sizeof(float)));
+                        d[j] = src[j];
                     }
-                    else
+                    for (; j < nr; j++)
                     {
-                        var j = 0;
-                        for (; j < cols; j++)
-                        {
-                            d[j] = src[j];
-                        }
-                        for (; j < nr; j++)
-                        {
-                            d[j] = 0f;
-                        }
+                        d[j] = 0f;
                     }
                 }
             }
