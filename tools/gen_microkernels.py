@@ -40,7 +40,18 @@ def stores(L, mr, nv, vec, w):
     L.append("        }")
 
 
-def kernel(name, mr, nv, vec, w, fma, isa_comment):
+def prefetch_tile(L, mr, nv, w):
+    """Prefetches the C tile's rows (first and last float of each) before the k loop. They lie ldc apart, far
+    from each other and from anything the loop reads, so no hardware prefetcher brings them; asked for now,
+    they arrive while the loop runs instead of stalling the stores (and accumulate's loads) at the end. On a
+    Zen 3 core this took the AVX2 GEMM from 47-52 to 59-72 GFLOP/s on one thread. The row-pointer kernels
+    of the channels-last convolution showed no change beyond the noise with it, so they go without."""
+    for i in range(mr):
+        L.append(f"        Sse.Prefetch0(c + ({i} * ldc));")
+        L.append(f"        Sse.Prefetch0(c + ({i} * ldc) + {nv*w - 1});")
+
+
+def kernel(name, mr, nv, vec, w, fma, isa_comment, prefetch_c=False):
     L = []
     L.append(f"    /// <summary>{mr}x{nv*w} tile, {isa_comment}. a: packed (kc, {mr}), b: packed (kc, {nv*w}).")
     L.append(f"    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the")
@@ -48,6 +59,8 @@ def kernel(name, mr, nv, vec, w, fma, isa_comment):
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)")
     L.append("    {")
+    if prefetch_c:
+        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")
@@ -90,7 +103,7 @@ out.append("    public const int NrScalar = 4;")
 out.append("")
 out.append(kernel("Kernel512", 12, 2, "Vector512", 16, "Avx512F.FusedMultiplyAdd", "AVX-512F FMA: 24 zmm accumulators, 2 B loads and 12 broadcasts per k"))
 out.append("")
-out.append(kernel("Kernel256", 6, 2, "Vector256", 8, "Fma.MultiplyAdd", "AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k"))
+out.append(kernel("Kernel256", 6, 2, "Vector256", 8, "Fma.MultiplyAdd", "AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k", prefetch_c=True))
 out.append("")
 out.append("""    /// <summary>4x4 tile in plain scalar code, for machines without AVX2; same contract as the vector kernels.</summary>
     public static void KernelScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
@@ -128,7 +141,7 @@ with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 
 
-def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False):
+def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False, prefetch_c=False):
     """Row i of A through a pointer; B packed (kc, nv*w), or with row stride bStride when strided (a sub-tile)."""
     L = []
     if not strided:
@@ -139,6 +152,8 @@ def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False):
     L.append("    {")
     for i in range(mr):
         L.append(f"        var r{i} = rows[{i}] + aOff;")
+    if prefetch_c:
+        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (nint p = 0; p < kc; p++)")
     L.append("        {")
@@ -153,7 +168,7 @@ def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False):
     return "\n".join(L)
 
 
-def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False):
+def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False, prefetch_c=False):
     L = []
     if not private:
         L.append(f"    /// <summary>{mr}x{nv*w} tile where A is (kc, {mr}) with row stride lda (element (p, i) at a[p * lda + i]) and")
@@ -162,6 +177,8 @@ def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False):
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    {'private' if private else 'public'} static void {name}(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
     L.append("    {")
+    if prefetch_c:
+        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")
@@ -177,7 +194,7 @@ def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False):
     return "\n".join(L)
 
 
-def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False):
+def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False, prefetch_c=False):
     L = []
     if not private:
         L.append(f"    /// <summary>{mr}x{nv*w} tile where column p of A is the contiguous run rows[p] + aOff, ..., + {mr - 1} (element (i, p) at")
@@ -186,6 +203,8 @@ def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False):
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    {'private' if private else 'public'} static void {name}(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
     L.append("    {")
+    if prefetch_c:
+        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")

@@ -180,6 +180,18 @@ internal static unsafe class GemmMicroKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
+        Sse.Prefetch0(c + (0 * ldc));
+        Sse.Prefetch0(c + (0 * ldc) + 15);
+        Sse.Prefetch0(c + (1 * ldc));
+        Sse.Prefetch0(c + (1 * ldc) + 15);
+        Sse.Prefetch0(c + (2 * ldc));
+        Sse.Prefetch0(c + (2 * ldc) + 15);
+        Sse.Prefetch0(c + (3 * ldc));
+        Sse.Prefetch0(c + (3 * ldc) + 15);
+        Sse.Prefetch0(c + (4 * ldc));
+        Sse.Prefetch0(c + (4 * ldc) + 15);
+        Sse.Prefetch0(c + (5 * ldc));
+        Sse.Prefetch0(c + (5 * ldc) + 15);
         var c0_0 = Vector256<float>.Zero;
         var c0_1 = Vector256<float>.Zero;
         var c1_0 = Vector256<float>.Zero;
