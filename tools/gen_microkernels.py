@@ -141,7 +141,7 @@ with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 
 
-def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False, prefetch_c=False):
+def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False):
     """Row i of A through a pointer; B packed (kc, nv*w), or with row stride bStride when strided (a sub-tile)."""
     L = []
     if not strided:
@@ -152,8 +152,6 @@ def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False, prefetch_c=False
     L.append("    {")
     for i in range(mr):
         L.append(f"        var r{i} = rows[{i}] + aOff;")
-    if prefetch_c:
-        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (nint p = 0; p < kc; p++)")
     L.append("        {")
@@ -168,7 +166,7 @@ def rows_a(mr, nv, vec, w, fma, name="RowsA512", strided=False, prefetch_c=False
     return "\n".join(L)
 
 
-def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False, prefetch_c=False):
+def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False):
     L = []
     if not private:
         L.append(f"    /// <summary>{mr}x{nv*w} tile where A is (kc, {mr}) with row stride lda (element (p, i) at a[p * lda + i]) and")
@@ -177,8 +175,6 @@ def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False, prefetch_c=False
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    {'private' if private else 'public'} static void {name}(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
     L.append("    {")
-    if prefetch_c:
-        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")
@@ -194,7 +190,7 @@ def rows_b(mr, nv, vec, w, fma, name="RowsB512", private=False, prefetch_c=False
     return "\n".join(L)
 
 
-def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False, prefetch_c=False):
+def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False):
     L = []
     if not private:
         L.append(f"    /// <summary>{mr}x{nv*w} tile where column p of A is the contiguous run rows[p] + aOff, ..., + {mr - 1} (element (i, p) at")
@@ -203,8 +199,6 @@ def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False, prefetch_c=False
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     L.append(f"    {'private' if private else 'public'} static void {name}(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
     L.append("    {")
-    if prefetch_c:
-        prefetch_tile(L, mr, nv, w)
     zeros(L, mr, nv, vec)
     L.append("        for (var p = 0; p < kc; p++)")
     L.append("        {")

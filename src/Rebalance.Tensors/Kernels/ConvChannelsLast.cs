@@ -42,7 +42,7 @@ internal static unsafe class ConvChannelsLast
     internal static bool KeepPaddingTaps { get; set; }
 
     /// <summary>Whether the 12x32 tile runs as one AVX-512 kernel (else as four AVX2 sub-tiles).</summary>
-    private static bool Wide => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512);
+    private static bool Wide => Gemm.Current == GemmKernel.Avx512;
 
     /// <summary>AVX-512 or AVX2 + FMA in use, no dilation, and runs and channel counts long enough to fill the tiles.</summary>
     public static bool Applies(in ConvGeometry g) =>
@@ -56,7 +56,7 @@ internal static unsafe class ConvChannelsLast
         !Disabled && Vectorised && g.DH == 1 && g.DW == 1 && WeightPadding(g).Least <= 1.5;
 
     /// <summary>The GEMM kernel in use is a vector one (the tiles' kernels exist for AVX-512 and AVX2 + FMA).</summary>
-    private static bool Vectorised => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512) || Gemm.Tile == (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256);
+    private static bool Vectorised => Gemm.Current >= GemmKernel.Avx2;
 
     /// <summary>Work done over useful work for the two tile orientations of the weight gradient.</summary>
     private static (double OutputRows, double RunRows, double Least) WeightPadding(in ConvGeometry g)

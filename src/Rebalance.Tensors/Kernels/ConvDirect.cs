@@ -37,10 +37,10 @@ internal static unsafe class ConvDirect
 
     /// <summary>The AVX-512 tile runs where the GEMM uses its AVX-512 kernel; elsewhere, with AVX2 + FMA, the same
     /// tile is computed as 8-lane halves with the same sums in the same order, so both paths give the same
-    /// bits (tested). Follows <see cref="Gemm.Tile"/>, so tests can force the AVX2 path on an AVX-512 machine.</summary>
-    private static bool Wide => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512);
+    /// bits (tested). Follows <see cref="Gemm.Current"/>, so tests can force the AVX2 path on an AVX-512 machine.</summary>
+    private static bool Wide => Gemm.Current == GemmKernel.Avx512;
 
-    private static bool Vectorised => Wide || Gemm.Tile == (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256);
+    private static bool Vectorised => Gemm.Current >= GemmKernel.Avx2;
 
     private static double Utilisation(int width) => width / (double)(((width + Lanes - 1) / Lanes) * Lanes);
 

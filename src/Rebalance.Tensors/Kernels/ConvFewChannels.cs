@@ -18,15 +18,13 @@ internal static unsafe class ConvFewChannels
     private const int WeightGradChunks = 8;
 
     public static bool Applies(in ConvGeometry g) =>
-        (Wide || Narrow) && g.C <= 4 && g.O % Lanes == 0 && g.O <= 512 && g.KH * g.KW <= 49;
+        Gemm.Current >= GemmKernel.Avx2 && g.C <= 4 && g.O % Lanes == 0 && g.O <= 512 && g.KH * g.KW <= 49;
 
     /// <summary>AVX-512 where the GEMM runs its AVX-512 kernel; AVX2 + FMA with 8-lane halves elsewhere. The
     /// weight gradient's sums are the same on both (each lane's sum runs in the same order); the input gradient's
     /// final reduction of a pixel's vector differs in order, so the two paths agree to rounding there.
-    /// Follows <see cref="Gemm.Tile"/>, so tests can force the AVX2 path on an AVX-512 machine.</summary>
-    private static bool Wide => Gemm.Tile == (GemmMicroKernels.Mr512, GemmMicroKernels.Nr512);
-
-    private static bool Narrow => Gemm.Tile == (GemmMicroKernels.Mr256, GemmMicroKernels.Nr256);
+    /// Follows <see cref="Gemm.Current"/>, so tests can force the AVX2 path on an AVX-512 machine.</summary>
+    private static bool Wide => Gemm.Current == GemmKernel.Avx512;
 
     // gyT (OHW, O) of one image from gy (O, OHW).
     private static void Transpose(float* src, int rows, int cols, float* dst) => Kernels.Transpose.Run(src, cols, dst, rows, rows, cols);

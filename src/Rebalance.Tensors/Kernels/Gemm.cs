@@ -44,6 +44,10 @@ internal static unsafe class Gemm
 
     private static GemmKernel Kernel => ForcedKernel is { } k && k <= ActiveKernel ? k : ActiveKernel;
 
+    /// <summary>The kernel in use: <see cref="ActiveKernel"/>, or the lower one a test forced. The convolution
+    /// kernels take their instruction set from it, so forcing AVX2 on an AVX-512 machine tests their AVX2 paths.</summary>
+    internal static GemmKernel Current => Kernel;
+
     /// <summary>Typed entry point: float32 takes the packed path, float64 the plain one.</summary>
     public static void Run<T>(bool transA, bool transB, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, bool parallel = true)
         where T : unmanaged, INumber<T>
