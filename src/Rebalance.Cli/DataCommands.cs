@@ -31,7 +31,7 @@ internal static class DataCommands
     {
         var option = new Option<string>("--protocol", "-p")
         {
-            Description = "Imbalance protocol for the training split: none, ir100, mnist5-99, fmnist-lt, counts:N,N,..., drop:CLASSES:FRACTION, long-tail:RATIO, step:CLASSES:RATIO, single-class:CLASS:FRACTION.",
+            Description = "Imbalance protocol for the training split: none, ir100, mnist5-99, fmnist-lt, counts:N,N,..., drop:CLASSES:FRACTION, long-tail:RATIO, step:CLASSES:RATIO, single-class:CLASS:FRACTION, or threshold:ATTR>VALUE&...[+PROTOCOL] on attributes (metadata.csv, morpho-mnist).",
             Required = required,
         };
         if (!required)
@@ -89,7 +89,7 @@ internal static class DataCommands
                     var v = Enumerable.Range(0, train.Count).Select(i => train.Attributes(i)[k]).Where(float.IsFinite).ToArray();
                     return v.Length == 0 ? $"{a} (no values)" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{a} {v.Min():G4} to {v.Max():G4}");
                 });
-                console.WriteLine($"attributes (from metadata.csv): {string.Join(", ", ranges)}");
+                console.WriteLine($"attributes: {string.Join(", ", ranges)}");
             }
             var table = new Table().AddColumns("class", "name", "train", $"after {p.Spec}");
             if (test is not null)

