@@ -7,6 +7,7 @@ using Rebalance.Data.Formats;
 using Rebalance.Data.Protocols;
 using Rebalance.Evaluation;
 using Rebalance.Generative;
+using Rebalance.Generative.Continuous;
 using Rebalance.Sampling;
 using Spectre.Console;
 
@@ -67,7 +68,9 @@ internal static class GanCommands
             WithProgress(console, progress =>
             {
                 var trained = rebalancer.WithProgress(progress).TrainGenerators(imbalanced, wanted, s, dir, line => console.WriteLine(line)).Values.Distinct().Count();
-                console.WriteLine($"trained {trained} generator(s) in {sw.Elapsed.TotalMinutes:F1} min; files in {dir}");
+                console.WriteLine(trained > 0
+                    ? $"trained {trained} generator(s) in {sw.Elapsed.TotalMinutes:F1} min; files in {dir}"
+                    : $"trained the {name} model in {sw.Elapsed.TotalMinutes:F1} min; files in {dir}");
             });
             return 0;
         });
@@ -81,8 +84,9 @@ internal static class GanCommands
         var count = new Option<int>("--count", "-n") { Description = "Number of images.", DefaultValueFactory = _ => 100 };
         var seed = new Option<ulong>("--seed", "-s") { Description = "Seed of the latent codes.", DefaultValueFactory = _ => 0UL };
         var output = new Option<string>("--out", "-o") { Description = "Folder to create: OUT/CLASS_NAME/syn-NNNNNN.png.", Required = true };
-        var cmd = new Command("sample", "Draw images of one class from a trained generator and write them as PNG files.");
-        foreach (var o in new Option[] { from, cls, count, seed, output })
+        var at = new Option<string[]>("--set") { Description = "For a ccgan model: the attribute values to draw at, as name=value (comma-separated or repeated), e.g. --set thickness=4.0,slant=0.3; every attribute the model is conditioned on needs one.", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("sample", "Draw images of one class from a trained generator (or, from a ccgan model, at chosen attribute values) and write them as PNG files.");
+        foreach (var o in new Option[] { from, cls, count, seed, output, at })
         {
             cmd.Options.Add(o);
         }
@@ -92,6 +96,14 @@ internal static class GanCommands
             if (n < 1)
             {
                 throw new ArgumentException($"--count: expected at least 1, got {n}");
+            }
+            if (FindCcgan(r.GetValue(from)!) is { } ccganFile)
+            {
+                return SampleCcgan(console, ccganFile, r.GetValue(at), r.GetValue(cls), n, r.GetValue(seed), r.GetValue(output)!);
+            }
+            if (r.GetValue(at) is { Length: > 0 })
+            {
+                throw new ArgumentException($"--set: {r.GetValue(from)} holds no ccgan model (all.ccgan.safetensors); only a GAN conditioned on attributes draws at chosen values");
             }
             var file = FindGenerator(r.GetValue(from)!, r.GetValue(cls));
             var g = GeneratorFile.Load(file);
@@ -113,6 +125,80 @@ internal static class GanCommands
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>A ccgan model at <paramref name="from"/> (the file, or all.ccgan.safetensors in the folder or one
+    /// level below when the folder holds no generator file); null when there is none.</summary>
+    private static string? FindCcgan(string from)
+    {
+        if (File.Exists(from))
+        {
+            return from.EndsWith(".ccgan.safetensors", StringComparison.Ordinal) ? from : null;
+        }
+        if (!Directory.Exists(from))
+        {
+            return null;
+        }
+        var dirs = new[] { from }.Concat(Directory.GetDirectories(from).Order(StringComparer.Ordinal)).ToList();
+        if (dirs.Any(d => Directory.GetFiles(d, "*.generator.safetensors").Length > 0))
+        {
+            return null;
+        }
+        var found = dirs.Select(d => Path.Combine(d, CcganModel.FileName)).Where(File.Exists).ToList();
+        return found.Count switch
+        {
+            0 => null,
+            1 => found[0],
+            _ => throw new ArgumentException($"--from: {from} holds several ccgan models ({string.Join(", ", found)}); name the file"),
+        };
+    }
+
+    /// <summary>Draws <paramref name="n"/> images from a ccgan model at the attribute values of
+    /// <paramref name="pairs"/>, written with a metadata.csv of the requested values.</summary>
+    private static int SampleCcgan(IAnsiConsole console, string file, string[]? pairs, int? cls, int n, ulong seed, string outDir)
+    {
+        var model = CcganModel.Load(file);
+        var values = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var kv in (pairs ?? []).SelectMany(p => p.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+        {
+            var eq = kv.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || !double.TryParse(kv[(eq + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            {
+                throw new ArgumentException($"--set '{kv}': expected attribute=number, e.g. {model.Scale.Names[0]}=1.5");
+            }
+            values[kv[..eq]] = v;
+        }
+        if (values.Count == 0)
+        {
+            throw new ArgumentException($"--set: {file} is a ccgan model conditioned on {string.Join(", ", model.Scale.Names)}; say where to draw, e.g. --set {string.Join(",", model.Scale.Names.Select(a => a + "=" + model.Scale.Mean[Array.IndexOf(model.Scale.Names, a)].ToString("G3", CultureInfo.InvariantCulture)))} (the training means)");
+        }
+        if (cls is { } k && (k < 0 || k >= model.ClassNames.Count))
+        {
+            throw new ArgumentException($"--class: {k} is not a class of {file} (0 to {model.ClassNames.Count - 1})");
+        }
+        var g = model.Generator;
+        var pixels = Ccgan.GenerateAt(g, model.At(values, n), new Tensors.Generator(seed));
+        var folder = cls is { } c ? model.ClassNames[c] : "generated";
+        var raw = model.Scale.Names.Select(a => (float)values[a]).ToArray();
+        var data = new Dataset("generated", pixels, new int[n], g.Channels, g.Height, g.Width, [folder], Enumerable.Repeat(true, n).ToArray(),
+            model.Scale.Names, [.. Enumerable.Range(0, n).SelectMany(_ => raw)]);
+        ImageFolder.Write(data, outDir);
+        console.WriteLine($"wrote {n} images at {string.Join(", ", model.Scale.Names.Select(a => $"{a} = {values[a].ToString("G4", CultureInfo.InvariantCulture)}"))} from {file} to {Path.Combine(outDir, ImageFolder.SafeName(folder))} (the values in metadata.csv)");
+        if (ConditionError.CanMeasure(model.Scale.Names, g.Channels))
+        {
+            // Morpho-MNIST's measures can be taken on the images: say how close they came.
+            var measured = ConditionError.Measure(pixels, n, g.Height, g.Width, model.Scale.Names);
+            var cols = model.Scale.Names.Length;
+            var parts = model.Scale.Names.Select((a, j) =>
+            {
+                var v = Enumerable.Range(0, n).Select(i => measured[i * cols + j]).Where(double.IsFinite).ToArray();
+                var mean = v.Length == 0 ? double.NaN : v.Average();
+                var sd = v.Length < 2 ? 0 : Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Length - 1));
+                return string.Create(CultureInfo.InvariantCulture, $"{a} {mean:G3} ± {sd:G2} (asked {values[a]:G4})");
+            });
+            console.WriteLine($"measured on the images (Morpho-MNIST's measures): {string.Join(", ", parts)}");
+        }
+        return 0;
     }
 
     /// <summary>The generator file for <paramref name="cls"/> under <paramref name="from"/>: the file itself, or

@@ -227,13 +227,8 @@ public sealed class Gamo : GenerativeRebalancer
         {
             notes.Add(new RebalanceNote("copies", $"class {c} ('{train.ClassNames[c]}') has one training image, so every convex combination of it is a copy", $"class{c}"));
         }
-        if (File.Exists(file))
+        if (StoredModel.Open(file, "gamo", key, "a GAMO model") is { } stored)
         {
-            var stored = Checkpoint.Load(file);
-            if (stored.Metadata.GetValueOrDefault("gamo.key") != key)
-            {
-                throw new ArgumentException($"{file} holds a GAMO model trained with other settings, data or seed; use another output folder or delete the file");
-            }
             stored.LoadModule(g, "g");
             log?.Invoke($"all: reusing the trained GAMO model {file}");
         }
@@ -320,10 +315,9 @@ public sealed class GamoTrainer
         Directory.CreateDirectory(workDir);
         var state = Path.Combine(workDir, tag + ".state.safetensors");
         var csvFile = Path.Combine(workDir, tag + ".losses.csv");
-        if (!(File.Exists(state) && TryResume(state, csvFile, key, log)))
+        if (Parts.Resume(state, csvFile, key, _csv, log, _s.Steps) is { } resumed)
         {
-            _csv.Clear();
-            _csv.Add(CsvHeader);
+            Step = resumed;
         }
         var n = _s.BatchSize;
         var pick = new int[n];
@@ -383,7 +377,7 @@ public sealed class GamoTrainer
             }
             if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
             {
-                SaveState(state, csvFile, key);
+                Parts.Save(state, csvFile, _csv, key, Step);
             }
             progress?.Invoke(new GanProgress(tag, Step, _s.Steps, -q, lossG, _s.LearningRate, _s.LearningRate, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
             if (stopAfter is { } stop && Step >= stop && Step < _s.Steps)
@@ -409,45 +403,11 @@ public sealed class GamoTrainer
         {
             throw new ArgumentException($"GAMO: the generator was trained to fill class(es) {string.Join(", ", classes)}, not class {c}");
         }
-        var wasTraining = g.Training;
-        g.Eval();
-        var size = channels * height * width;
-        var bytes = new byte[n * size];
-        using (GradMode.NoGrad())
-        {
-            for (var start = 0; start < n; start += 256)
-            {
-                var len = Math.Min(256, n - start);
-                using var scope = TensorScope.Begin();
-                var perClass = classes.Select((_, i) => i == index ? len : 0).ToArray();
-                var (x, _) = g.Forward(gen.Normal([len, g.LatentDim]), perClass, images);
-                Dataset.ToBytes(x.Reshape(len, channels, height, width)).CopyTo(bytes.AsSpan(start * size));
-            }
-        }
-        g.Train(wasTraining);
-        return bytes;
+        return ImageRows.Generate(g, n, channels * height * width, (_, len) =>
+            g.Forward(gen.Normal([len, g.LatentDim]), [.. classes.Select((_, i) => i == index ? len : 0)], images).Samples.Reshape(len, channels, height, width));
     }
 
-    private void SaveState(string path, string csvFile, string key) =>
-        ResumableState.Save(new Checkpoint().AddModule(_g, "g").AddModule(_m, "m").AddModule(_d, "d").AddOptimizer(_optG, "g").AddOptimizer(_optM, "m").AddOptimizer(_optD, "d").AddGenerator(_rng, "main"), path, csvFile, _csv, "gamo", key, Step);
-
-    private bool TryResume(string path, string csvFile, string key, Action<string>? log)
-    {
-        if (ResumableState.TryLoad(path, csvFile, "gamo", key, CsvHeader, _csv, log, out var step) is not { } c)
-        {
-            return false;
-        }
-        c.LoadModule(_g, "g");
-        c.LoadModule(_m, "m");
-        c.LoadModule(_d, "d");
-        c.LoadOptimizer(_optG, "g");
-        c.LoadOptimizer(_optM, "m");
-        c.LoadOptimizer(_optD, "d");
-        c.LoadGenerator(_rng, "main");
-        Step = step;
-        log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
-        return true;
-    }
+    private TrainerParts Parts => new TrainerParts("gamo", CsvHeader).Module("g", _g).Module("m", _m).Module("d", _d).Optimizer("g", _optG).Optimizer("m", _optM).Optimizer("d", _optD).Random("main", _rng);
 
     private void WriteGrid(string path, Dataset data)
     {

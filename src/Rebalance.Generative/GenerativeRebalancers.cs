@@ -17,11 +17,11 @@ public sealed class GenerativeContext
     public Action<GanProgress>? Progress { get; init; }
 }
 
-/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>, <c>bagan</c>, <c>bagan-gp</c>, <c>wae-gan</c>, <c>scdl-gan</c>, <c>gamo</c>.</summary>
+/// <summary>The generative rebalancers by name: <c>gan-per-class</c>, <c>smate</c>, <c>cgan</c>, <c>vae</c>, <c>cvae</c>, <c>deepsmote</c>, <c>bagan</c>, <c>bagan-gp</c>, <c>wae-gan</c>, <c>scdl-gan</c>, <c>gamo</c>, <c>ccgan</c>.</summary>
 public static class GenerativeMethods
 {
     /// <summary>Known names.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "bagan-gp", "wae-gan", "scdl-gan", "gamo"];
+    public static IReadOnlyList<string> Names { get; } = ["gan-per-class", "smate", "cgan", "vae", "cvae", "deepsmote", "bagan", "bagan-gp", "wae-gan", "scdl-gan", "gamo", "ccgan"];
 
     /// <summary>Refuses a contrastive head for methods that train one GAN per class (it needs class labels).</summary>
     internal static GanSettings Unconditional(GanSettings s, string method) => s.Contrastive
@@ -45,6 +45,7 @@ public static class GenerativeMethods
             "bagan-gp" => new Autoencoders.BaganGp(Autoencoders.BaganGpSettings.Read(settings), settings, context),
             "bagan" or "wae-gan" or "scdl-gan" => new Autoencoders.Bagan(Autoencoders.BaganSettings.Read(settings, name), settings, context),
             "gamo" => new Gamo(GamoSettings.Read(settings), settings, context),
+            "ccgan" => new Continuous.Ccgan(Continuous.CcganSettings.Read(settings), settings, context),
             "deepsmote" => new Autoencoders.DeepSmote(Autoencoders.VaeSettings.Read(settings, Autoencoders.DeepSmote.Defaults), settings, context),
             _ => throw new ArgumentException($"unknown generative method '{name}' (known: {string.Join(", ", Names)})"),
         };

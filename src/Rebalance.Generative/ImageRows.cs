@@ -1,4 +1,5 @@
 using Rebalance.Data;
+using Rebalance.Nn;
 using Rebalance.Tensors;
 
 namespace Rebalance.Generative;
@@ -32,5 +33,27 @@ public static class ImageRows
             }
         }
         return rows;
+    }
+
+    /// <summary>Images made by <paramref name="model"/> in evaluation mode and without gradients, in batches:
+    /// <paramref name="draw"/>(start, length) returns images (len, C, H, W) in [−1, 1] for rows start ...
+    /// start + len − 1; the result is <paramref name="n"/> images of <paramref name="imageSize"/> bytes. The
+    /// model's training mode is restored afterwards.</summary>
+    public static byte[] Generate(Module model, int n, int imageSize, Func<int, int, Tensor> draw)
+    {
+        var bytes = new byte[n * imageSize];
+        var wasTraining = model.Training;
+        model.Eval();
+        using (GradMode.NoGrad())
+        {
+            for (var start = 0; start < n; start += Batch)
+            {
+                var len = Math.Min(Batch, n - start);
+                using var scope = TensorScope.Begin();
+                Dataset.ToBytes(draw(start, len)).CopyTo(bytes.AsSpan(start * imageSize));
+            }
+        }
+        model.Train(wasTraining);
+        return bytes;
     }
 }

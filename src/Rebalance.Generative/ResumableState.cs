@@ -71,3 +71,100 @@ internal static class ResumableState
         csv.AddRange(lines.Count >= rows ? lines.Take(rows) : [header]);
     }
 }
+
+/// <summary>The named parts of a trainer a resumable checkpoint holds (modules, optimisers, random
+/// generators) and how to save them and resume from them, so trainers list their parts once.</summary>
+internal sealed class TrainerParts(string prefix, string csvHeader)
+{
+    private readonly List<(string Name, Module Module)> _modules = [];
+    private readonly List<(string Name, Optimizer Optimizer)> _optimizers = [];
+    private readonly List<(string Name, Tensors.Generator Generator)> _generators = [];
+
+    /// <summary>Adds a module.</summary>
+    public TrainerParts Module(string name, Module module)
+    {
+        _modules.Add((name, module));
+        return this;
+    }
+
+    /// <summary>Adds an optimiser.</summary>
+    public TrainerParts Optimizer(string name, Optimizer optimizer)
+    {
+        _optimizers.Add((name, optimizer));
+        return this;
+    }
+
+    /// <summary>Adds a random generator.</summary>
+    public TrainerParts Random(string name, Tensors.Generator generator)
+    {
+        _generators.Add((name, generator));
+        return this;
+    }
+
+    /// <summary>Saves every part at <paramref name="step"/> (see <see cref="ResumableState.Save"/>).</summary>
+    public void Save(string path, string csvFile, IReadOnlyList<string> csv, string key, int step)
+    {
+        var c = new Checkpoint();
+        foreach (var (n, m) in _modules)
+        {
+            c.AddModule(m, n);
+        }
+        foreach (var (n, o) in _optimizers)
+        {
+            c.AddOptimizer(o, n);
+        }
+        foreach (var (n, g) in _generators)
+        {
+            c.AddGenerator(g, n);
+        }
+        ResumableState.Save(c, path, csvFile, csv, prefix, key, step);
+    }
+
+    /// <summary>The step the state at <paramref name="path"/> left off at, when it was saved with
+    /// <paramref name="key"/>: every part loaded, <paramref name="csv"/> refilled and a log line saying so.
+    /// Null when there is nothing to resume, with <paramref name="csv"/> holding the header alone.</summary>
+    public int? Resume(string path, string csvFile, string key, List<string> csv, Action<string>? log, int steps)
+    {
+        if (!File.Exists(path) || ResumableState.TryLoad(path, csvFile, prefix, key, csvHeader, csv, log, out var step) is not { } c)
+        {
+            csv.Clear();
+            csv.Add(csvHeader);
+            return null;
+        }
+        foreach (var (n, m) in _modules)
+        {
+            c.LoadModule(m, n);
+        }
+        foreach (var (n, o) in _optimizers)
+        {
+            c.LoadOptimizer(o, n);
+        }
+        foreach (var (n, g) in _generators)
+        {
+            c.LoadGenerator(g, n);
+        }
+        log?.Invoke($"{Path.GetFileName(path)}: resumed at step {step}/{steps}");
+        return step;
+    }
+}
+
+/// <summary>A finished model file kept in a method's model folder under a key of everything that decided it.</summary>
+internal static class StoredModel
+{
+    /// <summary>The checkpoint at <paramref name="file"/> when it exists (null when not); one stored under
+    /// another key in its <paramref name="prefix"/>.key metadata is an error naming the file, since reusing or
+    /// overwriting it would be wrong.</summary>
+    public static Checkpoint? Open(string file, string prefix, string key, string what)
+    {
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+        var stored = Checkpoint.Load(file);
+        if (stored.Metadata.GetValueOrDefault(prefix + ".key") != key)
+        {
+            throw new ArgumentException($"{file} holds {what} trained with other settings, data or seed; use another output folder or delete the file");
+        }
+        return stored;
+    }
+}

@@ -134,7 +134,7 @@ public class RunCommandTests
         Assert.Equal([11, 11], run["resampled_counts"]!.AsArray().Select(n => n!.GetValue<int>()));
         (code, var text, _) = Run("data", "show", data, "--protocol", "threshold:w>=4+counts:12,6");
         Assert.Equal(0, code);
-        Assert.Contains("attributes (from metadata.csv): w 0 to 11", text, StringComparison.Ordinal);
+        Assert.Contains("attributes: w 0 to 11", text, StringComparison.Ordinal);
         Assert.Contains("2 classes", text, StringComparison.Ordinal);
     }
 
@@ -323,6 +323,48 @@ public class RunCommandTests
         (code, _, err) = Run("gan", "train", "--dataset", data, "--method", "gamo", "--out", gans);
         Assert.Equal(1, code);
         Assert.Contains("use 'rebalance resample --method gamo'", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CcganTrainsOnAttributesAndSamplesAtChosenValues()
+    {
+        // Morpho-MNIST's attribute names on a folder's metadata.csv, so the condition can be measured.
+        var data = MakeDataset([12, 6]);
+        foreach (var split in new[] { "train", "test" })
+        {
+            var rows = Directory.GetFiles(Path.Combine(data, split), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+                .Select((f, i) => $"{Path.GetRelativePath(Path.Combine(data, split), f).Replace('\\', '/')},{2 + (i % 4)},{0.1 * (i % 3)}");
+            File.WriteAllLines(Path.Combine(data, split, "metadata.csv"), ["file,thickness,slant", .. rows]);
+        }
+        var cc = Path.Combine(data, "cc");
+        var (code, text, err) = Run("gan", "train", "--dataset", data, "--method", "ccgan", "--set", "steps=4", "--set", "batch_size=4", "--set", "z_dim=4", "--set", "width=8", "--out", cc);
+        Assert.True(code == 0, err + text);
+        Assert.Contains("training ccgan on 18 images conditioned on thickness, slant for 4 steps", text, StringComparison.Ordinal);
+        Assert.Contains("condition check, thickness: generated images are off by", text, StringComparison.Ordinal);
+        Assert.Contains("trained the ccgan model", text, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(cc, "all.ccgan.safetensors")));
+
+        var outDir = Path.Combine(data, "drawn");
+        (code, text, err) = Run("gan", "sample", "--from", cc, "--set", "thickness=3.5,slant=0.2", "--count", "3", "--out", outDir);
+        Assert.True(code == 0, err + text);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(outDir, "generated"), "syn-*.png").Length);
+        Assert.Contains("measured on the images (Morpho-MNIST's measures): thickness", text, StringComparison.Ordinal);
+        var meta = File.ReadAllLines(Path.Combine(outDir, "metadata.csv"));
+        Assert.Equal(4, meta.Length);
+        Assert.EndsWith(",3.5,0.2", meta[1], StringComparison.Ordinal);
+
+        (code, _, err) = Run("gan", "sample", "--from", cc, "--count", "3", "--out", Path.Combine(data, "x"));
+        Assert.Equal(1, code);
+        Assert.Contains("is a ccgan model conditioned on thickness, slant; say where to draw, e.g. --set thickness=", err, StringComparison.Ordinal);
+        (code, _, err) = Run("gan", "sample", "--from", cc, "--set", "thickness=3", "--out", Path.Combine(data, "x"));
+        Assert.Equal(1, code);
+        Assert.Contains("missing: slant", err, StringComparison.Ordinal);
+        (code, _, err) = Run("gan", "sample", "--from", cc, "--set", "thickness=thick,slant=0", "--out", Path.Combine(data, "x"));
+        Assert.Equal(1, code);
+        Assert.Equal("error: --set 'thickness=thick': expected attribute=number, e.g. thickness=1.5", err.TrimEnd());
+        (code, _, err) = Run("gan", "train", "--dataset", MakeDataset([8, 4]), "--method", "ccgan", "--out", Path.Combine(data, "y"));
+        Assert.Equal(1, code);
+        Assert.Contains("carry no attributes to condition on", err, StringComparison.Ordinal);
     }
 
     [Fact]

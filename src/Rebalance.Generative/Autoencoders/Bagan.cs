@@ -396,20 +396,7 @@ public sealed class Bagan : GenerativeRebalancer
     {
         var gaussians = _gaussians ?? throw new InvalidOperationException("BAGAN: generating before training");
         ArgumentNullException.ThrowIfNull(g);
-        var bytes = new byte[n * train.ImageSize];
-        var wasTraining = g.Training;
-        g.Eval();
-        using (GradMode.NoGrad())
-        {
-            for (var start = 0; start < n; start += 256)
-            {
-                var len = Math.Min(256, n - start);
-                using var scope = TensorScope.Begin();
-                Dataset.ToBytes(g.Forward(gaussians.Sample(c, len, gen), null)).CopyTo(bytes.AsSpan(start * train.ImageSize));
-            }
-        }
-        g.Train(wasTraining);
-        return bytes;
+        return ImageRows.Generate(g, n, train.ImageSize, (_, len) => g.Forward(gaussians.Sample(c, len, gen), null));
     }
 }
 
@@ -476,10 +463,9 @@ public sealed class BaganTrainer
         Directory.CreateDirectory(workDir);
         var state = Path.Combine(workDir, tag + ".state.safetensors");
         var csvFile = Path.Combine(workDir, tag + ".losses.csv");
-        if (!(File.Exists(state) && TryResume(state, csvFile, key, log)))
+        if (Parts.Resume(state, csvFile, key, _csv, log, _s.Steps) is { } resumed)
         {
-            _csv.Clear();
-            _csv.Add(CsvHeader);
+            Step = resumed;
         }
         var present = Enumerable.Range(0, _classes).Where(c => _gaussians.Mean[c].Length > 0).ToArray();
         var pick = new int[_s.BatchSize];
@@ -544,7 +530,7 @@ public sealed class BaganTrainer
             }
             if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
             {
-                SaveState(state, csvFile, key);
+                Parts.Save(state, csvFile, _csv, key, Step);
             }
             progress?.Invoke(new GanProgress(tag, Step, _s.Steps, lossD, lossG, _s.LearningRate, _s.LearningRate, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
             if (stopAfter is { } stop && Step >= stop && Step < _s.Steps)
@@ -556,24 +542,7 @@ public sealed class BaganTrainer
         return true;
     }
 
-    private void SaveState(string path, string csvFile, string key) =>
-        ResumableState.Save(new Checkpoint().AddModule(G, "g").AddModule(D, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d").AddGenerator(_rng, "main"), path, csvFile, _csv, "bagan", key, Step);
-
-    private bool TryResume(string path, string csvFile, string key, Action<string>? log)
-    {
-        if (ResumableState.TryLoad(path, csvFile, "bagan", key, CsvHeader, _csv, log, out var step) is not { } c)
-        {
-            return false;
-        }
-        c.LoadModule(G, "g");
-        c.LoadModule(D, "d");
-        c.LoadOptimizer(_optG, "g");
-        c.LoadOptimizer(_optD, "d");
-        c.LoadGenerator(_rng, "main");
-        Step = step;
-        log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
-        return true;
-    }
+    private TrainerParts Parts => new TrainerParts("bagan", CsvHeader).Module("g", G).Module("d", D).Optimizer("g", _optG).Optimizer("d", _optD).Random("main", _rng);
 
     /// <summary>Ten images per class from fixed draws of each class's code distribution.</summary>
     private void WriteGrid(string path, Dataset data)

@@ -104,22 +104,8 @@ public sealed class BaganGpGenerator : Module
     /// <summary><paramref name="n"/> images of class <paramref name="c"/> as bytes, noise from <paramref name="gen"/>.</summary>
     public byte[] Generate(int c, int n, Generator gen)
     {
-        var wasTraining = Training;
-        Eval();
         var size = Decoder.Shape.Channels * Decoder.Shape.Height * Decoder.Shape.Width;
-        var bytes = new byte[n * size];
-        using (GradMode.NoGrad())
-        {
-            for (var start = 0; start < n; start += 256)
-            {
-                var len = Math.Min(256, n - start);
-                using var scope = TensorScope.Begin();
-                var z = gen.Normal([len, Decoder.Shape.LatentDim]);
-                Dataset.ToBytes(Forward(z, Tensor.Full([len], c, DType.Int32))).CopyTo(bytes.AsSpan(start * size));
-            }
-        }
-        Train(wasTraining);
-        return bytes;
+        return ImageRows.Generate(this, n, size, (_, len) => Forward(gen.Normal([len, Decoder.Shape.LatentDim]), Tensor.Full([len], c, DType.Int32)));
     }
 }
 
@@ -263,10 +249,9 @@ public sealed class BaganGpTrainer
         Directory.CreateDirectory(workDir);
         var state = Path.Combine(workDir, tag + ".state.safetensors");
         var csvFile = Path.Combine(workDir, tag + ".losses.csv");
-        if (!(File.Exists(state) && TryResume(state, csvFile, key, log)))
+        if (Parts.Resume(state, csvFile, key, _csv, log, _s.Steps) is { } resumed)
         {
-            _csv.Clear();
-            _csv.Add(CsvHeader);
+            Step = resumed;
         }
         var present = Enumerable.Range(0, data.NumClasses).Where(c => data.IndicesOf(c).Length > 0).ToArray();
         var pick = new int[_s.BatchSize];
@@ -322,7 +307,7 @@ public sealed class BaganGpTrainer
             }
             if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
             {
-                SaveState(state, csvFile, key);
+                Parts.Save(state, csvFile, _csv, key, Step);
             }
             progress?.Invoke(new GanProgress(tag, Step, _s.Steps, lossD, lossG, _s.LearningRate, _s.LearningRate, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
             if (stopAfter is { } stop && Step >= stop && Step < _s.Steps)
@@ -334,24 +319,7 @@ public sealed class BaganGpTrainer
         return true;
     }
 
-    private void SaveState(string path, string csvFile, string key) =>
-        ResumableState.Save(new Checkpoint().AddModule(_g, "g").AddModule(_d, "d").AddOptimizer(_optG, "g").AddOptimizer(_optD, "d").AddGenerator(_rng, "main"), path, csvFile, _csv, "bagan-gp", key, Step);
-
-    private bool TryResume(string path, string csvFile, string key, Action<string>? log)
-    {
-        if (ResumableState.TryLoad(path, csvFile, "bagan-gp", key, CsvHeader, _csv, log, out var step) is not { } c)
-        {
-            return false;
-        }
-        c.LoadModule(_g, "g");
-        c.LoadModule(_d, "d");
-        c.LoadOptimizer(_optG, "g");
-        c.LoadOptimizer(_optD, "d");
-        c.LoadGenerator(_rng, "main");
-        Step = step;
-        log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
-        return true;
-    }
+    private TrainerParts Parts => new TrainerParts("bagan-gp", CsvHeader).Module("g", _g).Module("d", _d).Optimizer("g", _optG).Optimizer("d", _optD).Random("main", _rng);
 
     private void WriteGrid(string path, Dataset data, int[] present)
     {

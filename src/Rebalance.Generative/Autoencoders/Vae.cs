@@ -247,10 +247,9 @@ public sealed class VaeTrainer
         var state = Path.Combine(workDir, tag + ".state.safetensors");
         var csvFile = Path.Combine(workDir, tag + ".losses.csv");
         var key = KeyFor(_s, shape, _seed, data);
-        if (!(File.Exists(state) && TryResume(state, csvFile, key, log)))
+        if (Parts.Resume(state, csvFile, key, _csv, log, _s.Steps) is { } resumed)
         {
-            _csv.Clear();
-            _csv.Add(CsvHeader);
+            Step = resumed;
         }
         var byClass = shape.Conditional && _s.ClassBalanced ? Enumerable.Range(0, data.NumClasses).Select(data.IndicesOf).Where(ix => ix.Length > 0).ToArray() : null;
         var pick = new int[_s.BatchSize];
@@ -338,7 +337,7 @@ public sealed class VaeTrainer
             }
             if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
             {
-                SaveState(state, csvFile, key);
+                Parts.Save(state, csvFile, _csv, key, Step);
             }
             progress?.Invoke(new GanProgress(tag, Step, _s.Steps, recon, kl, _opt.ParamGroups[0].LearningRate, 0, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds))
             {
@@ -373,22 +372,7 @@ public sealed class VaeTrainer
     /// <summary>The files a finished run no longer needs.</summary>
     public static void DeleteState(string workDir, string tag) => File.Delete(Path.Combine(workDir, tag + ".state.safetensors"));
 
-    private void SaveState(string path, string csvFile, string key) =>
-        ResumableState.Save(new Checkpoint().AddModule(Model, "vae").AddOptimizer(_opt, "vae").AddGenerator(_rng, "main"), path, csvFile, _csv, "vae", key, Step);
-
-    private bool TryResume(string path, string csvFile, string key, Action<string>? log)
-    {
-        if (ResumableState.TryLoad(path, csvFile, "vae", key, CsvHeader, _csv, log, out var step) is not { } c)
-        {
-            return false;
-        }
-        c.LoadModule(Model, "vae");
-        c.LoadOptimizer(_opt, "vae");
-        c.LoadGenerator(_rng, "main");
-        Step = step;
-        log?.Invoke($"{Path.GetFileName(path)}: resumed at step {Step}/{_s.Steps}");
-        return true;
-    }
+    private TrainerParts Parts => new TrainerParts("vae", CsvHeader).Module("vae", Model).Optimizer("vae", _opt).Random("main", _rng);
 
     /// <summary>A VAE's grid: decoded N(0, I) draws from a fixed seed, one row per class for a conditional
     /// model. Another autoencoder's: per class (up to 10), a row of its first training images and a row of
