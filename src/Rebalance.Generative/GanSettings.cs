@@ -85,6 +85,13 @@ public sealed record GanSettings
     /// <summary>Weight λ of the LeCam regulariser on D (0: off; StudioGAN's CIFAR setting is 0.3).</summary>
     public double LeCam { get; init; }
 
+    /// <summary>ProGAN's drift term ε·E[D(x)²] on real images, added to D's loss (0: off; the paper's 0.001,
+    /// the default with <c>arch: progan</c>).</summary>
+    public double Drift { get; init; }
+
+    /// <summary>Images per ProGAN phase (a fade-in or a stable phase; used with <c>arch: progan</c>).</summary>
+    public int ProganPhase { get; init; } = 10_000;
+
     /// <summary>Spectral norm in the discriminator.</summary>
     public bool SpectralNorm { get; init; }
 
@@ -133,7 +140,7 @@ public sealed record GanSettings
     public static IReadOnlyList<string> Keys { get; } =
     [
         "arch", "loss", "cond_loss", "tau", "cond_embed", "cond_weight", "margin_pos", "margin_neg", "z_dim", "steps", "batch_size", "lr_g", "lr_d", "optimizer", "beta1", "beta2", "d_steps", "penalty_weight", "r1",
-        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "sampler", "class_balanced", "lecam", "checkpoint_every", "sample_every",
+        "diffaugment", "augment_below", "ema", "spectral_norm", "acgan", "acgan_fake", "sampler", "class_balanced", "lecam", "drift", "progan_phase", "checkpoint_every", "sample_every",
         "eval_every", "plateau_patience", "plateau_factor", "divergence_patience", "max_restarts", "restart_factor", "freeze_g", "freeze_d",
     ];
 
@@ -151,8 +158,16 @@ public sealed record GanSettings
             // These replace the method's defaults; keys written in the file still win.
             d = d with { Loss = "gan-gp", PenaltyWeight = 10, LrG = 2e-4, LrD = 2e-4, Beta1 = 0.5, Beta2 = 0.9, DSteps = 5 };
         }
+        var progan = arch == "progan" && d.Architecture != "progan";
+        if (progan)
+        {
+            // ProGAN's recipe (Karras et al. 2018, section 4 and appendix A.1): WGAN-GP with λ 10 and the drift
+            // term ε 0.001, one critic step per generator step, Adam 1e-3 with β (0, 0.99) for both, and an
+            // exponential moving average of G (decay 0.999) to sample from. Keys written in the file still win.
+            d = d with { Loss = "wgan-gp", PenaltyWeight = 10, Drift = 0.001, DSteps = 1, LrG = 1e-3, LrD = 1e-3, Beta1 = 0, Beta2 = 0.99, EmaDecay = 0.999 };
+        }
         var loss = s.Choice(K("loss"), d.Loss, [.. AdversarialLoss.Names]);
-        if (prefix.Length == 0 && loss == "wgan-gp")
+        if (prefix.Length == 0 && loss == "wgan-gp" && !progan)
         {
             // Gulrajani et al. 2017, Algorithm 1: n_critic = 5, Adam(α = 1e-4, β1 = 0, β2 = 0.9) for both
             // networks. These replace the method's defaults; keys written in the file still win. (A
@@ -199,6 +214,8 @@ public sealed record GanSettings
             AuxOnFake = s.Bool(K("acgan_fake"), d.AuxOnFake),
             ClassBalanced = Sampler(s, K, d.ClassBalanced),
             LeCam = s.Double(K("lecam"), d.LeCam, 0, 1000),
+            Drift = s.Double(K("drift"), d.Drift, 0, 1000),
+            ProganPhase = s.Int(K("progan_phase"), d.ProganPhase, 1, 100_000_000),
             CheckpointEvery = s.Int(K("checkpoint_every"), d.CheckpointEvery, 1),
             SampleEvery = s.Int(K("sample_every"), d.SampleEvery, 1),
             EvalEvery = s.Int(K("eval_every"), d.EvalEvery, 1),
@@ -249,6 +266,8 @@ public sealed record GanSettings
         CheckpointEvery, EvalEvery, PlateauPatience, R(PlateauFactor), DivergencePatience, MaxRestarts, R(RestartFactor), FreezeG, FreezeD)
         + (Optimizer == "adam" ? "" : ";" + Optimizer) // Adam's generators keep the digests they had before the setting existed
         + (LeCam > 0 ? $";lecam {R(LeCam)}" : "")
+        + (Drift > 0 ? $";drift {R(Drift)}" : "")
+        + (Architecture == "progan" ? $";progan phase {ProganPhase}" : "")
         + (Contrastive ? $";cond {CondLoss} {R(Tau)} {CondEmbed} {R(CondWeight)} {R(Margins.Positive)} {R(Margins.Negative)}" : ""); // and projection ones too
 
     /// <summary>A short digest of <see cref="Canonical"/>.</summary>

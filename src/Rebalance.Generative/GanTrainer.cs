@@ -80,6 +80,9 @@ public sealed class GanTrainer
     private double _lecamReal;
     private double _lecamFake;
 
+    // The level a progressive pair starts from (0, or the level a transferred pair had reached).
+    private readonly double _grownAtStart;
+
     /// <summary>A new pair with weights drawn from <paramref name="seed"/>.</summary>
     public GanTrainer(GanSettings settings, GanShape shape, ulong seed, GanTrainer? transferFrom = null)
     {
@@ -103,6 +106,8 @@ public sealed class GanTrainer
             G.LoadStateDict((transferFrom._ema?.Shadow ?? transferFrom.G).StateDict());
             D.LoadStateDict(transferFrom.D.StateDict());
         }
+        // A transferred progressive pair (SMate's fine-tuning) keeps the level it had grown to.
+        _grownAtStart = (G as IProgressive)?.Progress ?? 0;
         _trainableG = Freeze(G, G.Blocks, settings.FreezeG, "generator");
         _trainableD = Freeze(D, D.Blocks, settings.FreezeD, "discriminator");
         _optG = settings.MakeOptimizer(_trainableG, settings.LrG);
@@ -188,6 +193,7 @@ public sealed class GanTrainer
         var startStep = Step;
         while (Step < _s.Steps)
         {
+            Grow();
             var (lossD, lossG, penalty, dReal, dFake, separated) = TrainStep(batches, augment);
             Step++;
             _ema?.Update(Math.Min(_s.EmaDecay, (1.0 + Step) / (10.0 + Step)));
@@ -244,6 +250,21 @@ public sealed class GanTrainer
         return true;
     }
 
+    /// <summary>For a progressive pair (<c>arch: progan</c>): sets G, D and the sampling generator to the level
+    /// <see cref="ProganSchedule"/> gives for the real images D has seen so far.</summary>
+    private void Grow()
+    {
+        if (G is not IProgressive g)
+        {
+            return;
+        }
+        var level = Math.Max(_grownAtStart, ProganSchedule.Level((long)Step * _s.BatchSize * _s.DSteps, _s.ProganPhase, g.Levels));
+        g.SetProgress(level);
+        (D as IProgressive)?.SetProgress(level);
+        // The moving average copies buffers at each update; it is set here too for the first steps' samples.
+        (_ema?.Shadow as IProgressive)?.SetProgress(level);
+    }
+
     /// <summary>Images from the sampling generator for the given labels (ignored when unconditional), as
     /// bytes in the dataset layout, drawn from <paramref name="gen"/>.</summary>
     public byte[] Generate(int count, int label, Tensors.Generator gen) => GeneratorFile.Generate(Sampler, count, label, gen);
@@ -283,6 +304,11 @@ public sealed class GanTrainer
             var outReal = D.Forward(ra, labels);
             var outFake = D.Forward(fa, labels);
             var loss = _loss.Discriminator(outReal.Logits, outFake.Logits);
+            if (_s.Drift > 0)
+            {
+                // ProGAN's drift term keeps the critic's scores on real images near 0.
+                loss = loss + ((outReal.Logits * outReal.Logits).Mean() * _s.Drift);
+            }
             Tensor? pen = null;
             if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
             {

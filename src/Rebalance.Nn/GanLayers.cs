@@ -42,6 +42,55 @@ public static class SpectralNorm
     }
 }
 
+/// <summary>
+/// The equalised learning rate of ProGAN (Karras et al. 2018): a layer's weight is drawn from N(0, 1) and
+/// scaled at every use by c = gain / sqrt(fan_in) (He's constant), so Adam's step size is the same for every
+/// layer whatever its fan-in. The weight becomes the parameter "weight_orig", used as weight_orig · c.
+/// </summary>
+public static class EqualizedLr
+{
+    /// <summary>Re-draws <paramref name="module"/>'s weight from N(0, 1), zeroes its bias, and scales the
+    /// weight at use. Returns the module.</summary>
+    public static T Apply<T>(T module, Generator generator, double gain = 1.4142135623730951, string name = "weight") where T : Module
+    {
+        var weight = module.GetParameter(name) ?? throw new ArgumentException($"equalized_lr: {module.GetType().Name} has no parameter '{name}'");
+        // Fan-in: every dimension but the output's (dim 0; dim 1 of a transposed convolution).
+        var outDim = module is ConvTranspose2d ? 1 : 0;
+        var fanIn = 1L;
+        for (var d = 0; d < weight.Rank; d++)
+        {
+            fanIn *= d == outDim ? 1 : weight.Size(d);
+        }
+        using (GradMode.NoGrad())
+        {
+            weight.CopyFrom_(generator.Normal(weight.Shape, dtype: weight.DType));
+            if (module.GetParameter("bias") is { } bias)
+            {
+                bias.CopyFrom_(Tensor.Zeros(bias.Shape, bias.DType));
+            }
+        }
+        module.ReplaceParameterWithComputed(name, name + "_orig", new Transform(name, gain / Math.Sqrt(fanIn)));
+        return module;
+    }
+
+    /// <summary>The scale c applied to <paramref name="module"/>'s weight (1 when not equalised).</summary>
+    public static double Scale(Module module, string name = "weight") => module.GetParameter(name + "_orig") is null ? 1 : module.ComputedTransform(name) is Transform t ? t.Scale : 1;
+
+    private sealed class Transform(string name, double scale) : IParameterTransform
+    {
+        public double Scale => scale;
+
+        public Tensor Compute(Module owner) => owner.GetParameter(name + "_orig")! * scale;
+    }
+}
+
+/// <summary>Pixel-wise feature normalisation (see <see cref="NnFunctional.PixelNorm"/>).</summary>
+public sealed class PixelNorm : Module
+{
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor x) => NnFunctional.PixelNorm(x);
+}
+
 /// <summary>Appends the minibatch standard deviation as one extra channel (see <see cref="NnFunctional.MinibatchStdDev"/>).</summary>
 public sealed class MinibatchStdDev(int groupSize = 4) : Module
 {

@@ -109,6 +109,8 @@ public abstract class Module
 
     internal Tensor? GetParameter(string name) => _parameters.TryGetValue(name, out var p) ? p : null;
 
+    internal IParameterTransform? ComputedTransform(string name) => _computed.TryGetValue(name, out var t) ? t : null;
+
     internal Tensor? GetBuffer(string name) => Buffer(name);
 
     internal void AddBuffer(string name, Tensor value) => RegisterBuffer(name, value);

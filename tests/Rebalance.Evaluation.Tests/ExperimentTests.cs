@@ -105,6 +105,34 @@ public class ExperimentTests
         Assert.Equal((1000, 100, 15), (new QualitySettings().PerClass, new QualitySettings().TsnePerClass, new QualitySettings().JudgeEpochs));
     }
 
+    [Fact]
+    public void AnEntryMayTrainItsClassifierOnGeneratedImagesAloneOrFirst()
+    {
+        var e = Experiment.Parse("""
+            dataset: mnist
+            classifier: {epochs: 4}
+            methods:
+              - smote
+              - {name: smote, label: syn, train_on: synthetic}
+              - {name: smote, label: pre, schedule: synthetic-then-real, synthetic_epochs: 2}
+            """, "t.yaml");
+        var plain = e.Methods[0].TrainingFor(e.Training);
+        var syn = e.Methods[1].TrainingFor(e.Training);
+        var pre = e.Methods[2].TrainingFor(e.Training);
+        Assert.Equal((TrainOn.Real, TrainSchedule.Together), (plain.TrainOn, plain.Schedule));
+        Assert.Equal((TrainOn.Synthetic, TrainSchedule.Together, 4), (syn.TrainOn, syn.Schedule, syn.Epochs));
+        Assert.Equal((TrainOn.Real, TrainSchedule.SyntheticThenReal, 2), (pre.TrainOn, pre.Schedule, pre.SyntheticEpochs));
+        // They are not settings of the method, but they show in its settings and decide its run.
+        Assert.Empty(e.Methods[1].Settings.Values);
+        Assert.Equal("train_on=synthetic", e.Methods[1].SettingsText);
+        Assert.Equal("schedule=synthetic-then-real, synthetic_epochs=2", e.Methods[2].SettingsText);
+        Assert.NotEqual(Runner.ConfigHash(e, e.Methods[1] with { Label = "smote" }, 0), Runner.ConfigHash(e, e.Methods[0], 0));
+        var x = Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\nmethods:\n  - {name: smote, train_on: synthetic, schedule: synthetic-then-real}\n", "t.yaml"));
+        Assert.Contains("methods[0].schedule: synthetic-then-real ends on the real images", x.Message, StringComparison.Ordinal);
+        x = Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\nmethods:\n  - {name: smote, train_on: fake}\n", "t.yaml"));
+        Assert.Contains("methods[0].train_on: expected one of real, synthetic", x.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("  - {name: smote, quality: maybe}", "methods[0].quality: expected true or false, got 'maybe'")]
     [InlineData("  - {name: cgan, quality: false, cas: true}", "q.yaml:3:5: methods[0].cas: train-on-synthetic is part of judging the images, which 'quality: false' turns off")]
@@ -152,7 +180,7 @@ public class ExperimentTests
     [InlineData("    strategy: ratio:0.5", "    strategy: half", "methods[2].strategy: unknown sampling strategy 'half'")]
     [InlineData("  augment: [affine, multiply]", "  augment: [twirl]", "classifier.augment: unknown augmentation 'twirl'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: gan-per-class\n    loss: wgan", "exp.yaml:11:5: methods[1].loss: setting 'loss' of method 'gan-per-class': expected one of gan, gan-gp, wgan-gp, lsgan, dragan, hinge, got 'wgan'")]
-    [InlineData("  - name: smote\n    k: 3", "  - name: cgan\n    arch: resnet", "methods[1].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep, resnet-sn, got 'resnet'")]
+    [InlineData("  - name: smote\n    k: 3", "  - name: cgan\n    arch: resnet", "methods[1].arch: setting 'arch' of method 'cgan': expected one of atienza, brownlee, dcgan, dcgan-deep, progan, resnet-sn, got 'resnet'")]
     [InlineData("  - name: smote\n    k: 3", "  - name: smate\n    pretrain_lr_d: fast", "methods[1].pretrain_lr_d: setting 'pretrain_lr_d' of method 'smate': expected a number")]
     [InlineData("    strategy: ratio:0.5", "    strategy: fill:5=2", "methods[2].strategy: sampling strategy 'fill:5=2': '5=2' is not CLASS=FRACTION")]
     [InlineData("epochs: 2", "epochs: 2\n  train_on: fake", "classifier.train_on: expected one of real, synthetic")]

@@ -91,13 +91,7 @@ public sealed class CcganTests
     }
 
     [Theory]
-    [InlineData(16, 16, 1)]
-    [InlineData(28, 28, 1)]
-    [InlineData(32, 32, 3)]
-    [InlineData(50, 50, 3)]
-    [InlineData(50, 30, 1)]
-    [InlineData(64, 64, 1)]
-    [InlineData(128, 128, 1)]
+    [MemberData(nameof(TestSizes.Every), MemberType = typeof(TestSizes))]
     public void EverySizeGoesThroughBothNetworksAndDLearns(int height, int width, int channels)
     {
         var s = new CcganSettings { Width = 8, LatentDim = 8, MinibatchKernels = 4, MinibatchKernelDim = 3 };

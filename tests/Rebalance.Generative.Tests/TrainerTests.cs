@@ -419,7 +419,7 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains("supports 32x32 images, got 1x28x28", Assert.Throws<ArgumentException>(() => brownlee.Check(new GanShape(1, 28, 28))).Message, StringComparison.Ordinal);
         var e = Assert.Throws<ArgumentException>(() => atienza.Check(new GanShape(1, 28, 28, 100, 10)));
         Assert.Contains("'atienza' is an unconditional pair", e.Message, StringComparison.Ordinal);
-        Assert.Contains("dcgan, dcgan-deep, resnet-sn", e.Message, StringComparison.Ordinal);
+        Assert.Contains("dcgan, dcgan-deep, progan, resnet-sn", e.Message, StringComparison.Ordinal);
 
         // Atienza's dropout (in G and D) draws masks: a stopped and resumed run still ends where an
         // uninterrupted one does.

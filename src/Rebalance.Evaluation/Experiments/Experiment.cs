@@ -39,8 +39,38 @@ public sealed record MethodSpec(string Label, string Method, SamplingStrategy St
     /// <summary>For <c>auto</c>: the candidates screened and the screening budget; null for other methods.</summary>
     public AutoSpec? Auto { get; init; }
 
+    /// <summary>The entry's own <c>train_on</c>, <c>schedule</c> and <c>synthetic_epochs</c> (over the
+    /// classifier's), so one experiment can compare training on generated images alone or first; null where
+    /// the entry does not set them.</summary>
+    public (TrainOn? TrainOn, TrainSchedule? Schedule, int? SyntheticEpochs) TrainingOverride { get; init; }
+
+    /// <summary>How this entry's classifier trains: <paramref name="classifier"/> with the entry's own
+    /// <see cref="TrainingOverride"/> applied.</summary>
+    public TrainSettings TrainingFor(TrainSettings classifier) => classifier with
+    {
+        TrainOn = TrainingOverride.TrainOn ?? classifier.TrainOn,
+        Schedule = TrainingOverride.Schedule ?? classifier.Schedule,
+        SyntheticEpochs = TrainingOverride.SyntheticEpochs ?? classifier.SyntheticEpochs,
+    };
+
     /// <summary>The settings as "k=5, kind=2" for reports (empty when none).</summary>
-    public string SettingsText => Auto is { } a ? a.SettingsText : string.Join(", ", Settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+    public string SettingsText => Auto is { } a ? a.SettingsText : string.Join(", ", Settings.Values.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}").Concat(OverrideText()));
+
+    private IEnumerable<string> OverrideText()
+    {
+        if (TrainingOverride.TrainOn is { } on)
+        {
+            yield return "train_on=" + (on == TrainOn.Synthetic ? "synthetic" : "real");
+        }
+        if (TrainingOverride.Schedule is { } schedule)
+        {
+            yield return "schedule=" + (schedule == TrainSchedule.SyntheticThenReal ? "synthetic-then-real" : "together");
+        }
+        if (TrainingOverride.SyntheticEpochs is { } epochs)
+        {
+            yield return "synthetic_epochs=" + epochs.ToString(CultureInfo.InvariantCulture);
+        }
+    }
 }
 
 /// <summary>
@@ -423,7 +453,7 @@ public sealed record Experiment
             }
             foreach (var (key, value) in map)
             {
-                if (key is "name" or "label" or "strategy" or "quality" or "cas" or "search")
+                if (key is "name" or "label" or "strategy" or "quality" or "cas" or "search" or "train_on" or "schedule" or "synthetic_epochs")
                 {
                     continue;
                 }
@@ -460,7 +490,35 @@ public sealed record Experiment
             throw r.Error(node, field + ".cas", "train-on-synthetic is part of judging the images, which 'quality: false' turns off");
         }
         var search = searchNode is null ? null : ReadSearch(r, searchNode, field + ".search", method, settings);
-        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings)) { Quality = quality ?? (cas ? true : null), Cas = cas, Search = search };
+        var training = node is YamlMappingNode entry ? ReadTrainingOverride(r, r.Map(entry, field, null), field) : default;
+        if (search is not null && (training.TrainOn is not null || training.Schedule is not null || training.SyntheticEpochs is not null))
+        {
+            throw r.Error(node, field + ".search", "a search's trials train the classifier as the experiment's 'classifier' says; set train_on and schedule there, not on a searched entry");
+        }
+        return new MethodSpec(label ?? method, method, SamplingStrategy.Parse(strategy), new MethodSettings(method, settings)) { Quality = quality ?? (cas ? true : null), Cas = cas, Search = search, TrainingOverride = training };
+    }
+
+    /// <summary>An entry's own <c>train_on</c>, <c>schedule</c> and <c>synthetic_epochs</c>.</summary>
+    private static (TrainOn? TrainOn, TrainSchedule? Schedule, int? SyntheticEpochs) ReadTrainingOverride(Reader r, Dictionary<string, YamlNode> map, string field)
+    {
+        TrainOn? on = r.Choice(map, "train_on", ["real", "synthetic"], field + ".") switch
+        {
+            "synthetic" => TrainOn.Synthetic,
+            "real" => TrainOn.Real,
+            _ => null,
+        };
+        TrainSchedule? schedule = r.Choice(map, "schedule", ["together", "synthetic-then-real"], field + ".") switch
+        {
+            "synthetic-then-real" => TrainSchedule.SyntheticThenReal,
+            "together" => TrainSchedule.Together,
+            _ => null,
+        };
+        var epochs = (int?)r.Number(map, "synthetic_epochs", 1, 10000, field + ".", integer: true);
+        if (on == TrainOn.Synthetic && schedule == TrainSchedule.SyntheticThenReal)
+        {
+            r.Check(map["schedule"], field + ".schedule", () => throw new ArgumentException("synthetic-then-real ends on the real images, so it does not go with train_on: synthetic"));
+        }
+        return (on, schedule, epochs);
     }
 
     /// <summary>Reads <c>auto</c>: its candidates (method entries; by default every method, with the

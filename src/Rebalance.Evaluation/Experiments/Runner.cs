@@ -335,7 +335,7 @@ public static class Runner
             TensorMemory.Trim();
         }
         var model = Classifiers.Create(e.Classifier, train.Channels, train.Height, train.Width, train.NumClasses, new Generator(seed));
-        var history = Trainer.FitScheduled(model, resampled.Train, validation, resampled.ClassWeights, e.Training, seed, train.Count, cb.Progress);
+        var history = Trainer.FitScheduled(model, resampled.Train, validation, resampled.ClassWeights, m.TrainingFor(e.Training), seed, train.Count, cb.Progress);
         var metrics = Trainer.Evaluate(model, test, train.ClassCounts());
         TensorMemory.Trim();
         log?.Invoke($"{m.Label} seed {seed}: test accuracy {metrics.Accuracy:P2}, balanced accuracy {metrics.BalancedAccuracy:P2} (best epoch {history.BestEpoch}, {history.Seconds:F0} s){Memory()}");
@@ -516,7 +516,7 @@ public static class Runner
     /// <summary>A digest of everything that decides a run's outcome; a stored run is reused only when it matches.</summary>
     internal static string ConfigHash(Experiment e, MethodSpec m, ulong seed, int resultsVersion = ResultsVersion)
     {
-        var t = e.Training;
+        var t = m.TrainingFor(e.Training);
         var text = string.Join("\n",
             $"v{resultsVersion}", $"gan v{GanSettings.TrainingVersion}", e.Dataset, e.Protocol, e.Validation.ToString("R", CultureInfo.InvariantCulture), e.TestSplit.ToString("R", CultureInfo.InvariantCulture),
             e.Classifier, t.Epochs, t.BatchSize, t.Optimizer, t.LearningRate.ToString("R", CultureInfo.InvariantCulture),
