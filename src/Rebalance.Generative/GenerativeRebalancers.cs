@@ -81,6 +81,10 @@ public abstract class GenerativeRebalancer : IRebalancer
 
     private protected string SettingsText { get; }
 
+    /// <summary>What the last <see cref="Generators"/> call measured of the condition (conditional methods on
+    /// measurable attributes only).</summary>
+    private protected IReadOnlyList<AttributeCheck> Checks { get; set; } = [];
+
     /// <summary>The GAN settings that decide the image shape check.</summary>
     private protected abstract GanSettings Primary { get; }
 
@@ -123,7 +127,7 @@ public abstract class GenerativeRebalancer : IRebalancer
                 labels.AddRange(Enumerable.Repeat(c, n));
                 log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
             }
-            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels])) { ModelFolder = temp ? null : dir, Notes = notes };
+            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels])) { ModelFolder = temp ? null : dir, Notes = notes, ConditionCheck = Checks };
         }
         finally
         {

@@ -14,6 +14,24 @@ public sealed record RebalanceResult(Dataset Train, float[]? ClassWeights = null
     /// <summary>What the method did that a results table should not hide: a class it left as it was,
     /// a training restart, a learning-rate cut. Runs store them and reports show them.</summary>
     public IReadOnlyList<RebalanceNote> Notes { get; init; } = [];
+
+    /// <summary>For a generator conditioned on measurable attributes: how well its images show the values
+    /// they were requested with (empty otherwise). Runs store them and reports show them.</summary>
+    public IReadOnlyList<AttributeCheck> ConditionCheck { get; init; } = [];
+}
+
+/// <summary>How well generated images show one attribute they were requested with.</summary>
+/// <param name="Attribute">The attribute.</param>
+/// <param name="Generated">Mean |requested − measured| over generated images.</param>
+/// <param name="Ignored">Mean |requested − a random real image's value|: what a generator that drew realistic
+/// images without regard to the request would score.</param>
+/// <param name="Real">Mean |recorded − measured| over real images: how far the measurement itself is from the
+/// recorded values (0 when they were measured the same way).</param>
+public sealed record AttributeCheck(string Attribute, double Generated, double Ignored, double Real)
+{
+    /// <summary>One line for logs and notes.</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Attribute}: generated images are off by {Generated:G3} on average (a generator ignoring the request: {Ignored:G3}; real images re-measured: {Real:G3})");
 }
 
 /// <summary>One thing a rebalancer reports about its own work. <paramref name="Kind"/> is a short

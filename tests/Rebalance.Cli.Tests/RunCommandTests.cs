@@ -325,17 +325,62 @@ public class RunCommandTests
         Assert.Contains("use 'rebalance resample --method gamo'", err, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void CcganTrainsOnAttributesAndSamplesAtChosenValues()
+    /// <summary><see cref="MakeDataset"/> with Morpho-MNIST's attribute names on each split's metadata.csv,
+    /// so a condition on them can be measured.</summary>
+    private static string MakeAttributeDataset(int[] trainCounts)
     {
-        // Morpho-MNIST's attribute names on a folder's metadata.csv, so the condition can be measured.
-        var data = MakeDataset([12, 6]);
+        var data = MakeDataset(trainCounts);
         foreach (var split in new[] { "train", "test" })
         {
             var rows = Directory.GetFiles(Path.Combine(data, split), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
                 .Select((f, i) => $"{Path.GetRelativePath(Path.Combine(data, split), f).Replace('\\', '/')},{2 + (i % 4)},{0.1 * (i % 3)}");
             File.WriteAllLines(Path.Combine(data, split, "metadata.csv"), ["file,thickness,slant", .. rows]);
         }
+        return data;
+    }
+
+    [Fact]
+    public void AnExperimentReportsTheConditionCheckAndTrainsOnGeneratedImagesWhereAsked()
+    {
+        var data = MakeAttributeDataset([16, 8]);
+        var output = Path.Combine(data, "out");
+        var file = WriteExperiment(data, $$"""
+            dataset: {{data}}
+            protocol: none
+            validation: 0
+            seeds: [0]
+            output: {{output}}
+            classifier: {name: cnn28, epochs: 1, batch_size: 8}
+            methods:
+              - none
+              - {name: ccgan, steps: 4, batch_size: 4, z_dim: 4, width: 8, quality: false}
+              - {name: ccgan, label: ccgan-syn, steps: 4, batch_size: 4, z_dim: 4, width: 8, quality: false, strategy: "counts:20,20", train_on: synthetic}
+            """);
+        var (code, text, err) = Run("run", file);
+        Assert.True(code == 0, err + text);
+        // The second entry reuses the first's generator, fills both classes to 20 (4 + 12 generated images)
+        // and trains its classifier on those alone.
+        Assert.Contains("all: reusing the trained ccgan model", text, StringComparison.Ordinal);
+        var md = File.ReadAllText(Path.Combine(output, "results.md"));
+        Assert.Contains("## Condition check", md, StringComparison.Ordinal);
+        // The folder's made-up thickness values are not what the measure finds on its images, and the table says so.
+        Assert.Matches(@"\| ccgan \| thickness \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", md);
+        Assert.Contains("| ccgan-syn | slant |", md, StringComparison.Ordinal);
+        Assert.Contains("ccgan-syn (", md, StringComparison.Ordinal);
+        Assert.Contains("train_on=synthetic", md, StringComparison.Ordinal);
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!;
+        var methods = json["methods"]!.AsObject();
+        Assert.Equal(["thickness", "slant"], methods["ccgan"]!["condition_check"]!.AsArray().Select(c => (string?)c!["attribute"]));
+        Assert.Null(methods["none"]!["condition_check"]);
+        Assert.Contains("<h2>Condition check</h2>", File.ReadAllText(Path.Combine(output, "report.html")), StringComparison.Ordinal);
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "ccgan-syn-seed0.json")))!;
+        Assert.Equal(16, (int)run["synthetic"]!);
+    }
+
+    [Fact]
+    public void CcganTrainsOnAttributesAndSamplesAtChosenValues()
+    {
+        var data = MakeAttributeDataset([12, 6]);
         var cc = Path.Combine(data, "cc");
         var (code, text, err) = Run("gan", "train", "--dataset", data, "--method", "ccgan", "--set", "steps=4", "--set", "batch_size=4", "--set", "z_dim=4", "--set", "width=8", "--out", cc);
         Assert.True(code == 0, err + text);

@@ -34,6 +34,9 @@ public sealed record RunResult(
     /// <summary>What the method reported about its own work (classes left unfilled, training restarts...).</summary>
     public IReadOnlyList<RebalanceNote> Notes { get; init; } = [];
 
+    /// <summary>For a generator conditioned on measurable attributes: requested against measured values.</summary>
+    public IReadOnlyList<AttributeCheck> ConditionCheck { get; init; } = [];
+
     /// <summary>The results format (<see cref="Runner.ResultsVersion"/>) of the code that made the run.</summary>
     public int ResultsVersion { get; init; } = Runner.ResultsVersion;
 
@@ -343,6 +346,7 @@ public static class Runner
             resampled.Train.SyntheticCount, history.Epochs, history.BestEpoch, resampleSeconds, history.Seconds)
         {
             Notes = resampled.Notes,
+            ConditionCheck = resampled.ConditionCheck,
             Quality = quality,
             ModelFolder = RelativeModelFolder(e, resampled.ModelFolder),
         };
@@ -552,6 +556,13 @@ public static class Runner
             ["resample_seconds"] = Math.Round(r.ResampleSeconds, 2),
             ["train_seconds"] = Math.Round(r.TrainSeconds, 2),
             ["notes"] = NotesJson(r.Notes),
+            ["condition_check"] = r.ConditionCheck.Count == 0 ? null : new JsonArray([.. r.ConditionCheck.Select(c => (JsonNode)new JsonObject
+            {
+                ["attribute"] = c.Attribute,
+                ["generated"] = c.Generated,
+                ["ignored"] = c.Ignored,
+                ["real"] = c.Real,
+            })]),
             ["results_version"] = r.ResultsVersion,
             ["commit"] = r.Commit,
             ["model_folder"] = r.ModelFolder,
@@ -603,6 +614,7 @@ public static class Runner
                 (int)o["best_epoch"]!, (double)o["resample_seconds"]!, (double)o["train_seconds"]!)
             {
                 Notes = [.. (o["notes"]?.AsArray() ?? []).Select(n => new RebalanceNote((string)n!["kind"]!, (string)n["detail"]!, (string?)n["source"], (int?)n["step"]))],
+                ConditionCheck = [.. (o["condition_check"]?.AsArray() ?? []).Select(c => new AttributeCheck((string)c!["attribute"]!, (double)c["generated"]!, (double)c["ignored"]!, (double)c["real"]!))],
                 ResultsVersion = (int?)o["results_version"] ?? 1,
                 Commit = (string?)o["commit"],
                 ModelFolder = (string?)o["model_folder"],

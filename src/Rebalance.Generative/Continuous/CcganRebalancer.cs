@@ -130,6 +130,7 @@ public sealed class Ccgan : GenerativeRebalancer
 
     private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
     {
+        Checks = [];
         var names = AttributeNames(_s, train);
         var (rows, values) = KnownRows(train, names);
         if (rows.Length < _s.BatchSize)
@@ -170,11 +171,12 @@ public sealed class Ccgan : GenerativeRebalancer
         if (ConditionError.CanMeasure(names, train.Channels))
         {
             // How well the condition is followed, on 500 requests drawn from the training images' attributes.
-            foreach (var e in ConditionError.Evaluate(g, scale, train, 500, new Generator(seed ^ 0x9b05688c2b3e6c1fUL)))
+            var checks = ConditionError.Evaluate(g, scale, train, 500, new Generator(seed ^ 0x9b05688c2b3e6c1fUL));
+            foreach (var e in checks)
             {
                 log?.Invoke("all: condition check, " + e);
-                notes.Add(new RebalanceNote("condition", e.ToString(), "all"));
             }
+            Checks = checks;
         }
         return [];
     }

@@ -1,23 +1,10 @@
 using System.Globalization;
 using Rebalance.Data;
 using Rebalance.Data.Morpho;
+using Rebalance.Sampling;
 using Rebalance.Tensors;
 
 namespace Rebalance.Generative.Continuous;
-
-/// <summary>How well generated images show the attribute they were requested with.</summary>
-/// <param name="Name">The attribute.</param>
-/// <param name="Generated">Mean |requested − measured| over generated images.</param>
-/// <param name="Ignored">Mean |requested − a random real image's value|: what a generator that drew realistic
-/// images without regard to the request would score.</param>
-/// <param name="Real">Mean |recorded − measured| over real images: how far the measurement itself is from the
-/// recorded values (0 when they were measured the same way, as morpho-mnist's).</param>
-public sealed record AttributeError(string Name, double Generated, double Ignored, double Real)
-{
-    /// <summary>One line for logs and notes.</summary>
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Name}: generated images are off by {Generated:G3} on average (a generator ignoring the request: {Ignored:G3}; real images re-measured: {Real:G3})");
-}
 
 /// <summary>
 /// Measures whether a GAN conditioned on attributes follows its condition, for attributes that can be
@@ -56,7 +43,7 @@ public static class ConditionError
 
     /// <summary>The error of <paramref name="g"/> on <paramref name="n"/> requests drawn from the training
     /// images' attributes (blank generated images, which have no measure, are left out of the mean).</summary>
-    public static IReadOnlyList<AttributeError> Evaluate(CcganGenerator g, AttributeScale scale, Dataset train, int n, Generator gen)
+    public static IReadOnlyList<AttributeCheck> Evaluate(CcganGenerator g, AttributeScale scale, Dataset train, int n, Generator gen)
     {
         var names = scale.Names;
         var k = names.Length;
@@ -85,7 +72,7 @@ public static class ConditionError
             train.Image(realIndex[i]).CopyTo(realImages.AsSpan(i * train.ImageSize));
         }
         var remeasured = Measure(realImages, n, train.Height, train.Width, names);
-        var result = new List<AttributeError>();
+        var result = new List<AttributeCheck>();
         for (var j = 0; j < k; j++)
         {
             double gen1 = 0, ign = 0, real = 0;
@@ -104,7 +91,7 @@ public static class ConditionError
                     mr++;
                 }
             }
-            result.Add(new AttributeError(names[j], m == 0 ? double.NaN : gen1 / m, ign / n, mr == 0 ? double.NaN : real / mr));
+            result.Add(new AttributeCheck(names[j], m == 0 ? double.NaN : gen1 / m, ign / n, mr == 0 ? double.NaN : real / mr));
         }
         return result;
     }
