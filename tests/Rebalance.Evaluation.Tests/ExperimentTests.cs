@@ -131,6 +131,13 @@ public class ExperimentTests
         Assert.Contains("methods[0].schedule: synthetic-then-real ends on the real images", x.Message, StringComparison.Ordinal);
         x = Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\nmethods:\n  - {name: smote, train_on: fake}\n", "t.yaml"));
         Assert.Contains("methods[0].train_on: expected one of real, synthetic", x.Message, StringComparison.Ordinal);
+        // Checked against the classifier's schedule too, not only the entry's own keys.
+        x = Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\nclassifier: {schedule: synthetic-then-real}\nmethods:\n  - {name: smote, train_on: synthetic}\n", "t.yaml"));
+        Assert.Contains("methods[0]: train_on: synthetic with schedule: synthetic-then-real (one of them from the classifier)", x.Message, StringComparison.Ordinal);
+        x = Assert.Throws<ExperimentException>(() => Experiment.Parse("dataset: mnist\nmethods:\n  - {name: smote, synthetic_epochs: 3}\n", "t.yaml"));
+        Assert.Contains("methods[0].synthetic_epochs: only used with schedule: synthetic-then-real", x.Message, StringComparison.Ordinal);
+        var viaClassifier = Experiment.Parse("dataset: mnist\nclassifier: {schedule: synthetic-then-real}\nmethods:\n  - {name: smote, synthetic_epochs: 3}\n", "t.yaml");
+        Assert.Equal((TrainSchedule.SyntheticThenReal, 3), (viaClassifier.Methods[0].TrainingFor(viaClassifier.Training).Schedule, viaClassifier.Methods[0].TrainingFor(viaClassifier.Training).SyntheticEpochs));
     }
 
     [Theory]

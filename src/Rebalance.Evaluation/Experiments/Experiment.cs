@@ -256,6 +256,20 @@ public sealed record Experiment
             {
                 throw r.Error(items[i], $"methods[{i}]", "auto screens its candidates on the validation split, and 'validation' is 0; set validation: 0.1, say");
             }
+            // An entry's own schedule combined with the classifier's must still make sense.
+            var own = m.TrainingOverride;
+            if (own.TrainOn is not null || own.Schedule is not null || own.SyntheticEpochs is not null)
+            {
+                var t = m.TrainingFor(e.Training);
+                if (t.TrainOn == TrainOn.Synthetic && t.Schedule == TrainSchedule.SyntheticThenReal)
+                {
+                    throw r.Error(items[i], $"methods[{i}]", "train_on: synthetic with schedule: synthetic-then-real (one of them from the classifier): the schedule ends on the real images, so the two do not go together");
+                }
+                if (own.SyntheticEpochs is not null && t.Schedule != TrainSchedule.SyntheticThenReal)
+                {
+                    throw r.Error(items[i], $"methods[{i}].synthetic_epochs", "only used with schedule: synthetic-then-real (on the entry or the classifier)");
+                }
+            }
             if (m.Search is { } search)
             {
                 if (e.Validation <= 0)
