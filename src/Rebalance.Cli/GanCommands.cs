@@ -6,8 +6,8 @@ using Rebalance.Data.Acquisition;
 using Rebalance.Data.Formats;
 using Rebalance.Data.Protocols;
 using Rebalance.Evaluation;
-using Rebalance.Generative;
-using Rebalance.Generative.Continuous;
+using Rebalance.Generative.Methods;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
 using Spectre.Console;
 

@@ -22,7 +22,7 @@ public static class Program
     private static Exception? UserError(Exception e) => e switch
     {
         AggregateException { InnerExceptions.Count: > 0 } a => UserError(a.InnerExceptions[0]),
-        DataException or ArgumentException or IOException or UnauthorizedAccessException or Evaluation.ExperimentException or Generative.GanDivergedException or Nn.CheckpointException => e,
+        DataException or ArgumentException or IOException or UnauthorizedAccessException or Evaluation.ExperimentException or Generative.Training.GanDivergedException or Nn.CheckpointException => e,
         _ => null,
     };
 

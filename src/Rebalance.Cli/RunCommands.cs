@@ -387,7 +387,7 @@ internal static class RunCommands
             {
                 throw new DataException($"{outDir}: folder is not empty (choose an empty or new folder)");
             }
-            var rebalancer = MethodCatalog.Create(spec.Method, spec.Settings, new Generative.GenerativeContext { CheckpointRoot = r.GetValue(models) });
+            var rebalancer = MethodCatalog.Create(spec.Method, spec.Settings, new Generative.Methods.GenerativeContext { CheckpointRoot = r.GetValue(models) });
             var p = ImbalanceProtocol.Parse(prot);
             // The same test split as 'rebalance run' is held out, so an exported set never holds test images.
             var (train, _) = Runner.LoadTrainTest(ds, testSplit, msg => console.WriteLine(msg), p);

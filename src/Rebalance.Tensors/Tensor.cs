@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Text;

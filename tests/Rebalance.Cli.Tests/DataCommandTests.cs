@@ -1,4 +1,3 @@
-using Rebalance.Data;
 using Rebalance.Data.Formats;
 using Spectre.Console;
 

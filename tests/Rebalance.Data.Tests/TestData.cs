@@ -1,4 +1,3 @@
-using Rebalance.Data;
 
 namespace Rebalance.Data.Tests;
 

@@ -1,5 +1,5 @@
 using Rebalance.Data;
-using Rebalance.Generative;
+using Rebalance.Generative.Methods;
 using Rebalance.Sampling;
 
 namespace Rebalance.Evaluation.Tests;

@@ -1,4 +1,3 @@
-using Rebalance.Evaluation;
 
 namespace Rebalance.Evaluation.Tests;
 

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Rebalance.Sampling;
 
 namespace Rebalance.Evaluation.Tests;

@@ -1,5 +1,4 @@
 using Rebalance.Data;
-using Rebalance.Evaluation;
 using Rebalance.Tensors;
 
 namespace Rebalance.Evaluation.Tests;

@@ -1,5 +1,8 @@
 using Rebalance.Data;
-using Rebalance.Generative.Continuous;
+using Rebalance.Generative.Adversarial;
+using Rebalance.Generative.Architectures;
+using Rebalance.Generative.Methods;
+using Rebalance.Generative.Training;
 using Rebalance.Nn;
 using Rebalance.Sampling;
 using Rebalance.Tensors;

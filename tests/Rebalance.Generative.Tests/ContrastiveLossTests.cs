@@ -1,3 +1,4 @@
+using Rebalance.Generative.Adversarial;
 using Rebalance.Tensors;
 using Rebalance.Tensors.Tests;
 

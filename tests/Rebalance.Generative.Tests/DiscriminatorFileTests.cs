@@ -1,5 +1,6 @@
 using Rebalance.Data;
 using Rebalance.Generative.Architectures;
+using Rebalance.Generative.Training;
 using Rebalance.Tensors;
 
 namespace Rebalance.Generative.Tests;
@@ -49,7 +50,7 @@ public class DiscriminatorFileTests
         GeneratorFile.Save(path, g, "dcgan", 0, ["a"]);
         var d = Assert.Throws<Rebalance.Nn.CheckpointException>(() => DiscriminatorFile.Load(path));
         Assert.Contains($"{path}: not a discriminator file (no 'discriminator.shape' in its metadata)", d.Message, StringComparison.Ordinal);
-        var a = Assert.Throws<Rebalance.Nn.CheckpointException>(() => Autoencoders.AutoencoderFile.Load(path));
+        var a = Assert.Throws<Rebalance.Nn.CheckpointException>(() => AutoencoderFile.Load(path));
         Assert.Contains($"{path}: not an autoencoder file (no 'autoencoder.shape' in its metadata)", a.Message, StringComparison.Ordinal);
         File.Delete(path);
     }

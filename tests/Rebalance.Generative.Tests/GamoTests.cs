@@ -1,8 +1,11 @@
 using Rebalance.Data;
+using Rebalance.Generative.Adversarial;
+using Rebalance.Generative.Architectures;
+using Rebalance.Generative.Methods;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 using Rebalance.Tensors.Tests;
-
 using static Rebalance.Generative.Tests.BandImages;
 
 namespace Rebalance.Generative.Tests;

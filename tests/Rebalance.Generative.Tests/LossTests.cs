@@ -1,5 +1,6 @@
+using Rebalance.Generative.Adversarial;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
-using Rebalance.Generative;
 using Rebalance.Tensors;
 
 namespace Rebalance.Generative.Tests;

@@ -1,4 +1,6 @@
+using Rebalance.Generative.Adversarial;
 using Rebalance.Generative.Architectures;
+using Rebalance.Generative.Training;
 using Rebalance.Nn;
 using Rebalance.Sampling;
 using Rebalance.Tensors;

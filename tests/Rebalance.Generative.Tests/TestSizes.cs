@@ -1,3 +1,4 @@
+
 namespace Rebalance.Generative.Tests;
 
 /// <summary>The image sizes every architecture that takes any size is run through: the smallest and largest

@@ -1,9 +1,9 @@
-using Rebalance.Data;
 using Rebalance.Generative.Architectures;
-using Rebalance.Generative.Autoencoders;
+using Rebalance.Generative.Latent;
+using Rebalance.Generative.Methods;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
-
 using static Rebalance.Generative.Tests.BandImages;
 
 namespace Rebalance.Generative.Tests;

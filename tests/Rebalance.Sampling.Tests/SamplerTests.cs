@@ -1,5 +1,4 @@
 using Rebalance.Data;
-using Rebalance.Sampling;
 using Rebalance.Tensors;
 
 namespace Rebalance.Sampling.Tests;

@@ -1,4 +1,3 @@
-using Rebalance.Tensors;
 using Rebalance.Tensors.Kernels;
 
 namespace Rebalance.Tensors.Tests;

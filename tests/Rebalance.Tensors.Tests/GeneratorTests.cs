@@ -1,4 +1,3 @@
-using Rebalance.Tensors;
 
 namespace Rebalance.Tensors.Tests;
 

@@ -1,4 +1,3 @@
-using Rebalance.Tensors;
 using F = Rebalance.Tensors.Functional;
 
 namespace Rebalance.Tensors.Tests;

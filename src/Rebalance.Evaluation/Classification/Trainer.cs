@@ -1,5 +1,4 @@
 using Rebalance.Data;
-using Rebalance.Data.Augment;
 using Rebalance.Nn;
 using Rebalance.Tensors;
 using F = Rebalance.Tensors.Functional;

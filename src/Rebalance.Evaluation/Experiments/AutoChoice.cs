@@ -5,9 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Rebalance.Data;
-using Rebalance.Generative;
 using Rebalance.Sampling;
-using Rebalance.Tensors;
 
 namespace Rebalance.Evaluation;
 

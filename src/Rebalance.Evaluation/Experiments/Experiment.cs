@@ -34,7 +34,7 @@ public sealed record MethodSpec(string Label, string Method, SamplingStrategy St
     public SearchSpec? Search { get; init; }
 
     /// <summary>Whether the method's added images are judged in this experiment.</summary>
-    public bool Judged => Quality ?? Generative.GenerativeMethods.IsKnown(Method);
+    public bool Judged => Quality ?? Generative.Methods.GenerativeMethods.IsKnown(Method);
 
     /// <summary>For <c>auto</c>: the candidates screened and the screening budget; null for other methods.</summary>
     public AutoSpec? Auto { get; init; }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Rebalance.Data;
 using Rebalance.Evaluation.Quality;
-using Rebalance.Generative;
+using Rebalance.Generative.Methods;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 

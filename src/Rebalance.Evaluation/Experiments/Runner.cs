@@ -7,9 +7,10 @@ using System.Text.Json.Nodes;
 using Rebalance.Data;
 using Rebalance.Data.Acquisition;
 using Rebalance.Data.Formats;
-using Rebalance.Generative;
 using Rebalance.Data.Protocols;
 using Rebalance.Evaluation.Quality;
+using Rebalance.Generative.Methods;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 
@@ -424,8 +425,8 @@ public static class Runner
             var encoderMaps = new JsonObject();
             foreach (var file in Directory.GetFiles(models, "*.autoencoder.safetensors").Order(StringComparer.Ordinal).Take(MaxOwnMaps))
             {
-                var (model, _) = Generative.Autoencoders.AutoencoderFile.Load(file);
-                var rows = Generative.Autoencoders.AutoencoderFile.Features(model, shown).Concat(Generative.Autoencoders.AutoencoderFile.Features(model, made)).ToArray();
+                var (model, _) = Generative.Training.AutoencoderFile.Load(file);
+                var rows = Generative.Training.AutoencoderFile.Features(model, shown).Concat(Generative.Training.AutoencoderFile.Features(model, made)).ToArray();
                 encoderMaps[Path.GetFileName(file)[..^".autoencoder.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
             }
             if (encoderMaps.Count > 0)

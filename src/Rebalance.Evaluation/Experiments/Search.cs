@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Rebalance.Data;
 using Rebalance.Data.Protocols;
-using Rebalance.Generative;
+using Rebalance.Generative.Methods;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 

@@ -90,8 +90,8 @@ public sealed class TimeLeft
         {
             // A generative method trains models and costs far more than a classic sampler: estimate it from
             // other generative runs when there are any, and a classic one from other classic runs.
-            var generative = Generative.GenerativeMethods.IsKnown(method);
-            same = [.. _done.Where(d => Generative.GenerativeMethods.IsKnown(_methodOf.GetValueOrDefault(d.Label) ?? "") == generative)];
+            var generative = Generative.Methods.GenerativeMethods.IsKnown(method);
+            same = [.. _done.Where(d => Generative.Methods.GenerativeMethods.IsKnown(_methodOf.GetValueOrDefault(d.Label) ?? "") == generative)];
         }
         if (same.Count == 0)
         {

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Rebalance.Data;
 using Rebalance.Data.Protocols;
-using Rebalance.Generative;
+using Rebalance.Generative.Training;
 using Rebalance.Nn;
 using Rebalance.Sampling;
 using Rebalance.Tensors;

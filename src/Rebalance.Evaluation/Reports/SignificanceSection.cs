@@ -26,7 +26,7 @@ internal static class SignificanceSection
     public static Result Compute(IReadOnlyList<Report.MethodSummary> summaries)
     {
         var none = summaries.FirstOrDefault(s => s.Spec.Method == "none");
-        var best = summaries.Where(s => s.Spec.Method != "none" && !Generative.GenerativeMethods.IsKnown(s.Spec.Method))
+        var best = summaries.Where(s => s.Spec.Method != "none" && !Generative.Methods.GenerativeMethods.IsKnown(s.Spec.Method))
             .OrderByDescending(s => s.Metric(Metric).Mean).FirstOrDefault();
         var rows = summaries.Select(s => new MethodRow(s, Difference(s, none), Difference(s, best))).ToList();
         var seeds = summaries.Select(s => s.Runs.Select(r => r.Seed).ToHashSet()).Aggregate((a, b) => [.. a.Intersect(b)]).Order().ToList();

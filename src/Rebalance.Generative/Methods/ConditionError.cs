@@ -1,10 +1,10 @@
-using System.Globalization;
 using Rebalance.Data;
 using Rebalance.Data.Morpho;
+using Rebalance.Generative.Architectures;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative.Continuous;
+namespace Rebalance.Generative.Methods;
 
 /// <summary>
 /// Measures whether a GAN conditioned on attributes follows its condition, for attributes that can be

@@ -1,6 +1,6 @@
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Adversarial;
 
 /// <summary>
 /// Differentiable augmentation (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN

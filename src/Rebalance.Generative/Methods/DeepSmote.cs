@@ -1,12 +1,13 @@
 using System.Globalization;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Rebalance.Data;
 using Rebalance.Generative.Architectures;
-using Rebalance.Nn;
+using Rebalance.Generative.Latent;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-namespace Rebalance.Generative.Autoencoders;
+namespace Rebalance.Generative.Methods;
 
 /// <summary>
 /// DeepSMOTE (Dablain, Krawczyk and Chawla 2022): one deterministic convolutional autoencoder trained on

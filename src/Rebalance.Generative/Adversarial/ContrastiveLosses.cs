@@ -1,7 +1,7 @@
 using Rebalance.Tensors;
 using F = Rebalance.Tensors.Functional;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Adversarial;
 
 /// <summary>
 /// Conditional contrastive losses on a discriminator's image embeddings e_i (N, d), its learned class

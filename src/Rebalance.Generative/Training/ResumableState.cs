@@ -3,7 +3,7 @@ using System.Text;
 using Rebalance.Data;
 using Rebalance.Nn;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Training;
 
 /// <summary>The resumable state the GAN trainer and the autoencoder family's trainers share: a checkpoint with the trainer's
 /// modules, optimisers and random state, plus its key, step and the number of rows of its loss log, which

@@ -5,7 +5,7 @@ using Rebalance.Generative.Architectures;
 using Rebalance.Nn;
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Training;
 
 /// <summary>
 /// A trained generator on disk: one safetensors file with the generator's state_dict (PyTorch names,

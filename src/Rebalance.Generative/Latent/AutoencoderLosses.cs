@@ -1,6 +1,6 @@
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative.Autoencoders;
+namespace Rebalance.Generative.Latent;
 
 /// <summary>Loss terms of the autoencoder family, each a scalar averaged over the batch.</summary>
 public static class AutoencoderLosses

@@ -1,7 +1,7 @@
 using Rebalance.Tensors;
 using F = Rebalance.Tensors.Functional;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Adversarial;
 
 /// <summary>Which penalty a loss adds to the discriminator's objective.</summary>
 public enum PenaltyKind

@@ -2,7 +2,7 @@ using Rebalance.Data;
 using Rebalance.Nn;
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Training;
 
 /// <summary>
 /// Runs a network over a dataset's images in batches, without gradients, and gathers one row of floats per

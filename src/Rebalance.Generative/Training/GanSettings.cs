@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Rebalance.Generative.Adversarial;
 using Rebalance.Generative.Architectures;
 using Rebalance.Sampling;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Training;
 
 /// <summary>
 /// Everything that decides how a GAN is trained. Defaults live here; an experiment file or
@@ -180,9 +181,9 @@ public sealed record GanSettings
         {
             foreach (var a in diff)
             {
-                if (!Generative.DiffAugment.Names.Contains(a))
+                if (!Adversarial.DiffAugment.Names.Contains(a))
                 {
-                    throw new SettingException(K("diffaugment"), $"setting '{K("diffaugment")}' of method '{s.Method}': unknown augmentation '{a}' (known: auto, none, {string.Join(", ", Generative.DiffAugment.Names)})");
+                    throw new SettingException(K("diffaugment"), $"setting '{K("diffaugment")}' of method '{s.Method}': unknown augmentation '{a}' (known: auto, none, {string.Join(", ", Adversarial.DiffAugment.Names)})");
                 }
             }
         }
@@ -251,7 +252,7 @@ public sealed record GanSettings
     };
 
     /// <summary>The augmentations used for a training set of <paramref name="images"/> images.</summary>
-    public IReadOnlyList<string> AugmentFor(int images) => DiffAugment ?? (images < AugmentBelow ? Generative.DiffAugment.Names : []);
+    public IReadOnlyList<string> AugmentFor(int images) => DiffAugment ?? (images < AugmentBelow ? Adversarial.DiffAugment.Names : []);
 
     /// <summary>Bumped whenever a fix changes what the same settings train (the loss terms, the restart
     /// rule, spectral norm's vectors...), so generators stored by older code are not reused.</summary>

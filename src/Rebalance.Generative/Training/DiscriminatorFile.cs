@@ -4,7 +4,7 @@ using Rebalance.Generative.Architectures;
 using Rebalance.Nn;
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Training;
 
 /// <summary>
 /// A trained discriminator kept beside its generator (<c>TAG.discriminator.safetensors</c>): its

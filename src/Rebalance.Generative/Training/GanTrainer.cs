@@ -3,12 +3,12 @@ using System.Globalization;
 using System.Text;
 using Rebalance.Data;
 using Rebalance.Data.Formats;
+using Rebalance.Generative.Adversarial;
 using Rebalance.Generative.Architectures;
 using Rebalance.Nn;
 using Rebalance.Tensors;
-using F = Rebalance.Tensors.Functional;
 
-namespace Rebalance.Generative;
+namespace Rebalance.Generative.Training;
 
 /// <summary>Progress of a generator's training, reported after every step: a GAN's (losses of D and G) or
 /// an autoencoder stage's (<see cref="Stage"/> and <see cref="LossNames"/> say which losses the two are).</summary>

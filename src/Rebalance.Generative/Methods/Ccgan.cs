@@ -2,12 +2,101 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Rebalance.Data;
 using Rebalance.Data.Formats;
+using Rebalance.Generative.Adversarial;
 using Rebalance.Generative.Architectures;
-using Rebalance.Nn;
+using Rebalance.Generative.Training;
 using Rebalance.Sampling;
 using Rebalance.Tensors;
 
-namespace Rebalance.Generative.Continuous;
+namespace Rebalance.Generative.Methods;
+
+/// <summary>How <c>ccgan</c> is trained.</summary>
+public sealed record CcganSettings
+{
+    /// <summary>Attributes the GAN is conditioned on (empty: all the data has).</summary>
+    public IReadOnlyList<string> Attributes { get; init; } = [];
+
+    /// <summary>Training steps (one D step and one G step each).</summary>
+    public int Steps { get; init; } = 3000;
+
+    /// <summary>Images per batch.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Noise size.</summary>
+    public int LatentDim { get; init; } = 64;
+
+    /// <summary>Channels of the last generator stage and the first discriminator stage.</summary>
+    public int Width { get; init; } = 64;
+
+    /// <summary>Adversarial loss: <c>gan</c> (the study's cross-entropy), <c>lsgan</c> or <c>hinge</c>.</summary>
+    public string Loss { get; init; } = "gan";
+
+    /// <summary>Whether D has the predictor head and its loss terms are used.</summary>
+    public bool Predictor { get; init; } = true;
+
+    /// <summary>λ of the predictor terms.</summary>
+    public double PredictorWeight { get; init; } = 1;
+
+    /// <summary>Minibatch discrimination kernels (0: off).</summary>
+    public int MinibatchKernels { get; init; }
+
+    /// <summary>Dimensions per minibatch-discrimination kernel.</summary>
+    public int MinibatchKernelDim { get; init; } = 8;
+
+    /// <summary>Adam rate of G.</summary>
+    public double LrG { get; init; } = 2e-4;
+
+    /// <summary>Adam rate of D.</summary>
+    public double LrD { get; init; } = 2e-4;
+
+    /// <summary>Adam β1.</summary>
+    public double Beta1 { get; init; } = 0.5;
+
+    /// <summary>Scale of the kernel density's bandwidth over Scott's rule.</summary>
+    public double Bandwidth { get; init; } = 1;
+
+    /// <summary>Steps between checkpoints.</summary>
+    public int CheckpointEvery { get; init; } = 250;
+
+    /// <summary>Steps between sample grids.</summary>
+    public int SampleEvery { get; init; } = 500;
+
+    /// <summary>Reads the settings.</summary>
+    public static CcganSettings Read(MethodSettings s)
+    {
+        var d = new CcganSettings();
+        var r = new CcganSettings
+        {
+            Attributes = s.List("attributes", d.Attributes),
+            Steps = s.Int("steps", d.Steps, 1, 10_000_000),
+            BatchSize = s.Int("batch_size", d.BatchSize, 2, 4096),
+            LatentDim = s.Int("z_dim", d.LatentDim, 1, 1024),
+            Width = s.Int("width", d.Width, 8, 1024),
+            Loss = s.Choice("loss", d.Loss, "gan", "lsgan", "hinge"),
+            Predictor = s.Bool("predictor", d.Predictor),
+            PredictorWeight = s.Double("predictor_weight", d.PredictorWeight, 0, 1e6),
+            MinibatchKernels = s.Int("minibatch", d.MinibatchKernels, 0, 1024),
+            MinibatchKernelDim = s.Int("minibatch_dim", d.MinibatchKernelDim, 1, 256),
+            LrG = s.Double("lr_g", d.LrG, 1e-7, 1),
+            LrD = s.Double("lr_d", d.LrD, 1e-7, 1),
+            Beta1 = s.Double("beta1", d.Beta1, 0, 0.999),
+            Bandwidth = s.Double("bandwidth", d.Bandwidth, 0, 100),
+            CheckpointEvery = s.Int("checkpoint_every", d.CheckpointEvery, 1, 10_000_000),
+            SampleEvery = s.Int("sample_every", d.SampleEvery, 1, 10_000_000),
+        };
+        if (r.Width % 2 != 0)
+        {
+            throw new SettingException("width", $"setting 'width' of method 'ccgan': {r.Width} must be even");
+        }
+        return r;
+    }
+
+    /// <summary>Everything that decides the trained weights.</summary>
+    public string Canonical() => string.Join(";", "ccgan v1", string.Join(",", Attributes), Steps, BatchSize, LatentDim, Width, Loss, Predictor,
+        D(PredictorWeight), MinibatchKernels, MinibatchKernelDim, D(LrG), D(LrD), D(Beta1), CheckpointEvery);
+
+    private static string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
 
 /// <summary>The attributes a <c>ccgan</c> model is conditioned on and how they are standardised: z = (a − mean) / std.</summary>
 /// <param name="Names">Attribute names, in the model's order.</param>
@@ -242,204 +331,4 @@ public sealed class Ccgan : GenerativeRebalancer
 
     private void WriteGrid(string path, Dataset train, int[] grow, CcganGenerator g, AttributeScale scale, Generator gen) =>
         SampleGrid.WriteGenerated(path, train, [.. grow.Take(10)], (c, n) => GenerateAt(g, DrawAttributes(train, scale, c, n, _s.Bandwidth, gen), gen));
-}
-
-/// <summary>A trained <c>ccgan</c> model file (<c>all.ccgan.safetensors</c>): the generator and discriminator,
-/// and in its metadata the image shape, the settings that size the networks, the attribute scale and the
-/// data's class names, so <c>gan sample --set</c> can draw from it without the data.</summary>
-/// <param name="Generator">The generator, in evaluation mode.</param>
-/// <param name="Scale">The attributes it is conditioned on and their scale.</param>
-/// <param name="ClassNames">The class names of the data it was trained on.</param>
-public sealed record CcganModel(CcganGenerator Generator, AttributeScale Scale, IReadOnlyList<string> ClassNames)
-{
-    /// <summary>The file name in a model folder.</summary>
-    public const string FileName = "all.ccgan.safetensors";
-
-    private static string Join(IEnumerable<double> v) => string.Join(",", v.Select(x => x.ToString("R", CultureInfo.InvariantCulture)));
-
-    /// <summary>Writes the model.</summary>
-    public static void Save(string file, CcganGenerator g, CcganDiscriminator d, AttributeScale scale, CcganSettings s, string key, IReadOnlyList<string> classNames)
-    {
-        var save = new Checkpoint().AddModule(g, "g").AddModule(d, "d");
-        save.Metadata["ccgan.key"] = key;
-        save.Metadata["ccgan.shape"] = $"{g.Channels},{g.Height},{g.Width}";
-        save.Metadata["ccgan.z_dim"] = s.LatentDim.ToString(CultureInfo.InvariantCulture);
-        save.Metadata["ccgan.width"] = s.Width.ToString(CultureInfo.InvariantCulture);
-        save.Metadata["ccgan.attributes"] = string.Join(",", scale.Names);
-        save.Metadata["ccgan.mean"] = Join(scale.Mean);
-        save.Metadata["ccgan.std"] = Join(scale.Std);
-        save.Metadata["ccgan.classes"] = string.Join("\n", classNames);
-        save.Save(file);
-    }
-
-    /// <summary>Reads a model written by <see cref="Save"/>; anything missing or malformed is one line naming the file.</summary>
-    public static CcganModel Load(string file)
-    {
-        Checkpoint c;
-        try
-        {
-            c = Checkpoint.Load(file);
-        }
-        catch (Exception e) when (e is IOException or CheckpointException or InvalidDataException or FormatException)
-        {
-            throw new ArgumentException($"{file}: not a readable ccgan model ({e.Message})");
-        }
-        string Meta(string k) => c.Metadata.GetValueOrDefault("ccgan." + k) ?? throw new ArgumentException($"{file}: not a ccgan model (no '{k}' in its metadata)");
-        static double[] Numbers(string text) => [.. text.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture))];
-        try
-        {
-            var shape = Meta("shape").Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-            var names = Meta("attributes").Split(',');
-            var scale = new AttributeScale(names, Numbers(Meta("mean")), Numbers(Meta("std")));
-            var g = new CcganGenerator(shape[0], shape[1], shape[2], int.Parse(Meta("z_dim"), CultureInfo.InvariantCulture), names.Length, int.Parse(Meta("width"), CultureInfo.InvariantCulture), new Generator(0));
-            c.LoadModule(g, "g");
-            g.Eval();
-            return new CcganModel(g, scale, Meta("classes").Split("\n"));
-        }
-        catch (Exception e) when (e is FormatException or IndexOutOfRangeException or CheckpointException)
-        {
-            throw new ArgumentException($"{file}: a damaged ccgan model ({e.Message})");
-        }
-    }
-
-    /// <summary>Standardised attribute rows for <paramref name="n"/> images at the raw values given by name;
-    /// every attribute of the model must be given.</summary>
-    public float[] At(IReadOnlyDictionary<string, double> values, int n)
-    {
-        var missing = Scale.Names.Where(a => !values.ContainsKey(a)).ToArray();
-        if (missing.Length > 0)
-        {
-            throw new ArgumentException($"--set: give a value for every attribute the model is conditioned on ({string.Join(", ", Scale.Names)}); missing: {string.Join(", ", missing)}");
-        }
-        var extra = values.Keys.Where(a => !Scale.Names.Contains(a)).ToArray();
-        if (extra.Length > 0)
-        {
-            throw new ArgumentException($"--set: {string.Join(", ", extra)} is not an attribute of the model (it has {string.Join(", ", Scale.Names)})");
-        }
-        var row = Scale.Standardise([.. Scale.Names.Select(a => (float)values[a])]);
-        return [.. Enumerable.Range(0, n).SelectMany(_ => row)];
-    }
-}
-
-/// <summary><c>ccgan</c>'s training loop: each step one D update and one G update on a uniformly drawn batch
-/// (G drawn for the batch's own attributes), Adam for both; resumable from <c>TAG.state.safetensors</c>.</summary>
-public sealed class CcganTrainer
-{
-    private const string CsvHeader = "step,loss_d,loss_g,predictor_error_real,predictor_error_fake";
-    private readonly CcganSettings _s;
-    private readonly CcganGenerator _g;
-    private readonly CcganDiscriminator _d;
-    private readonly AdversarialLoss _loss;
-    private readonly Adam _optG;
-    private readonly Adam _optD;
-    private readonly Generator _rng;
-    private readonly ulong _seed;
-    private readonly List<string> _csv = [];
-
-    /// <summary>A trainer for <paramref name="g"/> and <paramref name="d"/>.</summary>
-    public CcganTrainer(CcganSettings s, CcganGenerator g, CcganDiscriminator d, ulong seed)
-    {
-        (_s, _g, _d, _seed) = (s, g, d, seed);
-        _loss = AdversarialLoss.Get(s.Loss);
-        _optG = new Adam([.. g.Parameters()], s.LrG, s.Beta1);
-        _optD = new Adam([.. d.Parameters()], s.LrD, s.Beta1);
-        _rng = new Generator(seed ^ 0x243f6a8885a308d3UL);
-    }
-
-    /// <summary>Steps done.</summary>
-    public int Step { get; private set; }
-
-    /// <summary>The last step's losses and the predictor's errors on real and generated images.</summary>
-    public (double D, double G, double PredReal, double PredFake) Last { get; private set; }
-
-    /// <summary>Trains on the images <paramref name="rows"/> of <paramref name="data"/> with their standardised
-    /// attributes (<paramref name="attributes"/>, row-major in the same order), resuming from
-    /// <c>TAG.state.safetensors</c> when it holds a run with <paramref name="key"/>. <paramref name="grid"/>
-    /// writes a sample grid. Returns false when stopped early by <paramref name="stopAfter"/>.</summary>
-    public bool Train(Dataset data, int[] rows, float[] attributes, string workDir, string tag, string key, Action<string>? log = null, Action<GanProgress>? progress = null, Action<string, Generator>? grid = null, int? stopAfter = null)
-    {
-        Directory.CreateDirectory(workDir);
-        var k = _g.NumAttributes;
-        var state = Path.Combine(workDir, tag + ".state.safetensors");
-        var csvFile = Path.Combine(workDir, tag + ".losses.csv");
-        if (Parts.Resume(state, csvFile, key, _csv, log, _s.Steps) is { } resumed)
-        {
-            Step = resumed;
-        }
-        var n = _s.BatchSize;
-        var pick = new int[n];
-        var batchAttributes = new float[n * k];
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        var start = Step;
-        _g.Train();
-        _d.Train();
-        while (Step < _s.Steps)
-        {
-            double lossD, lossG, errReal = double.NaN, errFake = double.NaN;
-            using (TensorScope.Begin())
-            {
-                for (var i = 0; i < n; i++)
-                {
-                    var r = _rng.NextInt(rows.Length);
-                    pick[i] = rows[r];
-                    Array.Copy(attributes, r * k, batchAttributes, i * k, k);
-                }
-                var real = data.ToTensor(PixelRange.MinusOneToOne, pick);
-                var a = Tensor.FromArray((float[])batchAttributes.Clone(), n, k);
-                var fake = _g.Forward(_rng.Normal([n, _g.LatentDim]), a);
-
-                var (realLogit, realPred) = _d.Score(real);
-                var (fakeLogit, fakePred) = _d.Score(fake.Detach());
-                var d = _loss.Discriminator(realLogit, fakeLogit);
-                if (_s.Predictor)
-                {
-                    var er = CcganLosses.PredictorError(realPred, a);
-                    var ef = CcganLosses.PredictorError(fakePred, a);
-                    d = CcganLosses.Discriminator(d, er, ef, _s.PredictorWeight);
-                    errReal = er.Item();
-                }
-                _optD.ZeroGrad();
-                d.Backward();
-                _optD.Step();
-
-                var (logit, pred) = _d.Score(fake);
-                var g = _loss.Generator(logit);
-                if (_s.Predictor)
-                {
-                    var ef = CcganLosses.PredictorError(pred, a);
-                    g = CcganLosses.Generator(g, ef, _s.PredictorWeight);
-                    errFake = ef.Item();
-                }
-                _optG.ZeroGrad();
-                _optD.ZeroGrad();
-                g.Backward();
-                _optG.Step();
-                (lossD, lossG) = (d.Item(), g.Item());
-            }
-            Step++;
-            Last = (lossD, lossG, errReal, errFake);
-            if (!double.IsFinite(lossD) || !double.IsFinite(lossG))
-            {
-                throw new InvalidOperationException($"ccgan '{tag}': non-finite loss at step {Step} (D {lossD}, G {lossG}); lower 'lr_g' and 'lr_d'");
-            }
-            _csv.Add(string.Create(CultureInfo.InvariantCulture, $"{Step},{lossD:G6},{lossG:G6},{errReal:G6},{errFake:G6}"));
-            if (grid is not null && (Step % _s.SampleEvery == 0 || Step == _s.Steps))
-            {
-                grid(Path.Combine(workDir, $"{tag}.samples-step{Step:D6}.png"), new Generator(_seed ^ 0x510e527fade682d1UL));
-            }
-            if (Step % _s.CheckpointEvery == 0 || Step == _s.Steps)
-            {
-                Parts.Save(state, csvFile, _csv, key, Step);
-            }
-            progress?.Invoke(new GanProgress(tag, Step, _s.Steps, lossD, lossG, _s.LrG, _s.LrD, 0, (Step - start) / Math.Max(1e-9, sw.Elapsed.TotalSeconds)));
-            if (stopAfter is { } stop && Step >= stop && Step < _s.Steps)
-            {
-                return false;
-            }
-        }
-        grid?.Invoke(Path.Combine(workDir, $"{tag}.samples.png"), new Generator(_seed ^ 0x510e527fade682d1UL));
-        return true;
-    }
-
-    private TrainerParts Parts => new TrainerParts("ccgan", CsvHeader).Module("g", _g).Module("d", _d).Optimizer("g", _optG).Optimizer("d", _optD).Random("main", _rng);
 }
