@@ -17,6 +17,7 @@ internal static class TrainWorkloads
         "dcgan28" => Dcgan,
         "wgangp28" => WganGp,
         "cnn28" => Cnn,
+        "progan28" => Progan,
         _ => throw new ArgumentException($"unknown training workload '{name}'"),
     };
 
@@ -68,24 +69,53 @@ internal static class TrainWorkloads
         var d = Discriminator(gen, batchNorm: false);
         var optG = new Adam(g.Parameters(), 1e-4, beta1: 0, beta2: 0.9);
         var optD = new Adam(d.Parameters(), 1e-4, beta1: 0, beta2: 0.9);
+        return WganGpStep(g.Forward, d.Forward, optG, optD, gen, drift: 0);
+    }
+
+    /// <summary>ProGAN grown to MNIST's size (32x32, the image padded) with 32 channels a level, as
+    /// examples/mnist5.yaml's progan entries train it: one WGAN-GP step with the drift term, Adam 1e-3 with
+    /// β (0, 0.99), one critic step. Ours only (no peer).</summary>
+    private static Action Progan()
+    {
+        var gen = new Generator(0);
+        var arch = new Rebalance.Generative.Architectures.Progan();
+        var shape = new Rebalance.Generative.Architectures.GanShape(1, 28, 28, MaxChannels: 32);
+        var g = arch.CreateGenerator(shape, gen);
+        var d = arch.CreateDiscriminator(shape, new Rebalance.Generative.Architectures.DiscriminatorOptions(BatchNorm: false), gen);
+        ((Rebalance.Generative.Architectures.IProgressive)g).SetProgress(double.PositiveInfinity);
+        ((Rebalance.Generative.Architectures.IProgressive)d).SetProgress(double.PositiveInfinity);
+        var optG = new Adam(g.Parameters(), 1e-3, beta1: 0, beta2: 0.99);
+        var optD = new Adam(d.Parameters(), 1e-3, beta1: 0, beta2: 0.99);
+        return WganGpStep(z => g.Forward(z, null), x => d.Forward(x, null).Logits, optG, optD, gen, drift: 0.001);
+    }
+
+    /// <summary>One critic step with the gradient penalty (λ 10) and, when <paramref name="drift"/> is not 0,
+    /// ProGAN's drift term on real scores, then one generator step; batch 64 of 1x28x28 images, z of 100.</summary>
+    private static Action WganGpStep(Func<Tensor, Tensor> g, Func<Tensor, Tensor> d, Adam optG, Adam optD, Generator gen, double drift)
+    {
         var real = gen.Uniform([64, 1, 28, 28], -1, 1);
         return () =>
         {
             using var scope = TensorScope.Begin();
             var z = gen.Normal([64, 100]);
             optD.ZeroGrad();
-            var fake = g.Forward(z);
+            var fake = g(z);
             var fd = fake.Detach();
             var eps = gen.Uniform([64, 1, 1, 1]);
             var xhat = ((eps * real) + ((1.0 - eps) * fd)).Detach().RequiresGrad_();
-            var grad = Autograd.Grad([d.Forward(xhat).Sum()], [xhat], createGraph: true)[0]!;
+            var grad = Autograd.Grad([d(xhat).Sum()], [xhat], createGraph: true)[0]!;
             var norm = Tensor.Sqrt((grad * grad).Reshape(64, -1).Sum(1));
             var gp = ((norm - 1.0) * (norm - 1.0)).Mean();
-            var lossD = d.Forward(fd).Mean() - d.Forward(real).Mean() + (gp * 10.0);
+            var realScore = d(real);
+            var lossD = d(fd).Mean() - realScore.Mean() + (gp * 10.0);
+            if (drift > 0)
+            {
+                lossD += (realScore * realScore).Mean() * drift;
+            }
             lossD.Backward();
             optD.Step();
             optG.ZeroGrad();
-            var lossG = -d.Forward(fake).Mean();
+            var lossG = -d(fake).Mean();
             lossG.Backward();
             optG.Step();
         };

@@ -175,6 +175,47 @@ public sealed class ProganTests : IDisposable
     }
 
     [Fact]
+    public void TheChannelCapSizesEveryLevelAndTravelsWithTheFiles()
+    {
+        // progan_channels 16 at 28x28 (grown to 32x32): every level has min(16, 4096 / r) = 16 channels.
+        var s = GanSettings.Read(new MethodSettings("gan-per-class", new Dictionary<string, string> { ["arch"] = "progan", ["progan_channels"] = "16" }), new GanSettings());
+        Assert.Equal((16, 16), (s.ProganChannels, s.MaxChannels));
+        var plain = GanSettings.Read(new MethodSettings("gan-per-class", new Dictionary<string, string> { ["arch"] = "progan" }), new GanSettings());
+        Assert.Equal(128, plain.MaxChannels);
+        Assert.DoesNotContain("progan channels", plain.Canonical(), StringComparison.Ordinal); // stored generators of the default keep their keys
+        Assert.Contains(";progan channels 16", s.Canonical(), StringComparison.Ordinal);
+        Assert.Equal(0, new GanSettings().MaxChannels);
+        var e = Assert.Throws<SettingException>(() => GanSettings.Read(new MethodSettings("gan-per-class", new Dictionary<string, string> { ["progan_channels"] = "16" }), new GanSettings()));
+        Assert.Contains("needs arch: progan (arch is dcgan)", e.Message, StringComparison.Ordinal);
+
+        Assert.Equal([128, 128, 128, 128, 64, 32], Enumerable.Range(0, 6).Select(k => Progan.Channels(k)).ToArray());
+        Assert.Equal([16, 16, 16, 16, 16, 16], Enumerable.Range(0, 6).Select(k => Progan.Channels(k, 16)).ToArray());
+        var shape = new GanShape(1, 28, 28, 8, MaxChannels: 16);
+        var arch = GanArchitectures.Get("progan");
+        var g = arch.CreateGenerator(shape, new Generator(1));
+        var d = arch.CreateDiscriminator(shape, new DiscriminatorOptions(BatchNorm: false), new Generator(2));
+        var gw = g.StateDict();
+        Assert.Equal([16 * 16, 8], gw["fc.weight_orig"].Shape);
+        Assert.Equal([16, 16, 3, 3], gw["up3b.weight_orig"].Shape);
+        Assert.Equal([16, 17, 3, 3], d.StateDict()["conv0.weight_orig"].Shape); // and the minibatch-std channel
+        ((IProgressive)g).SetProgress(3);
+        ((IProgressive)d).SetProgress(3);
+        Assert.Equal([2], d.Forward(g.Forward(new Generator(3).Normal([2, 8]), null), null).Logits.Shape);
+        var full = arch.CreateGenerator(new GanShape(1, 28, 28, 8), new Generator(1)).Parameters().Sum(p => (long)p.Numel);
+        Assert.True(g.Parameters().Sum(p => (long)p.Numel) * 30 < full, "a cap of 16 should cut the parameters by about (128 / 16)^2");
+
+        var file = Path.Combine(_dir, "capped.generator.safetensors");
+        Directory.CreateDirectory(_dir);
+        GeneratorFile.Save(file, g, "progan", 1, ["a", "b"]);
+        var loaded = GeneratorFile.Load(file);
+        Assert.Equal(16, loaded.Generator.Shape.MaxChannels);
+        Assert.Equal(GeneratorFile.Generate(g, 3, 1, new Generator(9)), GeneratorFile.Generate(loaded.Generator, 3, 1, new Generator(9)));
+        var dfile = Path.Combine(_dir, "capped.discriminator.safetensors");
+        DiscriminatorFile.Save(dfile, d, "progan");
+        Assert.Equal(16, DiscriminatorFile.Load(dfile).Shape.MaxChannels);
+    }
+
+    [Fact]
     public void ARunGrowsSavesItsLevelAndResumesExactlyMidPhase()
     {
         var data = TrainerTests.TwoBlobs(8);

@@ -5,8 +5,9 @@ using F = Rebalance.Tensors.Functional;
 namespace Rebalance.Generative.Architectures;
 
 /// <summary>What a generator and discriminator are built for: image shape, latent size, classes
-/// (0 for an unconditional pair), and the discriminator's options.</summary>
-public sealed record GanShape(int Channels, int Height, int Width, int LatentDim = 100, int NumClasses = 0)
+/// (0 for an unconditional pair), and the most channels of any layer where the architecture takes it as a
+/// setting (0: the architecture's own; ProGAN's <c>progan_channels</c>).</summary>
+public sealed record GanShape(int Channels, int Height, int Width, int LatentDim = 100, int NumClasses = 0, int MaxChannels = 0)
 {
     /// <summary>Whether the pair is class-conditional.</summary>
     public bool Conditional => NumClasses > 0;

@@ -88,8 +88,12 @@ public sealed class Progan : SquareImageArchitecture
     /// <summary>Levels above 4x4.</summary>
     public static int Levels(int height, int width) => (int)Math.Round(Math.Log2(Resolution(height, width))) - 2;
 
-    /// <summary>Channels at level <paramref name="k"/> (resolution 4·2^k).</summary>
-    public static int Channels(int k) => Math.Min(128, 4096 >> (k + 2));
+    /// <summary>The channel cap when a shape gives none.</summary>
+    public const int DefaultMaxChannels = 128;
+
+    /// <summary>Channels at level <paramref name="k"/> (resolution 4·2^k): min(cap, 4096 / resolution), the cap
+    /// <see cref="GanShape.MaxChannels"/> or <see cref="DefaultMaxChannels"/>.</summary>
+    public static int Channels(int k, int maxChannels = 0) => Math.Min(maxChannels > 0 ? maxChannels : DefaultMaxChannels, 4096 >> (k + 2));
 
     /// <inheritdoc />
     protected override GanGenerator NewGenerator(GanShape shape, Generator gen) => new ProganGenerator(shape, gen);
@@ -157,15 +161,15 @@ public sealed class ProganGenerator : GanGenerator, IProgressive
         {
             RegisterModule("label_embed", new Embedding(shape.NumClasses, EmbedDim, gen));
         }
-        var c0 = Progan.Channels(0);
+        var c0 = Progan.Channels(0, shape.MaxChannels);
         RegisterModule("fc", EqualizedLr.Apply(new Linear(shape.LatentDim + (shape.Conditional ? EmbedDim : 0), c0 * 16, gen), gen));
         RegisterModule("conv0", EqualizedLr.Apply(new Conv2d(c0, c0, 3, gen, padding: 1), gen));
         RegisterModule("rgb0", EqualizedLr.Apply(new Conv2d(c0, shape.Channels, 1, gen), gen, gain: 1));
         for (var k = 1; k <= _levels; k++)
         {
-            RegisterModule($"up{k}a", EqualizedLr.Apply(new Conv2d(Progan.Channels(k - 1), Progan.Channels(k), 3, gen, padding: 1), gen));
-            RegisterModule($"up{k}b", EqualizedLr.Apply(new Conv2d(Progan.Channels(k), Progan.Channels(k), 3, gen, padding: 1), gen));
-            RegisterModule($"rgb{k}", EqualizedLr.Apply(new Conv2d(Progan.Channels(k), shape.Channels, 1, gen), gen, gain: 1));
+            RegisterModule($"up{k}a", EqualizedLr.Apply(new Conv2d(Progan.Channels(k - 1, shape.MaxChannels), Progan.Channels(k, shape.MaxChannels), 3, gen, padding: 1), gen));
+            RegisterModule($"up{k}b", EqualizedLr.Apply(new Conv2d(Progan.Channels(k, shape.MaxChannels), Progan.Channels(k, shape.MaxChannels), 3, gen, padding: 1), gen));
+            RegisterModule($"rgb{k}", EqualizedLr.Apply(new Conv2d(Progan.Channels(k, shape.MaxChannels), shape.Channels, 1, gen), gen, gain: 1));
         }
     }
 
@@ -193,7 +197,7 @@ public sealed class ProganGenerator : GanGenerator, IProgressive
             z = Tensor.Concat([z, Child("label_embed").Forward(labels!)], 1);
         }
         var n = z.Size(0);
-        var c0 = Progan.Channels(0);
+        var c0 = Progan.Channels(0, Shape.MaxChannels);
         var h = Act(Child("fc").Forward(NnFunctional.PixelNorm(z)).Reshape(n, c0, 4, 4));
         h = Act(Child("conv0").Forward(h));
         var (top, alpha) = Progan.Split(Progress);
@@ -232,14 +236,14 @@ public sealed class ProganDiscriminator : GanDiscriminator, IProgressive
         RegisterModule("growth", new GrowthState(_levels));
         for (var k = 0; k <= _levels; k++)
         {
-            RegisterModule($"rgb{k}", EqualizedLr.Apply(new Conv2d(shape.Channels, Progan.Channels(k), 1, gen), gen));
+            RegisterModule($"rgb{k}", EqualizedLr.Apply(new Conv2d(shape.Channels, Progan.Channels(k, shape.MaxChannels), 1, gen), gen));
         }
         for (var k = _levels; k >= 1; k--)
         {
-            RegisterModule($"down{k}a", EqualizedLr.Apply(new Conv2d(Progan.Channels(k), Progan.Channels(k), 3, gen, padding: 1), gen));
-            RegisterModule($"down{k}b", EqualizedLr.Apply(new Conv2d(Progan.Channels(k), Progan.Channels(k - 1), 3, gen, padding: 1), gen));
+            RegisterModule($"down{k}a", EqualizedLr.Apply(new Conv2d(Progan.Channels(k, shape.MaxChannels), Progan.Channels(k, shape.MaxChannels), 3, gen, padding: 1), gen));
+            RegisterModule($"down{k}b", EqualizedLr.Apply(new Conv2d(Progan.Channels(k, shape.MaxChannels), Progan.Channels(k - 1, shape.MaxChannels), 3, gen, padding: 1), gen));
         }
-        var c0 = Progan.Channels(0);
+        var c0 = Progan.Channels(0, shape.MaxChannels);
         RegisterModule("conv0", EqualizedLr.Apply(new Conv2d(c0 + 1, c0, 3, gen, padding: 1), gen));
         RegisterModule("conv4", EqualizedLr.Apply(new Conv2d(c0, c0, 4, gen), gen));
         AddHead(c0, gen);

@@ -22,7 +22,7 @@ public sealed class ConditionalGan : GenerativeRebalancer
 
     private protected override Dictionary<int, GanGenerator> Generators(Dataset train, int[] grow, ulong seed, string dir, Action<string>? log, List<RebalanceNote> notes)
     {
-        var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, train.NumClasses);
+        var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, train.NumClasses, _s.MaxChannels);
         var g = LoadOrTrain(dir, "all", GanTrainer.KeyFor(_s, shape, seed, train), _s, () => new GanTrainer(_s, shape, seed), train, null, log, notes);
         return grow.ToDictionary(c => c, _ => g);
     }

@@ -23,7 +23,7 @@ public sealed class GanPerClass : GenerativeRebalancer
         foreach (var c in grow)
         {
             var data = train.Subset(train.IndicesOf(c));
-            var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim);
+            var shape = new GanShape(train.Channels, train.Height, train.Width, _s.LatentDim, MaxChannels: _s.MaxChannels);
             var classSeed = seed + (ulong)c;
             result[c] = LoadOrTrain(dir, $"class{c}", GanTrainer.KeyFor(_s, shape, classSeed, data), _s, () => new GanTrainer(_s, shape, classSeed), data, c, log, notes);
         }

@@ -92,7 +92,7 @@ public abstract class GenerativeRebalancer : IRebalancer
     /// to be filled has images to learn from.</summary>
     public virtual void CheckData(int channels, int height, int width, int numClasses)
     {
-        GanArchitectures.Get(Primary.Architecture).Check(new GanShape(channels, height, width, Primary.LatentDim, IsConditional ? numClasses : 0));
+        GanArchitectures.Get(Primary.Architecture).Check(new GanShape(channels, height, width, Primary.LatentDim, IsConditional ? numClasses : 0, Primary.MaxChannels));
     }
 
     private protected virtual bool IsConditional => false;

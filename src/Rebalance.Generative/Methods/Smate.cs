@@ -30,9 +30,9 @@ public sealed class Smate : GenerativeRebalancer
         // Pre-training shares the architecture, loss and latent size; its other keys default to the
         // fine-tuning values with more steps.
         var pre = GanSettings.Read(settings, fine with { Steps = 2000, FreezeG = 0, FreezeD = 0 }, "pretrain_");
-        if (pre.Architecture != fine.Architecture || pre.Loss != fine.Loss || pre.LatentDim != fine.LatentDim || pre.SpectralNorm != fine.SpectralNorm || pre.R1 > 0 != fine.R1 > 0)
+        if (pre.Architecture != fine.Architecture || pre.Loss != fine.Loss || pre.LatentDim != fine.LatentDim || pre.SpectralNorm != fine.SpectralNorm || pre.ProganChannels != fine.ProganChannels || pre.R1 > 0 != fine.R1 > 0)
         {
-            throw new SettingException("pretrain_arch", $"method 'smate': pre-training and fine-tuning must use the same arch, loss, z_dim, spectral_norm and r1 on/off (the weights are transferred)");
+            throw new SettingException("pretrain_arch", $"method 'smate': pre-training and fine-tuning must use the same arch, loss, z_dim, spectral_norm, progan_channels and r1 on/off (the weights are transferred)");
         }
         return new Smate(pre, fine, settings, context);
     }
@@ -52,7 +52,7 @@ public sealed class Smate : GenerativeRebalancer
         {
             throw new ArgumentException("smate: every class is to be filled, so no majority class is left to pre-train on (use a strategy that leaves the largest classes alone)");
         }
-        var shape = new GanShape(train.Channels, train.Height, train.Width, _fine.LatentDim);
+        var shape = new GanShape(train.Channels, train.Height, train.Width, _fine.LatentDim, MaxChannels: _fine.MaxChannels);
         var preData = train.Subset([.. majority.SelectMany(train.IndicesOf).Order()]);
         // The pre-training set depends on which classes are filled; its files are named after it.
         var preTag = majority.Length <= 12 ? "pretrain-c" + string.Join("_", majority) : "pretrain-" + GanSettings.Digest(string.Join(",", majority));

@@ -23,7 +23,7 @@ public static class DiscriminatorFile
         var c = new Checkpoint().AddModule(d);
         var s = d.Shape;
         c.Metadata["discriminator.arch"] = architecture;
-        c.Metadata["discriminator.shape"] = string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses);
+        c.Metadata["discriminator.shape"] = s.MaxChannels > 0 ? string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses, s.MaxChannels) : string.Join(",", s.Channels, s.Height, s.Width, s.LatentDim, s.NumClasses);
         c.Metadata["discriminator.options"] = string.Join(",", d.Options.BatchNorm ? 1 : 0, d.Options.SpectralNorm ? 1 : 0, d.Options.AuxClassifier ? 1 : 0, d.Options.Contrastive);
         c.Save(path);
     }
@@ -43,9 +43,9 @@ public static class DiscriminatorFile
             }
             return values;
         }
-        var s = Ints("discriminator.shape", 5);
+        var s = Ints("discriminator.shape", 5, 6); // a sixth value: the channel cap (progan_channels)
         var o = Ints("discriminator.options", 3, 4); // files written before contrastive heads have 3
-        var d = GanArchitectures.Get(Meta("discriminator.arch")).CreateDiscriminator(new GanShape(s[0], s[1], s[2], s[3], s[4]), new DiscriminatorOptions(o[0] == 1, o[1] == 1, o[2] == 1, o.Length > 3 ? o[3] : 0), new Generator(0));
+        var d = GanArchitectures.Get(Meta("discriminator.arch")).CreateDiscriminator(new GanShape(s[0], s[1], s[2], s[3], s[4], s.Length > 5 ? s[5] : 0), new DiscriminatorOptions(o[0] == 1, o[1] == 1, o[2] == 1, o.Length > 3 ? o[3] : 0), new Generator(0));
         c.LoadModule(d);
         d.Eval();
         return d;

@@ -34,6 +34,10 @@ public sealed record GeneratorFile(GanGenerator Generator, string Architecture, 
         c.Metadata["generator.z_dim"] = g.Shape.LatentDim.ToString(CultureInfo.InvariantCulture);
         c.Metadata["generator.shape"] = $"{g.Shape.Channels},{g.Shape.Height},{g.Shape.Width}";
         c.Metadata["generator.num_classes"] = g.Shape.NumClasses.ToString(CultureInfo.InvariantCulture);
+        if (g.Shape.MaxChannels > 0)
+        {
+            c.Metadata["generator.max_channels"] = g.Shape.MaxChannels.ToString(CultureInfo.InvariantCulture);
+        }
         c.Metadata["generator.class_names"] = string.Join("\n", classNames);
         if (forClass is { } k)
         {
@@ -62,7 +66,8 @@ public sealed record GeneratorFile(GanGenerator Generator, string Architecture, 
             return values;
         }
         var shape = Ints("generator.shape", 3);
-        var gs = new GanShape(shape[0], shape[1], shape[2], Ints("generator.z_dim", 1)[0], Ints("generator.num_classes", 1)[0]);
+        var gs = new GanShape(shape[0], shape[1], shape[2], Ints("generator.z_dim", 1)[0], Ints("generator.num_classes", 1)[0],
+            c.Metadata.ContainsKey("generator.max_channels") ? Ints("generator.max_channels", 1)[0] : 0);
         var arch = Meta("generator.arch");
         var g = GanArchitectures.Get(arch).CreateGenerator(gs, new Tensors.Generator(0));
         c.LoadModule(g);
