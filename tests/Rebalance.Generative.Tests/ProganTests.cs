@@ -213,6 +213,14 @@ public sealed class ProganTests : IDisposable
         var dfile = Path.Combine(_dir, "capped.discriminator.safetensors");
         DiscriminatorFile.Save(dfile, d, "progan");
         Assert.Equal(16, DiscriminatorFile.Load(dfile).Shape.MaxChannels);
+
+        // A cap that is not a whole number is one error naming the file and the key.
+        var bad = Checkpoint.Load(file);
+        bad.Metadata["generator.max_channels"] = "many";
+        bad.Save(file);
+        var error = Assert.Throws<CheckpointException>(() => GeneratorFile.Load(file));
+        Assert.Contains(file, error.Message, StringComparison.Ordinal);
+        Assert.Contains("'generator.max_channels' is 'many'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
