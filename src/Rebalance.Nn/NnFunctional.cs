@@ -87,14 +87,7 @@ public static class NnFunctional
 
     /// <summary>Pixel-wise feature normalisation (Karras et al. 2018, ProGAN): each pixel's feature vector
     /// divided by its root mean square over the channels, x / sqrt(mean_c x² + ε). (N, C, ...) → same shape.</summary>
-    public static Tensor PixelNorm(Tensor x, double eps = 1e-8)
-    {
-        if (x.Rank < 2)
-        {
-            throw new ArgumentException($"pixel_norm: expected (N, C, ...), got [{string.Join(", ", x.Shape)}]");
-        }
-        return x / Tensor.Sqrt((x * x).Mean(1, keepDim: true) + eps);
-    }
+    public static Tensor PixelNorm(Tensor x, double eps = 1e-8) => Functional.PixelNorm(x, eps);
 
     /// <summary>
     /// Minibatch standard deviation (Karras et al. 2018): the standard deviation of each feature over

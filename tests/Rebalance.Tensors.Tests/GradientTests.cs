@@ -87,6 +87,9 @@ public class GradientTests
         ["avg_pool2d"] = (x => F.AvgPool2d(x[0], 2, 1, 1), () => [N(70, 2, 2, 4, 4)]),
         ["global_avg_pool"] = (x => F.GlobalAvgPool2d(x[0] * x[0]), () => [N(71, 2, 3, 3, 3)]),
         ["upsample"] = (x => F.UpsampleNearest(x[0], 2) * F.UpsampleNearest(x[0], 2), () => [N(72, 1, 2, 2, 3)]),
+        ["pixel_norm"] = (x => F.PixelNorm(x[0]) * x[1], () => [N(113, 2, 3, 2, 3), N(114, 2, 3, 2, 3)]),
+        ["pixel_norm_2d"] = (x => Tensor.Tanh(F.PixelNorm(x[0])), () => [N(115, 3, 4)]),
+        ["upsample_3_weighted"] = (x => Tensor.Tanh(F.UpsampleNearest(x[0], 3)) * x[1], () => [N(111, 2, 1, 2, 3), N(112, 2, 1, 6, 9)]),
         ["batch_norm_train_2d"] = (x => F.BatchNorm(x[0], null, null, x[1], x[2], training: true), () => [N(73, 4, 3), N(74, 3), N(75, 3)]),
         ["batch_norm_train_4d"] = (x => F.BatchNorm(x[0], null, null, x[1], x[2], training: true), () => [N(76, 3, 2, 2, 2), N(77, 2), N(78, 2)]),
         ["batch_norm_train_planes"] = (x => F.BatchNorm(x[0], null, null, x[1], x[2], training: true), () => [N(108, 2, 2, 4, 5), N(109, 2), N(110, 2)]), // planes of 20: the plane-at-a-time kernel

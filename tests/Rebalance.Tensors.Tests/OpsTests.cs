@@ -138,10 +138,64 @@ public class OpsTests
         Near([3.5, 5.5, 11.5, 13.5], F.AvgPool2d(x, 2));
         Near([8.5], F.GlobalAvgPool2d(x));
         Assert.Equal([1, 1, 8, 8], F.UpsampleNearest(x, 2).Shape);
+        // Each pixel fills its block; the gradient sums each block back (here with distinct weights).
+        var small = Tensor.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, 1, 2, 1, 3).RequiresGrad_();
+        var up = F.UpsampleNearest(small, 2);
+        Near([1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6], up);
+        (up * Tensor.Arange(0, 24).Reshape(1, 2, 2, 6)).Sum().Backward();
+        Near([0 + 1 + 6 + 7, 2 + 3 + 8 + 9, 4 + 5 + 10 + 11, 12 + 13 + 18 + 19, 14 + 15 + 20 + 21, 16 + 17 + 22 + 23], small.Grad!);
+        Assert.Same(small, F.UpsampleNearest(small, 1));
         // Transposed convolution with stride 2 and a 2x2 kernel of ones spreads each pixel into a block.
         var t = F.ConvTranspose2d(Tensor.FromArray(new float[] { 1, 2, 3, 4 }, 1, 1, 2, 2), Tensor.Ones([1, 1, 2, 2]), stride: 2);
         Near([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4], t);
         Assert.Equal([2, 3, 8, 7], F.ConvTranspose2d(Tensor.Ones([2, 4, 4, 3]), Tensor.Ones([4, 3, 3, 3]), null, (2, 2), (1, 0), (1, 0), (1, 1)).Shape);
+    }
+
+    [Fact]
+    public void AConvolutionsBiasIsAddedInPlaceWithTheBitsOfABroadcastAdd()
+    {
+        var gen = new Generator(22);
+        var x = gen.Normal([3, 2, 5, 7]).RequiresGrad_();
+        var w = gen.Normal([4, 2, 3, 3]).RequiresGrad_();
+        var b = gen.Normal([4]).RequiresGrad_();
+        var weights = gen.Normal([3, 4, 5, 7]);
+        var fused = F.Conv2d(x, w, b, padding: 1);
+        (fused * weights).Sum().Backward();
+        var (gx, gw, gb) = (x.Grad!.ToFloatArray(), w.Grad!.ToFloatArray(), b.Grad!.ToFloatArray());
+        x.Grad = w.Grad = b.Grad = null;
+        var separate = F.Conv2d(x, w, padding: 1) + b.Reshape(1, 4, 1, 1);
+        (separate * weights).Sum().Backward();
+        Assert.Equal(separate.ToFloatArray(), fused.ToFloatArray());
+        Assert.Equal(x.Grad!.ToFloatArray(), gx);
+        Assert.Equal(w.Grad!.ToFloatArray(), gw);
+        Assert.Equal(b.Grad!.ToFloatArray(), gb);
+        var transposed = F.ConvTranspose2d(fused, w, Tensor.Ones([2]), stride: 2, padding: 1);
+        Assert.Equal((F.ConvTranspose2d(fused, w, stride: 2, padding: 1) + 1.0).ToFloatArray(), transposed.ToFloatArray());
+        Assert.Throws<ArgumentException>(() => F.Conv2d(x, w, Tensor.Ones([3])));
+    }
+
+    [Theory]
+    [InlineData(3, 5, 7, 3)] // positions that fill no vector evenly
+    [InlineData(2, 1, 4, 4)] // one channel: every output is ±1
+    [InlineData(4, 17, 1, 1)] // (N, C, 1, 1): one position a sample
+    public void PixelNormKernelsMatchTheFormulaWrittenWithTensorOps(int n, int c, int h, int w)
+    {
+        var gen = new Generator(21);
+        var x = gen.Normal([n, c, h, w]).RequiresGrad_();
+        var weights = gen.Normal([n, c, h, w]);
+        var fused = F.PixelNorm(x);
+        (fused * weights).Sum().Backward();
+        var fusedGrad = x.Grad!.ToFloatArray();
+        x.Grad = null;
+        // The same map with tensor ops; its backward is the op-by-op chain rule.
+        var composite = x / Tensor.Sqrt((x * x).Mean(1, keepDim: true) + 1e-8);
+        (composite * weights).Sum().Backward();
+        Near([.. composite.ToDoubleArray()], fused, 1e-6);
+        Near([.. x.Grad!.ToDoubleArray()], Tensor.FromArray(fusedGrad, n, c, h, w), 1e-5);
+        // The recorded backward (as under a gradient penalty) gives the same first derivative.
+        var recorded = Autograd.Grad([(F.PixelNorm(x) * weights).Sum()], [x], createGraph: true)[0]!;
+        Near([.. recorded.ToDoubleArray()], Tensor.FromArray(fusedGrad, n, c, h, w), 1e-5);
+        Assert.Throws<ArgumentException>(() => F.PixelNorm(Tensor.Ones([3])));
     }
 
     [Fact]

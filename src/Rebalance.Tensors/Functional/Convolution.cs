@@ -84,7 +84,8 @@ public static partial class Functional
         {
             throw new ArgumentException($"{op}: bias of shape {ShapeUtil.Format(bias.ShapeRef)} does not match {y.Size(1)} output channels");
         }
-        return y + bias.Reshape(1, -1, 1, 1);
+        Tensor.CheckSameDType(op, y, bias);
+        return Tensor.AddChannelBiasInto(y, bias);
     }
 
     // ---- the three primitives; each one's backward is written with the other two ---------------

@@ -106,21 +106,7 @@ public static partial class Functional
         {
             throw new ArgumentException($"upsample_nearest: scale factor must be at least 1, got {scaleFactor}");
         }
-        var (n, c, h, w) = (x.Size(0), x.Size(1), x.Size(2), x.Size(3));
-        var (oh, ow) = (h * scaleFactor, w * scaleFactor);
-        var index = Tensor.Empty([n * c * oh * ow], DType.Int32).Array<int>();
-        var p = 0;
-        for (var plane = 0; plane < n * c; plane++)
-        {
-            for (var i = 0; i < oh; i++)
-            {
-                for (var j = 0; j < ow; j++)
-                {
-                    index[p++] = (plane * h * w) + (i / scaleFactor * w) + (j / scaleFactor);
-                }
-            }
-        }
-        return Tensor.Take(x, index, [n, c, oh, ow]);
+        return scaleFactor == 1 ? x : Tensor.UpsampleNearest(x, scaleFactor);
     }
 
     private static (int N, int C, int H, int W, int OH, int OW) PoolShape(string op, Tensor x, int k, int s, int padding)
