@@ -100,20 +100,25 @@ internal static class TrainWorkloads
             var z = gen.Normal([64, 100]);
             optD.ZeroGrad();
             var fake = g(z);
-            var fd = fake.Detach();
-            var eps = gen.Uniform([64, 1, 1, 1]);
-            var xhat = ((eps * real) + ((1.0 - eps) * fd)).Detach().RequiresGrad_();
-            var grad = Autograd.Grad([d(xhat).Sum()], [xhat], createGraph: true)[0]!;
-            var norm = Tensor.Sqrt((grad * grad).Reshape(64, -1).Sum(1));
-            var gp = ((norm - 1.0) * (norm - 1.0)).Mean();
-            var realScore = d(real);
-            var lossD = d(fd).Mean() - realScore.Mean() + (gp * 10.0);
-            if (drift > 0)
+            // As the GAN trainer: the critic step's tensors are freed when it ends; the fake batch and
+            // G's graph stay for the generator step.
+            using (TensorScope.Begin())
             {
-                lossD += (realScore * realScore).Mean() * drift;
+                var fd = fake.Detach();
+                var eps = gen.Uniform([64, 1, 1, 1]);
+                var xhat = ((eps * real) + ((1.0 - eps) * fd)).Detach().RequiresGrad_();
+                var grad = Autograd.Grad([d(xhat).Sum()], [xhat], createGraph: true)[0]!;
+                var norm = Tensor.Sqrt((grad * grad).Reshape(64, -1).Sum(1));
+                var gp = ((norm - 1.0) * (norm - 1.0)).Mean();
+                var realScore = d(real);
+                var lossD = d(fd).Mean() - realScore.Mean() + (gp * 10.0);
+                if (drift > 0)
+                {
+                    lossD += (realScore * realScore).Mean() * drift;
+                }
+                lossD.Backward();
+                optD.Step();
             }
-            lossD.Backward();
-            optD.Step();
             optG.ZeroGrad();
             var lossG = -d(fake).Mean();
             lossG.Backward();

@@ -279,79 +279,88 @@ public sealed class GanTrainer
         for (var k = 0; k < _s.DSteps; k++)
         {
             var last = k == _s.DSteps - 1;
-            // Each earlier D step frees its batch, graph and penalty graph when it ends, so a step holds
-            // the memory of one D step, not d_steps of them.
-            using var inner = last ? null : TensorScope.Begin();
-            var (real, labels) = batches.Next();
-            var z = _rng.Normal([real.Size(0), Shape.LatentDim]);
-            // The last D step's fake batch is kept with its graph and reused for the G step.
-            Tensor f;
-            if (last)
+            // Each D step frees its batch, graphs, penalty graph and gradients when it ends, so a step
+            // holds the memory of one D step, not d_steps of them, and the G step does not hold the last
+            // one's. The last D step's fake batch is made before its scope opens: it is kept with G's graph
+            // and reused for the G step.
+            var inner = last ? null : TensorScope.Begin();
+            try
             {
-                fake = G.Forward(z, labels);
-                fakeLabels = labels;
-                f = fake.Detach();
-            }
-            else
-            {
-                using (GradMode.NoGrad())
+                var (real, labels) = batches.Next();
+                var z = _rng.Normal([real.Size(0), Shape.LatentDim]);
+                Tensor f;
+                if (last)
                 {
-                    f = G.Forward(z, labels);
+                    fake = G.Forward(z, labels);
+                    fakeLabels = labels;
+                    f = fake.Detach();
+                    inner = TensorScope.Begin();
                 }
+                else
+                {
+                    using (GradMode.NoGrad())
+                    {
+                        f = G.Forward(z, labels);
+                    }
+                }
+                var ra = augment.Apply(real, _rng);
+                var fa = augment.Apply(f, _rng);
+                var outReal = D.Forward(ra, labels);
+                var outFake = D.Forward(fa, labels);
+                var loss = _loss.Discriminator(outReal.Logits, outFake.Logits);
+                if (_s.Drift > 0)
+                {
+                    // ProGAN's drift term keeps the critic's scores on real images near 0.
+                    loss = loss + ((outReal.Logits * outReal.Logits).Mean() * _s.Drift);
+                }
+                Tensor? pen = null;
+                if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
+                {
+                    var points = _loss.Penalty == PenaltyKind.Interpolates ? Penalties.Interpolates(ra, fa, _rng) : Penalties.PerturbedReal(ra, _rng);
+                    pen = Penalties.GradientNorm(x => D.Forward(x, labels).Logits, points) * _s.PenaltyWeight;
+                }
+                if (_s.R1 > 0)
+                {
+                    var r1 = Penalties.R1(x => D.Forward(x, labels).Logits, ra, _s.R1);
+                    pen = pen is null ? r1 : pen + r1;
+                }
+                if (pen is not null)
+                {
+                    loss = loss + pen;
+                }
+                if (_s.LeCam > 0)
+                {
+                    // As Tseng et al.'s code: the anchors move with this batch, then regularise it.
+                    _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Detach().Mean().Item());
+                    _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Detach().Mean().Item());
+                    loss = loss + (Penalties.LeCam(outReal.Logits, outFake.Logits, _lecamReal, _lecamFake) * _s.LeCam);
+                }
+                if (outReal.Embedding is { } embedReal)
+                {
+                    // The contrastive term on real images: D learns to embed each class near its proxy.
+                    loss = loss + (Contrastive(embedReal, outReal.Proxies!, labels!) * _s.CondWeight);
+                }
+                if (outReal.ClassLogits is { } aux)
+                {
+                    // The fakes were drawn for the batch's own labels.
+                    var lc = AcganLoss.Discriminator(aux, labels!, _s.AuxOnFake ? outFake.ClassLogits : null, labels);
+                    loss = loss + (lc * _s.AuxWeight);
+                }
+                _optD.ZeroGrad();
+                loss.Backward();
+                _optD.Step();
+                lossD = loss.Item();
+                penalty = pen?.Item() ?? 0;
+                var r = outReal.Logits.ToFloatArray();
+                var fl = outFake.Logits.ToFloatArray();
+                dReal = r.Average();
+                dFake = fl.Average();
+                separated &= r.Min() > fl.Max();
             }
-            var ra = augment.Apply(real, _rng);
-            var fa = augment.Apply(f, _rng);
-            var outReal = D.Forward(ra, labels);
-            var outFake = D.Forward(fa, labels);
-            var loss = _loss.Discriminator(outReal.Logits, outFake.Logits);
-            if (_s.Drift > 0)
+            finally
             {
-                // ProGAN's drift term keeps the critic's scores on real images near 0.
-                loss = loss + ((outReal.Logits * outReal.Logits).Mean() * _s.Drift);
+                inner?.Dispose();
             }
-            Tensor? pen = null;
-            if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
-            {
-                var points = _loss.Penalty == PenaltyKind.Interpolates ? Penalties.Interpolates(ra, fa, _rng) : Penalties.PerturbedReal(ra, _rng);
-                pen = Penalties.GradientNorm(x => D.Forward(x, labels).Logits, points) * _s.PenaltyWeight;
-            }
-            if (_s.R1 > 0)
-            {
-                var r1 = Penalties.R1(x => D.Forward(x, labels).Logits, ra, _s.R1);
-                pen = pen is null ? r1 : pen + r1;
-            }
-            if (pen is not null)
-            {
-                loss = loss + pen;
-            }
-            if (_s.LeCam > 0)
-            {
-                // As Tseng et al.'s code: the anchors move with this batch, then regularise it.
-                _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Detach().Mean().Item());
-                _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Detach().Mean().Item());
-                loss = loss + (Penalties.LeCam(outReal.Logits, outFake.Logits, _lecamReal, _lecamFake) * _s.LeCam);
-            }
-            if (outReal.Embedding is { } embedReal)
-            {
-                // The contrastive term on real images: D learns to embed each class near its proxy.
-                loss = loss + (Contrastive(embedReal, outReal.Proxies!, labels!) * _s.CondWeight);
-            }
-            if (outReal.ClassLogits is { } aux)
-            {
-                // The fakes were drawn for the batch's own labels.
-                var lc = AcganLoss.Discriminator(aux, labels!, _s.AuxOnFake ? outFake.ClassLogits : null, labels);
-                loss = loss + (lc * _s.AuxWeight);
-            }
-            _optD.ZeroGrad();
-            loss.Backward();
-            _optD.Step();
-            lossD = loss.Item();
-            penalty = pen?.Item() ?? 0;
-            var r = outReal.Logits.ToFloatArray();
-            var fl = outFake.Logits.ToFloatArray();
-            dReal = r.Average();
-            dFake = fl.Average();
-            separated &= r.Min() > fl.Max();
         }
         foreach (var p in _trainableD)
         {
