@@ -305,57 +305,69 @@ public sealed class GanTrainer
                 }
                 var ra = augment.Apply(real, _rng);
                 var fa = augment.Apply(f, _rng);
-                var outReal = D.Forward(ra, labels);
-                var outFake = D.Forward(fa, labels);
-                var loss = _loss.Discriminator(outReal.Logits, outFake.Logits);
-                if (_s.Drift > 0)
-                {
-                    // ProGAN's drift term keeps the critic's scores on real images near 0.
-                    loss = loss + ((outReal.Logits * outReal.Logits).Mean() * _s.Drift);
-                }
-                Tensor? pen = null;
-                if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
-                {
-                    var points = _loss.Penalty == PenaltyKind.Interpolates ? Penalties.Interpolates(ra, fa, _rng) : Penalties.PerturbedReal(ra, _rng);
-                    pen = Penalties.GradientNorm(x => D.Forward(x, labels).Logits, points) * _s.PenaltyWeight;
-                }
-                if (_s.R1 > 0)
-                {
-                    var r1 = Penalties.R1(x => D.Forward(x, labels).Logits, ra, _s.R1);
-                    pen = pen is null ? r1 : pen + r1;
-                }
-                if (pen is not null)
-                {
-                    loss = loss + pen;
-                }
-                if (_s.LeCam > 0)
-                {
-                    // As Tseng et al.'s code: the anchors move with this batch, then regularise it.
-                    _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Detach().Mean().Item());
-                    _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Detach().Mean().Item());
-                    loss = loss + (Penalties.LeCam(outReal.Logits, outFake.Logits, _lecamReal, _lecamFake) * _s.LeCam);
-                }
-                if (outReal.Embedding is { } embedReal)
-                {
-                    // The contrastive term on real images: D learns to embed each class near its proxy.
-                    loss = loss + (Contrastive(embedReal, outReal.Proxies!, labels!) * _s.CondWeight);
-                }
-                if (outReal.ClassLogits is { } aux)
-                {
-                    // The fakes were drawn for the batch's own labels.
-                    var lc = AcganLoss.Discriminator(aux, labels!, _s.AuxOnFake ? outFake.ClassLogits : null, labels);
-                    loss = loss + (lc * _s.AuxWeight);
-                }
                 _optD.ZeroGrad();
-                loss.Backward();
+                double mainLoss;
+                using (TensorScope.Begin())
+                {
+                    var outReal = D.Forward(ra, labels);
+                    var outFake = D.Forward(fa, labels);
+                    var loss = _loss.Discriminator(outReal.Logits, outFake.Logits);
+                    if (_s.Drift > 0)
+                    {
+                        // ProGAN's drift term keeps the critic's scores on real images near 0.
+                        loss = loss + ((outReal.Logits * outReal.Logits).Mean() * _s.Drift);
+                    }
+                    if (_s.LeCam > 0)
+                    {
+                        // As Tseng et al.'s code: the anchors move with this batch, then regularise it.
+                        _lecamReal = (Penalties.LeCamDecay * _lecamReal) + ((1 - Penalties.LeCamDecay) * outReal.Logits.Detach().Mean().Item());
+                        _lecamFake = (Penalties.LeCamDecay * _lecamFake) + ((1 - Penalties.LeCamDecay) * outFake.Logits.Detach().Mean().Item());
+                        loss = loss + (Penalties.LeCam(outReal.Logits, outFake.Logits, _lecamReal, _lecamFake) * _s.LeCam);
+                    }
+                    if (outReal.Embedding is { } embedReal)
+                    {
+                        // The contrastive term on real images: D learns to embed each class near its proxy.
+                        loss = loss + (Contrastive(embedReal, outReal.Proxies!, labels!) * _s.CondWeight);
+                    }
+                    if (outReal.ClassLogits is { } aux)
+                    {
+                        // The fakes were drawn for the batch's own labels.
+                        var lc = AcganLoss.Discriminator(aux, labels!, _s.AuxOnFake ? outFake.ClassLogits : null, labels);
+                        loss = loss + (lc * _s.AuxWeight);
+                    }
+                    loss.Backward();
+                    mainLoss = loss.Item();
+                    var r = outReal.Logits.ToFloatArray();
+                    var fl = outFake.Logits.ToFloatArray();
+                    dReal = r.Average();
+                    dFake = fl.Average();
+                    separated &= r.Min() > fl.Max();
+                }
+                // The penalties go back through D on their own once the rest of the loss has freed its graphs,
+                // so a D step holds one of the two (a gradient penalty's, with its second-order graph, is the
+                // larger) rather than both; the gradients add up to those of the summed loss.
+                penalty = 0;
+                if ((_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0) || _s.R1 > 0)
+                {
+                    using (TensorScope.Begin())
+                    {
+                        Tensor? pen = null;
+                        if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
+                        {
+                            var points = _loss.Penalty == PenaltyKind.Interpolates ? Penalties.Interpolates(ra, fa, _rng) : Penalties.PerturbedReal(ra, _rng);
+                            pen = Penalties.GradientNorm(x => D.Forward(x, labels).Logits, points) * _s.PenaltyWeight;
+                        }
+                        if (_s.R1 > 0)
+                        {
+                            var r1 = Penalties.R1(x => D.Forward(x, labels).Logits, ra, _s.R1);
+                            pen = pen is null ? r1 : pen + r1;
+                        }
+                        pen!.Backward();
+                        penalty = pen.Item();
+                    }
+                }
                 _optD.Step();
-                lossD = loss.Item();
-                penalty = pen?.Item() ?? 0;
-                var r = outReal.Logits.ToFloatArray();
-                var fl = outFake.Logits.ToFloatArray();
-                dReal = r.Average();
-                dFake = fl.Average();
-                separated &= r.Min() > fl.Max();
+                lossD = mainLoss + penalty;
             }
             finally
             {
