@@ -119,6 +119,10 @@ public sealed class GeneratedImageLevers : IRebalancer
                     break;
                 }
                 factor = Math.Min(FilterDraws, factor * 2);
+                // The next round draws all again: let this round's images and their copies go first, so the
+                // rounds' datasets are not all resident at once.
+                drawn = null!;
+                TensorMemory.Trim();
             }
         }
         else
