@@ -100,8 +100,9 @@ internal static class TrainWorkloads
             var z = gen.Normal([64, 100]);
             optD.ZeroGrad();
             var fake = g(z);
-            // As the GAN trainer: the critic step's tensors are freed when it ends; the fake batch and
-            // G's graph stay for the generator step.
+            // As the GAN trainer, the critic step's tensors are freed when it ends, and the fake batch and
+            // G's graph stay for the generator step; unlike it, the penalty goes back with the rest of the
+            // critic loss in one backward pass, as the PyTorch peer's step does.
             using (TensorScope.Begin())
             {
                 var fd = fake.Detach();

@@ -347,12 +347,13 @@ public sealed class GanTrainer
                 // so a D step holds one of the two (a gradient penalty's, with its second-order graph, is the
                 // larger) rather than both; the gradients add up to those of the summed loss.
                 penalty = 0;
-                if ((_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0) || _s.R1 > 0)
+                var gradientPenalty = _loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0;
+                if (gradientPenalty || _s.R1 > 0)
                 {
                     using (TensorScope.Begin())
                     {
                         Tensor? pen = null;
-                        if (_loss.Penalty != PenaltyKind.None && _s.PenaltyWeight > 0)
+                        if (gradientPenalty)
                         {
                             var points = _loss.Penalty == PenaltyKind.Interpolates ? Penalties.Interpolates(ra, fa, _rng) : Penalties.PerturbedReal(ra, _rng);
                             pen = Penalties.GradientNorm(x => D.Forward(x, labels).Logits, points) * _s.PenaltyWeight;

@@ -97,11 +97,12 @@ internal static class PixelNormKernels
         var inverseC = T.One / T.CreateChecked(c);
         CpuParallel.For(n, Math.Max(1, 16384 / Math.Max(1, c * s)), (n0, n1) =>
         {
-            var coef = new T[s];
+            var scratch = BufferPool.Rent<T>(s);
+            var coef = scratch.AsSpan(0, s);
             for (var i = n0; i < n1; i++)
             {
                 var ri = r.AsSpan(i * s, s);
-                coef.AsSpan().Clear();
+                coef.Clear();
                 for (var ch = 0; ch < c; ch++)
                 {
                     var o = ((i * c) + ch) * s;
@@ -120,6 +121,7 @@ internal static class PixelNormKernels
                     TensorPrimitives.MultiplyAdd(x.AsSpan(o, s), coef, gxc, gxc);
                 }
             }
+            BufferPool.Return(scratch);
         });
     }
 }

@@ -17,24 +17,11 @@ public sealed partial class Tensor
         var plane = n * c == 0 ? 0 : (int)(y.Numel / ((long)n * c));
         if (y.DType == DType.Float32)
         {
-            var (data, b) = (y.Array<float>(), bias.Array<float>());
-            CpuParallel.For(n * c, Math.Max(1, 16384 / Math.Max(1, plane)), (p0, p1) =>
-            {
-                for (var p = p0; p < p1; p++)
-                {
-                    var span = data.AsSpan(p * plane, plane);
-                    TensorPrimitives.Add(span, b[p % c], span);
-                }
-            });
+            AddBias(y.Array<float>(), bias.Array<float>(), n * c, c, plane);
         }
         else
         {
-            var (data, b) = (y.Array<double>(), bias.Array<double>());
-            for (var p = 0; p < n * c; p++)
-            {
-                var span = data.AsSpan(p * plane, plane);
-                TensorPrimitives.Add(span, b[p % c], span);
-            }
+            AddBias(y.Array<double>(), bias.Array<double>(), n * c, c, plane);
         }
         var result = new Tensor(y, (int[])y._shape.Clone());
         var biasShape = bias._shape;
@@ -44,4 +31,16 @@ public sealed partial class Tensor
         Record(result, "BiasAddBackward", [y, bias], g => [g, bias._requiresGrad ? g.SumTo(broadcast).Reshape(biasShape) : null]);
         return result;
     }
+
+    // Plane p of (N, C, plane) gets b[p mod C]: one rounding, as the broadcast add's.
+    private static void AddBias<T>(T[] data, T[] b, int planes, int c, int plane)
+        where T : unmanaged, System.Numerics.INumber<T> =>
+        CpuParallel.For(planes, Math.Max(1, 16384 / Math.Max(1, plane)), (p0, p1) =>
+        {
+            for (var p = p0; p < p1; p++)
+            {
+                var span = data.AsSpan(p * plane, plane);
+                TensorPrimitives.Add<T>(span, b[p % c], span);
+            }
+        });
 }
