@@ -51,13 +51,20 @@ def prefetch_tile(L, mr, nv, w):
         L.append(f"        Sse.Prefetch0(c + ({i} * ldc) + {nv*w - 1});")
 
 
-def kernel(name, mr, nv, vec, w, fma, isa_comment, prefetch_c=False):
+def kernel(name, mr, nv, vec, w, fma, isa_comment, prefetch_c=False, pack_b=False):
     L = []
     L.append(f"    /// <summary>{mr}x{nv*w} tile, {isa_comment}. a: packed (kc, {mr}), b: packed (kc, {nv*w}).")
     L.append(f"    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the")
-    L.append(f"    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>")
+    L.append(f"    /// JIT keeps every accumulator in a register instead of spilling it at each definition.")
+    if pack_b:
+        L.append(f"    /// B is read from its row-major source (row p of the panel at b + p * ldb) instead of a packed panel,")
+        L.append(f"    /// and each row's {nv*w} floats are also stored to bPacked as they are used, so the panel is packed for the")
+        L.append(f"    /// tiles that follow while this one computes; the same rows' next {nv*w} floats (the next panel's) are")
+        L.append(f"    /// prefetched, so its source is in cache by the time it is reached.")
+    L.append(f"    /// </summary>")
     L.append(f"    [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
-    L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)")
+    extra = ", long ldb, float* bPacked" if pack_b else ""
+    L.append(f"    public static void {name}(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate{extra})")
     L.append("    {")
     if prefetch_c:
         prefetch_tile(L, mr, nv, w)
@@ -66,9 +73,18 @@ def kernel(name, mr, nv, vec, w, fma, isa_comment, prefetch_c=False):
     L.append("        {")
     for j in range(nv):
         L.append(f"            var b{j} = {vec}.Load(b + {j*w});")
+    if pack_b:
+        for j in range(nv):
+            L.append(f"            {vec}.Store(b{j}, bPacked + {j*w});")
+        L.append(f"            Sse.PrefetchNonTemporal(b + {nv*w});")
+        L.append(f"            Sse.PrefetchNonTemporal(b + {2*nv*w - 1});")
     fmas(L, mr, nv, vec, fma, lambda i: f"a[{i}]")
     L.append(f"            a += {mr};")
-    L.append(f"            b += {nv*w};")
+    if pack_b:
+        L.append(f"            b += ldb;")
+        L.append(f"            bPacked += {nv*w};")
+    else:
+        L.append(f"            b += {nv*w};")
     L.append("        }")
     L.append("")
     L.append("        if (alpha != 1f)")
@@ -104,6 +120,8 @@ out.append("")
 out.append(kernel("Kernel512", 12, 2, "Vector512", 16, "Avx512F.FusedMultiplyAdd", "AVX-512F FMA: 24 zmm accumulators, 2 B loads and 12 broadcasts per k"))
 out.append("")
 out.append(kernel("Kernel256", 6, 2, "Vector256", 8, "Fma.MultiplyAdd", "AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k", prefetch_c=True))
+out.append("")
+out.append(kernel("Kernel256PackB", 6, 2, "Vector256", 8, "Fma.MultiplyAdd", "AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k", prefetch_c=True, pack_b=True))
 out.append("")
 out.append("""    /// <summary>4x4 tile in plain scalar code, for machines without AVX2; same contract as the vector kernels.</summary>
     public static void KernelScalar(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)

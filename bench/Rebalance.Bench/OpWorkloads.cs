@@ -76,6 +76,41 @@ internal static class OpWorkloads
                 };
             });
         }
+        // Packing alone, both operands of each shape in full (flops counted as the GEMM's, so the figure
+        // reads as the GEMM rate if packing were all it did).
+        foreach (var (m, n, k) in new[] { (1024, 1024, 1024), (128, 3136, 1152) })
+        {
+            yield return new Workload($"pack A {m}x{k} (1 thread)", 2.0 * m * n * k, null, () =>
+            {
+                var a = new Generator(0).Uniform([m * k]).ToFloatArray();
+                var pa = GC.AllocateArray<float>((Gemm.Pad(m, Gemm.Tile.Mr) * k) + 64, pinned: true);
+                return () =>
+                {
+                    unsafe
+                    {
+                        fixed (float* xa = a, ya = pa)
+                        {
+                            Gemm.PackAFull(false, xa, k, m, k, ya);
+                        }
+                    }
+                };
+            });
+            yield return new Workload($"pack B {k}x{n} (1 thread)", 2.0 * m * n * k, null, () =>
+            {
+                var b = new Generator(0).Uniform([k * n]).ToFloatArray();
+                var pb = GC.AllocateArray<float>((Gemm.Pad(n, Gemm.Tile.Nr) * k) + 64, pinned: true);
+                return () =>
+                {
+                    unsafe
+                    {
+                        fixed (float* xb = b, yb = pb)
+                        {
+                            Gemm.PackBFull(false, xb, n, k, n, yb);
+                        }
+                    }
+                };
+            });
+        }
         if (Gemm.ActiveKernel < GemmKernel.Avx2)
         {
             yield break;

@@ -43,6 +43,8 @@ public class GemmTests
         (33, 47, 513), (100, 65, 3), (255, 17, 15), (12, 32, 256), (25, 97, 300),
         (64, 1, 6272), (1, 300, 64), (300, 1, 2), (1, 1, 700), // matrix-vector products, some split over threads
         (64, 6272, 1), (5, 9, 1),                             // outer products
+        (4, 40, 37), (3, 70, 300),                            // fewer rows than one tile while B is packed by the first tile
+        (6, 16, 8), (7, 17, 9), (12, 48, 10), (6, 33, 17),    // k around the 8-step transposing copy of A and its tail
     ];
 
     [Theory]

@@ -18,7 +18,8 @@ internal static unsafe class GemmMicroKernels
 
     /// <summary>12x32 tile, AVX-512F FMA: 24 zmm accumulators, 2 B loads and 12 broadcasts per k. a: packed (kc, 12), b: packed (kc, 32).
     /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the
-    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>
+    /// JIT keeps every accumulator in a register instead of spilling it at each definition.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
@@ -176,7 +177,8 @@ internal static unsafe class GemmMicroKernels
 
     /// <summary>6x16 tile, AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k. a: packed (kc, 6), b: packed (kc, 16).
     /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the
-    /// JIT keeps every accumulator in a register instead of spilling it at each definition.</summary>
+    /// JIT keeps every accumulator in a register instead of spilling it at each definition.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
@@ -228,6 +230,120 @@ internal static unsafe class GemmMicroKernels
             c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
             a += 6;
             b += 16;
+        }
+
+        if (alpha != 1f)
+        {
+            var va = Vector256.Create(alpha);
+            c0_0 *= va;
+            c0_1 *= va;
+            c1_0 *= va;
+            c1_1 *= va;
+            c2_0 *= va;
+            c2_1 *= va;
+            c3_0 *= va;
+            c3_1 *= va;
+            c4_0 *= va;
+            c4_1 *= va;
+            c5_0 *= va;
+            c5_1 *= va;
+        }
+        if (accumulate)
+        {
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (0 * ldc) + 8) + c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (1 * ldc) + 8) + c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (2 * ldc) + 8) + c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (3 * ldc) + 8) + c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (4 * ldc) + 8) + c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(Vector256.Load(c + (5 * ldc) + 8) + c5_1, c + (5 * ldc) + 8);
+        }
+        else
+        {
+            Vector256.Store(c0_0, c + (0 * ldc) + 0);
+            Vector256.Store(c0_1, c + (0 * ldc) + 8);
+            Vector256.Store(c1_0, c + (1 * ldc) + 0);
+            Vector256.Store(c1_1, c + (1 * ldc) + 8);
+            Vector256.Store(c2_0, c + (2 * ldc) + 0);
+            Vector256.Store(c2_1, c + (2 * ldc) + 8);
+            Vector256.Store(c3_0, c + (3 * ldc) + 0);
+            Vector256.Store(c3_1, c + (3 * ldc) + 8);
+            Vector256.Store(c4_0, c + (4 * ldc) + 0);
+            Vector256.Store(c4_1, c + (4 * ldc) + 8);
+            Vector256.Store(c5_0, c + (5 * ldc) + 0);
+            Vector256.Store(c5_1, c + (5 * ldc) + 8);
+        }
+    }
+
+    /// <summary>6x16 tile, AVX2 + FMA3: 12 ymm accumulators, 2 B loads and 6 broadcasts per k. a: packed (kc, 6), b: packed (kc, 16).
+    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the
+    /// JIT keeps every accumulator in a register instead of spilling it at each definition.
+    /// B is read from its row-major source (row p of the panel at b + p * ldb) instead of a packed panel,
+    /// and each row's 16 floats are also stored to bPacked as they are used, so the panel is packed for the
+    /// tiles that follow while this one computes; the same rows' next 16 floats (the next panel's) are
+    /// prefetched, so its source is in cache by the time it is reached.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel256PackB(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate, long ldb, float* bPacked)
+    {
+        Sse.Prefetch0(c + (0 * ldc));
+        Sse.Prefetch0(c + (0 * ldc) + 15);
+        Sse.Prefetch0(c + (1 * ldc));
+        Sse.Prefetch0(c + (1 * ldc) + 15);
+        Sse.Prefetch0(c + (2 * ldc));
+        Sse.Prefetch0(c + (2 * ldc) + 15);
+        Sse.Prefetch0(c + (3 * ldc));
+        Sse.Prefetch0(c + (3 * ldc) + 15);
+        Sse.Prefetch0(c + (4 * ldc));
+        Sse.Prefetch0(c + (4 * ldc) + 15);
+        Sse.Prefetch0(c + (5 * ldc));
+        Sse.Prefetch0(c + (5 * ldc) + 15);
+        var c0_0 = Vector256<float>.Zero;
+        var c0_1 = Vector256<float>.Zero;
+        var c1_0 = Vector256<float>.Zero;
+        var c1_1 = Vector256<float>.Zero;
+        var c2_0 = Vector256<float>.Zero;
+        var c2_1 = Vector256<float>.Zero;
+        var c3_0 = Vector256<float>.Zero;
+        var c3_1 = Vector256<float>.Zero;
+        var c4_0 = Vector256<float>.Zero;
+        var c4_1 = Vector256<float>.Zero;
+        var c5_0 = Vector256<float>.Zero;
+        var c5_1 = Vector256<float>.Zero;
+        for (var p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b + 0);
+            var b1 = Vector256.Load(b + 8);
+            Vector256.Store(b0, bPacked + 0);
+            Vector256.Store(b1, bPacked + 8);
+            Sse.PrefetchNonTemporal(b + 16);
+            Sse.PrefetchNonTemporal(b + 31);
+            var a0 = Vector256.Create(a[0]);
+            c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
+            c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector256.Create(a[1]);
+            c1_0 = Fma.MultiplyAdd(a1, b0, c1_0);
+            c1_1 = Fma.MultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector256.Create(a[2]);
+            c2_0 = Fma.MultiplyAdd(a2, b0, c2_0);
+            c2_1 = Fma.MultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector256.Create(a[3]);
+            c3_0 = Fma.MultiplyAdd(a3, b0, c3_0);
+            c3_1 = Fma.MultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector256.Create(a[4]);
+            c4_0 = Fma.MultiplyAdd(a4, b0, c4_0);
+            c4_1 = Fma.MultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector256.Create(a[5]);
+            c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
+            c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
+            a += 6;
+            b += ldb;
+            bPacked += 16;
         }
 
         if (alpha != 1f)
