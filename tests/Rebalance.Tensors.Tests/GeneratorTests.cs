@@ -11,6 +11,26 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void TensorFillsDrawTheSameSequenceAsSingleDrawsAndLeaveTheSameState()
+    {
+        // The fills keep the state in a local copy; what they draw, and where the generator is left, must be
+        // what drawing one value at a time gives.
+        var fill = new Generator(11);
+        var one = new Generator(11);
+        Assert.Equal(Enumerable.Range(0, 300).Select(_ => (float)(-2 + (5 * one.NextDouble()))).ToArray(), fill.Uniform([300], -2, 3).ToFloatArray());
+        Assert.Equal(Enumerable.Range(0, 77).Select(_ => -2 + (5 * one.NextDouble())).ToArray(), fill.Uniform([77], -2, 3, DType.Float64).ToDoubleArray());
+        Assert.Equal(Enumerable.Range(0, 501).Select(_ => one.NextDouble() < 0.3 ? 1f : 0f).ToArray(), fill.Bernoulli([501], 0.3).ToFloatArray());
+        Assert.Equal(Enumerable.Range(0, 41).Select(_ => one.NextDouble() < 0.7 ? 1.0 : 0.0).ToArray(), fill.Bernoulli([41], 0.7, DType.Float64).ToDoubleArray());
+        Assert.Equal(Enumerable.Range(0, 9).Select(_ => (float)(1 + (2 * one.NextNormal()))).ToArray(), fill.Normal([9], 1, 2).ToFloatArray());
+        Assert.Equal(one.NextUInt64(), fill.NextUInt64());
+        // Dropout's mask carries its scale: kept values are scaled by 1 / (1 - p), the rest are zero.
+        var x = Tensor.Ones([400]);
+        var dropped = Functional.Dropout(x, 0.25, training: true, new Generator(4)).ToFloatArray();
+        var keep = new Generator(4);
+        Assert.Equal(Enumerable.Range(0, 400).Select(_ => keep.NextDouble() < 0.75 ? (float)(1 / 0.75) : 0f).ToArray(), dropped);
+    }
+
+    [Fact]
     public void DistributionsHaveTheirMoments()
     {
         var g = new Generator(1);

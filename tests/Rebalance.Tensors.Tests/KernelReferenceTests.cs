@@ -51,6 +51,26 @@ public class KernelReferenceTests
     }
 
     [Fact]
+    public void LeakySlopeMatchesItsReferenceAndTheOpsItReplaced()
+    {
+        foreach (var n in Sizes)
+        {
+            var x = Data(n, n + 300);
+            var r = new float[n];
+            var e = new float[n];
+            ActivationKernels.LeakySlope<float>(x, r, 1f, 0.2f);
+            ActivationReference.LeakySlope<float>(x, e, 1f, 0.2f);
+            AssertBitEqual(e, r);
+            foreach (var slope in new[] { 0.2, 0.01, 0.3, 1.0 / 3 })
+            {
+                var t = Tensor.FromArray(x);
+                var old = ((Tensor.Gt(t, 0.0) * (1 - slope)) + slope).ToFloatArray();
+                AssertBitEqual(old, Tensor.LeakySlope(t, slope).ToFloatArray());
+            }
+        }
+    }
+
+    [Fact]
     public void TanhAndSigmoidBackward()
     {
         foreach (var n in Sizes)

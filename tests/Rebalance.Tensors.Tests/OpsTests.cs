@@ -128,6 +128,77 @@ public class OpsTests
         Near([5, 14], Tensor.MatMul(a, Tensor.FromArray(new float[] { 0, 1, 2 })));
     }
 
+    [Theory]
+    [InlineData(2, 2, 0, 37)] // the 2x2 loop of its own: 18 outputs a row, blocks of eight, the last overlapping
+    [InlineData(2, 2, 0, 16)] // 8 a row: one block
+    [InlineData(2, 2, 0, 13)] // 6 a row: two overlapping blocks of four
+    [InlineData(2, 2, 0, 7)]  // 3 a row: one by one
+    [InlineData(3, 2, 1, 37)]
+    [InlineData(2, 1, 0, 13)]
+    public void MaxPoolingTakesTheFirstMaximumAndTheFirstNaNOnAnyThreadCount(int k, int s, int padding, int w)
+    {
+        // Few distinct values, so windows hold ties; some NaN. Odd sizes leave a last row and column unused.
+        var gen = new Generator(5);
+        int n = 6, c = 16, h = 15;
+        var data = new float[n * c * h * w];
+        for (var i = 0; i < data.Length; i++)
+        {
+            data[i] = gen.NextInt(50) == 0 ? float.NaN : gen.NextInt(4);
+        }
+        var oh = ((h + (2 * padding) - k) / s) + 1;
+        var ow = ((w + (2 * padding) - k) / s) + 1;
+        var want = new float[n * c * oh * ow];
+        var wantGrad = new float[data.Length];
+        var o = 0;
+        for (var plane = 0; plane < n * c; plane++)
+        {
+            for (var i = 0; i < oh; i++)
+            {
+                for (var j = 0; j < ow; j++)
+                {
+                    var best = -1;
+                    for (var ki = 0; ki < k; ki++)
+                    {
+                        for (var kj = 0; kj < k; kj++)
+                        {
+                            int ih = (i * s) - padding + ki, iw = (j * s) - padding + kj;
+                            if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                            {
+                                continue;
+                            }
+                            var ix = (plane * h * w) + (ih * w) + iw;
+                            if (best < 0 || data[ix] > data[best] || (float.IsNaN(data[ix]) && !float.IsNaN(data[best])))
+                            {
+                                best = ix;
+                            }
+                        }
+                    }
+                    want[o] = data[best];
+                    wantGrad[best] += o % 7;
+                    o++;
+                }
+            }
+        }
+        var weights = Tensor.FromArray(Enumerable.Range(0, want.Length).Select(i => (float)(i % 7)).ToArray(), n, c, oh, ow);
+        var saved = Engine.NumThreads;
+        try
+        {
+            foreach (var threads in new[] { 1, 2 })
+            {
+                Engine.NumThreads = threads;
+                var x = Tensor.FromArray((float[])data.Clone(), n, c, h, w).RequiresGrad_();
+                var y = F.MaxPool2d(x, k, s, padding);
+                Assert.Equal(want, y.ToFloatArray());
+                (y * weights).Sum().Backward();
+                Assert.Equal(wantGrad, x.Grad!.ToFloatArray());
+            }
+        }
+        finally
+        {
+            Engine.NumThreads = saved;
+        }
+    }
+
     [Fact]
     public void ConvolutionAndPooling()
     {

@@ -216,7 +216,7 @@ public static partial class Functional
         {
             return x;
         }
-        var mask = generator.Bernoulli(x.Shape, 1 - p, x.DType) * (1.0 / (1 - p));
+        var mask = generator.BernoulliScaled(x.Shape, 1 - p, 1.0 / (1 - p), x.DType);
         return x * mask;
     }
 }

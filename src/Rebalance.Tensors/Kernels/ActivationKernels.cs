@@ -63,6 +63,34 @@ internal static class ActivationKernels
         Reference.ActivationReference.LeakyReluBackward(g[i..], x[i..], d[i..], slope);
     }
 
+    // d = x > 0 ? above : slope (NaN fails the comparison): LeakyReLU's derivative, as a constant factor of a
+    // backward that is itself recorded (for a gradient penalty).
+    public static void LeakySlope<T>(ReadOnlySpan<T> x, Span<T> d, T above, T slope) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(above);
+            var vs = Vector512.Create(slope);
+            for (; i <= x.Length - Vector512<T>.Count; i += Vector512<T>.Count)
+            {
+                var vx = Vector512.Create(x.Slice(i, Vector512<T>.Count));
+                Vector512.ConditionalSelect(Vector512.GreaterThan(vx, Vector512<T>.Zero), va, vs).CopyTo(d.Slice(i));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(above);
+            var vs = Vector256.Create(slope);
+            for (; i <= x.Length - Vector256<T>.Count; i += Vector256<T>.Count)
+            {
+                var vx = Vector256.Create(x.Slice(i, Vector256<T>.Count));
+                Vector256.ConditionalSelect(Vector256.GreaterThan(vx, Vector256<T>.Zero), va, vs).CopyTo(d.Slice(i));
+            }
+        }
+        Reference.ActivationReference.LeakySlope(x[i..], d[i..], above, slope);
+    }
+
     // d = x > 0 ? g : 0
     public static void ReluBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> x, Span<T> d) where T : unmanaged, IFloatingPointIeee754<T> =>
         LeakyReluBackward(g, x, d, T.Zero);

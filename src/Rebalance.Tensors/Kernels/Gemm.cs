@@ -622,8 +622,17 @@ internal static unsafe class Gemm
             }
             return;
         }
-        // B(p, j) = b[j * ldb + p]: walk each column of B contiguously.
-        for (var q = 0; q < cols; q++)
+        // B(p, j) = b[j * ldb + p]: walk each column of B contiguously, eight at a time where they are there
+        // (eight k steps of eight columns transposed in registers and stored as whole rows of the panel).
+        var q0 = 0;
+        if (Avx.IsSupported && nr % 8 == 0)
+        {
+            for (; q0 + 8 <= cols; q0 += 8)
+            {
+                Transpose8Columns(b + ((long)(j + q0) * ldb) + pc, ldb, kc, panel + q0, nr);
+            }
+        }
+        for (var q = q0; q < cols; q++)
         {
             var src = b + ((long)(j + q) * ldb) + pc;
             var d = panel + q;
@@ -637,6 +646,58 @@ internal static unsafe class Gemm
             for (var p = 0; p < kc; p++)
             {
                 panel[(p * nr) + q] = 0f;
+            }
+        }
+    }
+
+    /// <summary>dst[p * ldd + q] = src[q * lds + p] for q in [0, 8), p in [0, kc): eight rows of kc values
+    /// transposed into kc rows of eight, 8 x 8 blocks in registers and the last kc % 8 one by one.</summary>
+    private static void Transpose8Columns(float* src, int lds, int kc, float* dst, int ldd)
+    {
+        var p = 0;
+        for (; p + 8 <= kc; p += 8)
+        {
+            var s = src + p;
+            var r0 = Avx.LoadVector256(s);
+            var r1 = Avx.LoadVector256(s + lds);
+            var r2 = Avx.LoadVector256(s + (2L * lds));
+            var r3 = Avx.LoadVector256(s + (3L * lds));
+            var r4 = Avx.LoadVector256(s + (4L * lds));
+            var r5 = Avx.LoadVector256(s + (5L * lds));
+            var r6 = Avx.LoadVector256(s + (6L * lds));
+            var r7 = Avx.LoadVector256(s + (7L * lds));
+            var t0 = Avx.UnpackLow(r0, r1);
+            var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3);
+            var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5);
+            var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7);
+            var t7 = Avx.UnpackHigh(r6, r7);
+            var s0 = Avx.Shuffle(t0, t2, 0x44);
+            var s1 = Avx.Shuffle(t0, t2, 0xEE);
+            var s2 = Avx.Shuffle(t1, t3, 0x44);
+            var s3 = Avx.Shuffle(t1, t3, 0xEE);
+            var s4 = Avx.Shuffle(t4, t6, 0x44);
+            var s5 = Avx.Shuffle(t4, t6, 0xEE);
+            var s6 = Avx.Shuffle(t5, t7, 0x44);
+            var s7 = Avx.Shuffle(t5, t7, 0xEE);
+            var d = dst + ((long)p * ldd);
+            Avx.Store(d, Avx.Permute2x128(s0, s4, 0x20));
+            Avx.Store(d + ldd, Avx.Permute2x128(s1, s5, 0x20));
+            Avx.Store(d + (2L * ldd), Avx.Permute2x128(s2, s6, 0x20));
+            Avx.Store(d + (3L * ldd), Avx.Permute2x128(s3, s7, 0x20));
+            Avx.Store(d + (4L * ldd), Avx.Permute2x128(s0, s4, 0x31));
+            Avx.Store(d + (5L * ldd), Avx.Permute2x128(s1, s5, 0x31));
+            Avx.Store(d + (6L * ldd), Avx.Permute2x128(s2, s6, 0x31));
+            Avx.Store(d + (7L * ldd), Avx.Permute2x128(s3, s7, 0x31));
+        }
+        for (; p < kc; p++)
+        {
+            var d = dst + ((long)p * ldd);
+            for (var q = 0; q < 8; q++)
+            {
+                d[q] = src[((long)q * lds) + p];
             }
         }
     }

@@ -51,6 +51,30 @@ internal static unsafe class OptimizerKernels
                         vi.Store(pv + i);
                     }
                 }
+                else if (!ForceScalar && Vector256.IsHardwareAccelerated && pmax == null)
+                {
+                    var vb1 = Vector256.Create(beta1);
+                    var vb1c = Vector256.Create(1 - beta1);
+                    var vb2 = Vector256.Create(beta2);
+                    var vb2c = Vector256.Create(1 - beta2);
+                    var vbc2 = Vector256.Create(bc2Sqrt);
+                    var veps = Vector256.Create(eps);
+                    var vstep = Vector256.Create(stepSize);
+                    var vshrink = Vector256.Create(shrink);
+                    var vl2 = Vector256.Create(l2);
+                    for (; i <= e - 8; i += 8)
+                    {
+                        var param = Vector256.Load(pp + i);
+                        var grad = Vector256.Load(pg + i) + (vl2 * param);
+                        param *= vshrink;
+                        var mi = (Vector256.Load(pm + i) * vb1) + (grad * vb1c);
+                        var vi = (Vector256.Load(pv + i) * vb2) + (grad * grad * vb2c);
+                        var denom = (Vector256.Sqrt(vi) / vbc2) + veps;
+                        (param - (vstep * (mi / denom))).Store(pp + i);
+                        mi.Store(pm + i);
+                        vi.Store(pv + i);
+                    }
+                }
                 for (; i < e; i++)
                 {
                     var param = pp[i];

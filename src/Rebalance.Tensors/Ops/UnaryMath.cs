@@ -102,9 +102,22 @@ public sealed partial class Tensor
         var sf = (float)negativeSlope;
         var y = MapForward("leaky_relu", x, (s, d) => ActivationKernels.LeakyRelu(s, d, sf), (s, d) => ActivationKernels.LeakyRelu(s, d, negativeSlope));
         Record(y, "LeakyReluBackward", [x], g => GradMode.IsEnabled
-            ? [Mul(g, Constant(() => (Gt(x, 0.0) * (1 - negativeSlope)) + negativeSlope))]
+            ? [Mul(g, Constant(() => LeakySlope(x, negativeSlope)))]
             : [FusedBackward(g, x, (a, b, d) => ActivationKernels.LeakyReluBackward(a, b, d, sf), (a, b, d) => ActivationKernels.LeakyReluBackward(a, b, d, negativeSlope))]);
         return y;
+    }
+
+    /// <summary>
+    /// LeakyReLU's derivative at x in one pass: the values of (Gt(x, 0) * (1 - slope)) + slope, which it replaced
+    /// (three full-size passes in every recorded backward of a gradient penalty), bit for bit: the scalars are
+    /// rounded to the tensor's type first and the sum for x &gt; 0 is taken in that type, as those ops do.
+    /// </summary>
+    internal static Tensor LeakySlope(Tensor x, double negativeSlope)
+    {
+        var f1 = (float)(1 - negativeSlope);
+        var fs = (float)negativeSlope;
+        var d1 = 1 - negativeSlope;
+        return MapForward("leaky_relu_slope", x, (s, d) => ActivationKernels.LeakySlope(s, d, (1f * f1) + fs, fs), (s, d) => ActivationKernels.LeakySlope(s, d, (1.0 * d1) + negativeSlope, negativeSlope));
     }
 
     /// <summary>x where x &gt; 0, else alpha * (e^x - 1).</summary>

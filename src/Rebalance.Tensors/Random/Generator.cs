@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Rebalance.Tensors;
 
 /// <summary>
@@ -70,19 +71,56 @@ public sealed class Generator
     /// <summary>Next 64 random bits.</summary>
     public ulong NextUInt64()
     {
-        var result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        var t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = ulong.RotateLeft(_s3, 45);
+        var st = Load();
+        var result = st.Next();
+        Save(st);
         return result;
     }
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>
+    /// The xoshiro256** state as a local value, for the loops that fill a tensor: the JIT keeps a local
+    /// struct's fields in registers, where every draw through the class's fields went through memory
+    /// (3.5 ns a draw; a classifier's dropout masks took a quarter of its training step). The same
+    /// sequence as <see cref="NextUInt64"/> and <see cref="NextDouble"/>; the state is written back after.
+    /// </summary>
+    private struct State
+    {
+        public ulong S0;
+        public ulong S1;
+        public ulong S2;
+        public ulong S3;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public ulong Next()
+        {
+            var result = ulong.RotateLeft(S1 * 5, 7) * 9;
+            var t = S1 << 17;
+            S2 ^= S0;
+            S3 ^= S1;
+            S1 ^= S2;
+            S0 ^= S3;
+            S2 ^= t;
+            S3 = ulong.RotateLeft(S3, 45);
+            return result;
+        }
+
+        // Below 2^53, so the signed conversion gives the same double as the unsigned one, faster.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public double NextDouble() => (long)(Next() >> 11) * (1.0 / (1UL << 53));
+    }
+
+    private State Load() => new() { S0 = _s0, S1 = _s1, S2 = _s2, S3 = _s3 };
+
+    private void Save(State st)
+    {
+        _s0 = st.S0;
+        _s1 = st.S1;
+        _s2 = st.S2;
+        _s3 = st.S3;
+    }
 
     /// <summary>Uniform integer in [0, n), without modulo bias.</summary>
     public int NextInt(int n)
@@ -130,10 +168,34 @@ public sealed class Generator
         {
             throw new ArgumentException($"uniform: low {low} must not exceed high {high}");
         }
-        var t = Tensor.Zeros(shape, dtype);
-        for (var i = 0; i < t.Numel; i++)
+        var t = Tensor.Empty((int[])shape.Clone(), dtype); // every element is written below
+        var width = high - low;
+        if (dtype == DType.Float32)
         {
-            t.SetFlat(i, low + ((high - low) * NextDouble()));
+            var span = t.Span<float>();
+            var st = Load();
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = (float)(low + (width * st.NextDouble()));
+            }
+            Save(st);
+        }
+        else if (dtype == DType.Float64)
+        {
+            var span = t.Span<double>();
+            var st = Load();
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = low + (width * st.NextDouble());
+            }
+            Save(st);
+        }
+        else
+        {
+            for (var i = 0; i < t.Numel; i++)
+            {
+                t.SetFlat(i, low + (width * NextDouble()));
+            }
         }
         return t;
     }
@@ -145,10 +207,29 @@ public sealed class Generator
         {
             throw new ArgumentException($"normal: std must be non-negative, got {std}");
         }
-        var t = Tensor.Zeros(shape, dtype);
-        for (var i = 0; i < t.Numel; i++)
+        var t = Tensor.Empty((int[])shape.Clone(), dtype); // every element is written below
+        if (dtype == DType.Float32)
         {
-            t.SetFlat(i, mean + (std * NextNormal()));
+            var span = t.Span<float>();
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = (float)(mean + (std * NextNormal()));
+            }
+        }
+        else if (dtype == DType.Float64)
+        {
+            var span = t.Span<double>();
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = mean + (std * NextNormal());
+            }
+        }
+        else
+        {
+            for (var i = 0; i < t.Numel; i++)
+            {
+                t.SetFlat(i, mean + (std * NextNormal()));
+            }
         }
         return t;
     }
@@ -160,10 +241,49 @@ public sealed class Generator
         {
             throw new ArgumentException($"bernoulli: p must lie in [0, 1], got {p}");
         }
-        var t = Tensor.Zeros(shape, dtype);
-        for (var i = 0; i < t.Numel; i++)
+        return BernoulliScaled(shape, p, 1, dtype);
+    }
+
+    /// <summary><paramref name="value"/> (positive) with probability p, else 0: a dropout mask with its scale in
+    /// one pass, the same draws and the same values as <see cref="Bernoulli"/> multiplied by the value.</summary>
+    internal Tensor BernoulliScaled(int[] shape, double p, double value, DType dtype = DType.Float32)
+    {
+        if (!(p >= 0 && p <= 1))
         {
-            t.SetFlat(i, NextDouble() < p ? 1 : 0);
+            throw new ArgumentException($"bernoulli: p must lie in [0, 1], got {p}");
+        }
+        var t = Tensor.Empty((int[])shape.Clone(), dtype); // every element is written below
+        if (dtype == DType.Float32)
+        {
+            var span = t.Span<float>();
+            var v = (float)value;
+            var st = Load();
+            for (var i = 0; i < span.Length; i++)
+            {
+                // Through an int, so the JIT sets it without a branch (a fifth of the draws went the other
+                // way of a branch, each a misprediction); 1 * v and 0 * v are v and 0 exactly, v being positive.
+                var keep = st.NextDouble() < p ? 1 : 0;
+                span[i] = keep * v;
+            }
+            Save(st);
+        }
+        else if (dtype == DType.Float64)
+        {
+            var span = t.Span<double>();
+            var st = Load();
+            for (var i = 0; i < span.Length; i++)
+            {
+                var keep = st.NextDouble() < p ? 1 : 0;
+                span[i] = keep * value;
+            }
+            Save(st);
+        }
+        else
+        {
+            for (var i = 0; i < t.Numel; i++)
+            {
+                t.SetFlat(i, NextDouble() < p ? value : 0);
+            }
         }
         return t;
     }

@@ -21,6 +21,14 @@ internal static class ActivationReference
         }
     }
 
+    public static void LeakySlope<T>(ReadOnlySpan<T> x, Span<T> d, T above, T slope) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (var i = 0; i < x.Length; i++)
+        {
+            d[i] = x[i] > T.Zero ? above : slope;
+        }
+    }
+
     public static void TanhBackward<T>(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> d) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (var i = 0; i < g.Length; i++)
