@@ -23,6 +23,8 @@ public class GeneratorTests
         Assert.Equal(Enumerable.Range(0, 41).Select(_ => one.NextDouble() < 0.7 ? 1.0 : 0.0).ToArray(), fill.Bernoulli([41], 0.7, DType.Float64).ToDoubleArray());
         Assert.Equal(Enumerable.Range(0, 9).Select(_ => (float)(1 + (2 * one.NextNormal()))).ToArray(), fill.Normal([9], 1, 2).ToFloatArray());
         Assert.Equal(one.NextUInt64(), fill.NextUInt64());
+        Assert.Throws<ArgumentException>(() => fill.Bernoulli([3], 1.5));
+        Assert.Throws<ArgumentException>(() => fill.Bernoulli([3], double.NaN));
         // Dropout's mask carries its scale: kept values are scaled by 1 / (1 - p), the rest are zero.
         var x = Tensor.Ones([400]);
         var dropped = Functional.Dropout(x, 0.25, training: true, new Generator(4)).ToFloatArray();

@@ -235,14 +235,7 @@ public sealed class Generator
     }
 
     /// <summary>1 with probability p, else 0.</summary>
-    public Tensor Bernoulli(int[] shape, double p, DType dtype = DType.Float32)
-    {
-        if (!(p >= 0 && p <= 1))
-        {
-            throw new ArgumentException($"bernoulli: p must lie in [0, 1], got {p}");
-        }
-        return BernoulliScaled(shape, p, 1, dtype);
-    }
+    public Tensor Bernoulli(int[] shape, double p, DType dtype = DType.Float32) => BernoulliScaled(shape, p, 1, dtype);
 
     /// <summary><paramref name="value"/> (positive) with probability p, else 0: a dropout mask with its scale in
     /// one pass, the same draws and the same values as <see cref="Bernoulli"/> multiplied by the value.</summary>
