@@ -233,22 +233,18 @@ def rows_k(mr, nv, vec, w, fma, name="RowsK512", private=False):
 
 
 def composite(mr, nr, smr, snr):
-    """The 12x32 tile on AVX2: four register-blocked 6x16 sub-tiles (12 ymm accumulators each) over the same
-    operands, so the data layouts and the order of every sum stay those of the AVX-512 kernels."""
+    """The 12x32 tiles on AVX2: four register-blocked 6x16 sub-tiles (12 ymm accumulators each). Each sum is
+    taken in the same order as in the AVX-512 kernels, so both paths give the same bits."""
     L = []
     subs = [(rh, ch) for rh in range(0, mr, smr) for ch in range(0, nr, snr)]
-    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsA512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
-    L.append(f"    public static void RowsA256(int kc, float** rows, nint aOff, float* b, float* c, int ldc, bool accumulate)")
+    halves = [(rh, ch) for ch in range(0, nr, snr) for rh in range(0, mr, smr)]
+    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsA512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles. B comes as")
+    L.append(f"    /// two packed ({snr}-wide) halves, b0 for columns 0-{snr - 1} and b1 for the rest, so a sub-tile's weights are one contiguous")
+    L.append(f"    /// (kc, {snr}) block that stays in L1 for the second sub-tile of the same half, which runs next.</summary>")
+    L.append(f"    public static void RowsA256(int kc, float** rows, nint aOff, float* b0, float* b1, float* c, int ldc, bool accumulate)")
     L.append("    {")
-    for rh, ch in subs:
-        L.append(f"        RowsA{smr}x{snr}(kc, rows + {rh}, aOff, b + {ch}, {nr}, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
-    L.append("    }")
-    L.append("")
-    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsB512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
-    L.append(f"    public static void RowsB256(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)")
-    L.append("    {")
-    for rh, ch in subs:
-        L.append(f"        RowsB{smr}x{snr}(kc, a + {rh}, lda, rows, bOff + {ch}, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
+    for rh, ch in halves:
+        L.append(f"        RowsA{smr}x{snr}(kc, rows + {rh}, aOff, b{ch // snr}, {snr}, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
     L.append("    }")
     L.append("")
     L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsK512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
@@ -285,8 +281,6 @@ ind.append("")
 ind.append(composite(12, 32, 6, 16))
 ind.append("")
 ind.append(rows_a(6, 2, "Vector256", 8, "Fma.MultiplyAdd", "RowsA6x16", strided=True))
-ind.append("")
-ind.append(rows_b(6, 2, "Vector256", 8, "Fma.MultiplyAdd", "RowsB6x16", private=True))
 ind.append("")
 ind.append(rows_k(6, 2, "Vector256", 8, "Fma.MultiplyAdd", "RowsK6x16", private=True))
 ind.append("}")

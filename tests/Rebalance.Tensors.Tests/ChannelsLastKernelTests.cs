@@ -126,4 +126,83 @@ public unsafe class ChannelsLastKernelTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(17, true)]
+    [InlineData(256, false)]
+    [InlineData(257, true)]
+    public void Avx2RowPointerTilesMatchFusedSumsInOrder(int kc, bool accumulate)
+    {
+        if (!Fma.IsSupported)
+        {
+            return; // the AVX2 tiles need FMA3
+        }
+        const int mr = IndirectMicroKernels.Mr;
+        const int nr = IndirectMicroKernels.Nr;
+        const int half = nr / 2;
+        const int ldc = nr + 5;
+        var pool = Data((kc + 64) * 64, kc);
+        var halves = Data(2 * kc * half, kc + 1);
+        var strided = Data(kc * (nr + 7), kc + 2);
+        var c0 = Data(mr * ldc, kc + 3);
+
+        // The order every sum must follow: k ascending from zero with one rounding per fused step, then
+        // the tile's earlier value added.
+        void Check(string name, float[] c, Func<int, int, int, float> a, Func<int, int, float> b)
+        {
+            for (var i = 0; i < mr; i++)
+            {
+                for (var j = 0; j < nr; j++)
+                {
+                    var e = 0f;
+                    for (var p = 0; p < kc; p++)
+                    {
+                        e = MathF.FusedMultiplyAdd(a(i, p, j), b(p, j), e);
+                    }
+                    e = accumulate ? c0[(i * ldc) + j] + e : e;
+                    Assert.True(BitConverter.SingleToInt32Bits(e) == BitConverter.SingleToInt32Bits(c[(i * ldc) + j]), $"{name} kc {kc}: ({i}, {j}) is {c[(i * ldc) + j]}, expected {e}");
+                }
+                for (var j = nr; j < ldc; j++)
+                {
+                    Assert.Equal(c0[(i * ldc) + j], c[(i * ldc) + j]);
+                }
+            }
+        }
+
+        fixed (float* pp = pool, ph = halves, ps = strided)
+        {
+            // A by row pointers (twelve scattered, overlapping runs), B as two packed 16-wide halves.
+            var rows = new nint[mr];
+            for (var i = 0; i < mr; i++)
+            {
+                rows[i] = (nint)(pp + (i * 37 % 64 * 61));
+            }
+            const int aOff = 29;
+            var c = (float[])c0.Clone();
+            fixed (nint* pr = rows)
+            fixed (float* pc = c)
+            {
+                IndirectMicroKernels.RowsA256(kc, (float**)pr, aOff, ph, ph + (kc * half), pc, ldc, accumulate);
+            }
+            var h = halves;
+            Check("RowsA256", c, (i, p, _) => ((float*)rows[i])[aOff + p], (p, j) => h[(j / half * kc * half) + (p * half) + (j % half)]);
+
+            // A by one row pointer per k (twelve consecutive run elements), B strided.
+            var kRows = new nint[kc];
+            for (var p = 0; p < kc; p++)
+            {
+                kRows[p] = (nint)(pp + ((p * 53) % (kc + 1) * 64));
+            }
+            const int ldb = nr + 7;
+            c = (float[])c0.Clone();
+            fixed (nint* pr = kRows)
+            fixed (float* pc = c)
+            {
+                IndirectMicroKernels.RowsK256(kc, (float**)pr, aOff, ps, ldb, pc, ldc, accumulate);
+            }
+            var st = strided;
+            Check("RowsK256", c, (i, p, _) => ((float*)kRows[p])[aOff + i], (p, j) => st[(p * ldb) + j]);
+        }
+    }
 }

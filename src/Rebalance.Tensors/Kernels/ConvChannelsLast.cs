@@ -35,6 +35,10 @@ internal static unsafe class ConvChannelsLast
     private const int Nr = IndirectMicroKernels.Nr;
     private const int KBlock = 256;
 
+    /// <summary>Rows and columns of the AVX2 sub-tile (the GEMM's 6x16 kernel).</summary>
+    private const int SubRows = 6;
+    private const int Half = Nr / 2;
+
     /// <summary>Tests switch this path off to compare the others with it.</summary>
     internal static bool Disabled { get; set; }
 
@@ -43,6 +47,16 @@ internal static unsafe class ConvChannelsLast
 
     /// <summary>Whether the 12x32 tile runs as one AVX-512 kernel (else as four AVX2 sub-tiles).</summary>
     private static bool Wide => Gemm.Current == GemmKernel.Avx512;
+
+    /// <summary>
+    /// Columns of a packed weight panel that one micro-kernel reads per k: all 32 for AVX-512; 16 for AVX2,
+    /// whose 6x16 sub-tiles then find their half of the panel as one contiguous (len, 16) block (the panel is
+    /// stored as its two halves one after the other) rather than every other 64 bytes of a (len, 32) one.
+    /// </summary>
+    private static int PanelWidth => Wide ? Nr : Nr / 2;
+
+    /// <summary>Where element (j, col) of a packed panel with len rows sits from the panel's start, for halves of the given width.</summary>
+    private static long PanelIndex(int j, int col, int len, int width) => ((long)(col / width) * len * width) + ((long)j * width) + (col % width);
 
     /// <summary>AVX-512 or AVX2 + FMA in use, no dilation, and runs and channel counts long enough to fill the tiles.</summary>
     public static bool Applies(in ConvGeometry g) =>
@@ -159,6 +173,56 @@ internal static unsafe class ConvChannelsLast
         for (var i = 0; i < n; i++)
         {
             Transpose.Run(src + ((long)i * hw * ld), ld, dst + ((long)i * c * hw), hw, hw, c);
+        }
+    }
+
+    /// <summary>
+    /// dst = src (n, c, hw) in the order slot gives (pixel q of image i is position slot[i * hw + q] of
+    /// n * hw), as blocks of <see cref="SubRows"/> channels: element (k, o) for o in [0, ld) at
+    /// ((o / SubRows) * n * hw + k) * SubRows + o % SubRows, zeros for o >= c. Each block is the packed A
+    /// operand of <see cref="GemmMicroKernels.Kernel256"/>, with positions as its k. ld is a multiple of SubRows.
+    /// </summary>
+    private static void ToOrderedBlocks(float[] src, int n, int c, int hw, int ld, int[] slot, float[] dst)
+    {
+        var blockStride = (long)n * hw * SubRows;
+        CpuParallel.For(n, 1, (n0, n1) =>
+        {
+            var scratch = BufferPool.Rent<float>(hw * ld);
+            fixed (float* ps = src, pd = dst, pt = scratch)
+            {
+                for (var i = n0; i < n1; i++)
+                {
+                    ToPaddedNhwc(ps + ((long)i * c * hw), 1, c, hw, 1, 0, 0, hw, 1, ld, pt, pt);
+                    for (var q = 0; q < hw; q++)
+                    {
+                        var from = pt + ((long)q * ld);
+                        var to = pd + ((long)slot[(i * hw) + q] * SubRows);
+                        for (var o = 0; o < ld; o += SubRows, to += blockStride)
+                        {
+                            Vector128.Store(Vector128.Load(from + o), to);
+                            to[4] = from[o + 4];
+                            to[5] = from[o + 5];
+                        }
+                    }
+                }
+            }
+            BufferPool.Return(scratch);
+        });
+    }
+
+    /// <summary>
+    /// Copies the 32 run elements at rows[j] + off, j in [0, kc), into two packed (kc, 16) halves: elements
+    /// 0-15 to half0 + 16 j, 16-31 to half1 + 16 j (the packed B operand of <see cref="GemmMicroKernels.Kernel256"/>).
+    /// </summary>
+    private static void PackRunHalves(float** rows, int kc, nint off, float* half0, float* half1)
+    {
+        for (var j = 0; j < kc; j++)
+        {
+            var from = rows[j] + off;
+            Vector256.Store(Vector256.Load(from), half0 + (j * Half));
+            Vector256.Store(Vector256.Load(from + 8), half0 + (j * Half) + 8);
+            Vector256.Store(Vector256.Load(from + 16), half1 + (j * Half));
+            Vector256.Store(Vector256.Load(from + 24), half1 + (j * Half) + 8);
         }
     }
 
@@ -369,7 +433,8 @@ internal static unsafe class ConvChannelsLast
         var run = g.KW * g.C;
         var oPad = Pad(g.O, Nr);
         var wk = BufferPool.Rent<float>((g.KH * run * oPad) + AlignSlack);
-        // wk: per kh, per panel of 32 output channels, (run, 32): element (kw*C + c, o).
+        // wk: per kh, per panel of 32 output channels, (run, 32) as halves of PanelWidth: element (kw*C + c, o).
+        var width = PanelWidth;
         CpuParallel.For(oPad, 16, (o0, o1) =>
         {
             fixed (float* pw = w, pk0 = wk)
@@ -379,11 +444,11 @@ internal static unsafe class ConvChannelsLast
                 {
                     for (var kh = 0; kh < g.KH; kh++)
                     {
-                        var dst = pk + ((long)kh * run * oPad) + ((o / Nr) * run * Nr) + (o % Nr);
+                        var dst = pk + ((long)kh * run * oPad) + ((long)(o / Nr) * run * Nr) + PanelIndex(0, o % Nr, run, width);
                         for (var kw = 0; kw < g.KW; kw++)
                         {
                             var src = pw + ((long)o * g.Ckk) + (kh * g.KW) + kw;
-                            for (var c = 0; c < g.C; c++, dst += Nr)
+                            for (var c = 0; c < g.C; c++, dst += width)
                             {
                                 *dst = o < g.O ? src[(long)c * g.KH * g.KW] : 0f;
                             }
@@ -440,7 +505,7 @@ internal static unsafe class ConvChannelsLast
                     var k1 = kws.Hi * g.C;
                     for (var panel = 0; panel < oPad; panel += Nr)
                     {
-                        var summed = SumTile(rows, khs, (nint)wp * g.C, k0, k1, pk + ((long)panel * run), (long)run * oPad, tile);
+                        var summed = SumTile(rows, khs, (nint)wp * g.C, k0, k1, pk + ((long)panel * run), run, (long)run * oPad, tile);
                         StoreTile(tile, !summed, targets, pyn + panel);
                     }
                 }
@@ -475,24 +540,26 @@ internal static unsafe class ConvChannelsLast
 
     /// <summary>
     /// tile (12 x 32) = sum over kernel rows r in taps of the runs rows[i] + r * rowStep + [k0, k1) times the
-    /// packed weights at weights + r * weightStep (32 per run element), in k-blocks. Returns false when
-    /// taps is empty and nothing was written.
+    /// packed weight panel at weights + r * weightStep (len rows of 32, as halves of <see cref="PanelWidth"/>),
+    /// in k-blocks. Returns false when taps is empty and nothing was written.
     /// </summary>
-    private static bool SumTile(float** rows, Taps taps, nint rowStep, int k0, int k1, float* weights, long weightStep, float* tile)
+    private static bool SumTile(float** rows, Taps taps, nint rowStep, int k0, int k1, float* weights, int len, long weightStep, float* tile)
     {
         var summed = false;
+        var wide = Wide;
         for (var r = taps.Lo; r < taps.Hi; r++)
         {
             var b = weights + (r * weightStep);
             for (var kb = k0; kb < k1; kb += KBlock)
             {
-                if (Wide)
+                if (wide)
                 {
                     IndirectMicroKernels.RowsA512(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Nr), tile, Nr, summed);
                 }
                 else
                 {
-                    IndirectMicroKernels.RowsA256(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Nr), tile, Nr, summed);
+                    const int half = Nr / 2;
+                    IndirectMicroKernels.RowsA256(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * half), b + ((long)(len + kb) * half), tile, Nr, summed);
                 }
                 summed = true;
             }
@@ -588,10 +655,11 @@ internal static unsafe class ConvChannelsLast
 
         var (phases, weightSize) = PhasesAndSize(g, cPad);
 
-        // Per phase, per a (kh = rh + SH*(ah-1-a)), per panel of 32 input channels: (bw*O, 32), element
-        // (b*O + o, c) with kw = rw + SW*(bw-1-b): a run holds output columns in increasing order, which is
-        // decreasing kw.
+        // Per phase, per a (kh = rh + SH*(ah-1-a)), per panel of 32 input channels: (bw*O, 32) as halves of
+        // PanelWidth, element (b*O + o, c) with kw = rw + SW*(bw-1-b): a run holds output columns in
+        // increasing order, which is decreasing kw.
         var wk = BufferPool.Rent<float>((int)weightSize + AlignSlack);
+        var width = PanelWidth;
         CpuParallel.For(g.O, 8, (o0, o1) =>
         {
             fixed (float* pw = w, pk0 = wk)
@@ -613,15 +681,11 @@ internal static unsafe class ConvChannelsLast
                                 var src = pw + ((long)o * g.Ckk) + (kh * g.KW) + kw;
                                 for (var panel = 0; panel < cPad; panel += Nr)
                                 {
-                                    var dst = block + ((long)panel * seg) + (j * Nr);
+                                    var dst = block + ((long)panel * seg);
                                     var cn = Math.Min(Nr, g.C - panel);
-                                    for (var c = 0; c < cn; c++)
+                                    for (var c = 0; c < Nr; c++)
                                     {
-                                        dst[c] = src[(long)(panel + c) * g.KH * g.KW];
-                                    }
-                                    for (var c = cn; c < Nr; c++)
-                                    {
-                                        dst[c] = 0f;
+                                        dst[PanelIndex(j, c, seg, width)] = c < cn ? src[(long)(panel + c) * g.KH * g.KW] : 0f;
                                     }
                                 }
                             }
@@ -687,7 +751,7 @@ internal static unsafe class ConvChannelsLast
                         var k1 = bws.Hi * g.O;
                         for (var panel = 0; panel < cPad; panel += Nr)
                         {
-                            var summed = SumTile(rows, ahs, (nint)wg * g.O, k0, k1, pk + ph.WeightOffset + ((long)panel * seg), (long)seg * cPad, tile);
+                            var summed = SumTile(rows, ahs, (nint)wg * g.O, k0, k1, pk + ph.WeightOffset + ((long)panel * seg), seg, (long)seg * cPad, tile);
                             StoreTile(tile, !summed, targets, pout + panel);
                         }
                     }
@@ -820,8 +884,14 @@ internal static unsafe class ConvChannelsLast
     {
         // Run rows: acc(kh, kw*C + c, o); the output gradient in (position, O) order is B and the runs,
         // read through the pointer table, are A. Output rows: acc(kh, o, kw*C + c); the output gradient
-        // is A and the runs are B. Either way each work unit sums all positions in order.
+        // is A and the runs are B. Either way each work unit sums all positions in order. Output rows on
+        // AVX2 pack both operands for the GEMM's own 6x16 kernel: the output gradient once, in blocks of six
+        // channels, and each unit's 32 run elements per block of positions, as two 16-wide halves. Read in
+        // place, the positions' runs and output-gradient rows are each a new cache line per k, and so many
+        // lines and pages per k-block that the 6x16 sub-tiles ran a third slower than the forward pass's.
         var runRows = PrefersRunRows(g);
+        var wide = Wide;
+        var packed = !runRows && !wide;
         var plan = WeightPlan.For(g);
         var (hp, wp) = PaddedInput(g);
         var img = hp * wp * g.C;
@@ -845,7 +915,14 @@ internal static unsafe class ConvChannelsLast
         {
             ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp, aligned: !runRows);
         }
-        ToOrderedRows(gy, g.N, g.O, g.Ohw, oPad, plan.Slot, gyn, aligned: runRows);
+        if (packed)
+        {
+            ToOrderedBlocks(gy, g.N, g.O, g.Ohw, oPad, plan.Slot, gyn);
+        }
+        else
+        {
+            ToOrderedRows(gy, g.N, g.O, g.Ohw, oPad, plan.Slot, gyn, aligned: runRows);
+        }
         // Work units: (kh, tile of 12 run elements, panel of 32 outputs) for run rows; (kh, panel of 32
         // run elements, tile of 12 outputs) otherwise, the outputs innermost so a thread's consecutive
         // units share the same input runs.
@@ -857,14 +934,19 @@ internal static unsafe class ConvChannelsLast
         CpuParallel.For(units, 1, (u0, u1) =>
         {
             var rowPtrs = stackalloc float*[KBlock];
-            fixed (float* px0 = xp, pg0 = gyn, pa0 = acc)
+            var runCopy = packed ? BufferPool.Rent<float>((2 * KBlock * Half) + AlignSlack) : null;
+            fixed (float* px0 = xp, pg0 = gyn, pa0 = acc, pr0 = runCopy)
             {
+                // The packed halves of the current unit's runs: columns 0-15 at half0, 16-31 at half1.
+                var half0 = packed ? Align(pr0) : null;
+                var half1 = half0 + (KBlock * Half);
                 var px = prepared is not null ? px0 + preparedOffset : runRows ? px0 : Align(px0);
                 var pg = runRows ? Align(pg0) : pg0;
                 var pa = Align(pa0);
                 for (var pb = 0; pb < Math.Max(positions, 1); pb += KBlock)
                 {
                     var kc = Math.Min(KBlock, positions - pb);
+                    var packedRest = -1;
                     for (var j = 0; j < kc; j++)
                     {
                         rowPtrs[j] = px + plan.RunStart[pb + j];
@@ -891,6 +973,11 @@ internal static unsafe class ConvChannelsLast
                             continue;
                         }
                         var firstStart = ranges[2 * r0];
+                        if (packed && rest != packedRest)
+                        {
+                            PackRunHalves(rowPtrs, kc, runOff, half0, half1);
+                            packedRest = rest;
+                        }
                         for (var r = r0; r < r1; r++)
                         {
                             var a = Math.Max(ranges[2 * r], pb);
@@ -912,18 +999,32 @@ internal static unsafe class ConvChannelsLast
                             }
                             else
                             {
-                                if (Wide)
+                                if (wide)
                                 {
                                     IndirectMicroKernels.RowsB512(e - a, pg + ((long)a * oPad) + (ob * Mr), oPad, rowPtrs + (a - pb), runOff, c, ldc, a > firstStart);
                                 }
                                 else
                                 {
-                                    IndirectMicroKernels.RowsB256(e - a, pg + ((long)a * oPad) + (ob * Mr), oPad, rowPtrs + (a - pb), runOff, c, ldc, a > firstStart);
+                                    // The tile's two blocks of six channels, each (positions, 6), against the halves;
+                                    // both sub-tiles of one half run together while it is in L1.
+                                    var a0 = pg + ((((long)ob * 2 * positions) + a) * SubRows);
+                                    var a1 = a0 + ((long)positions * SubRows);
+                                    var b0 = half0 + ((a - pb) * Half);
+                                    var b1 = half1 + ((a - pb) * Half);
+                                    var more = a > firstStart;
+                                    GemmMicroKernels.Kernel256(e - a, a0, b0, c, ldc, 1f, more);
+                                    GemmMicroKernels.Kernel256(e - a, a1, b0, c + (SubRows * ldc), ldc, 1f, more);
+                                    GemmMicroKernels.Kernel256(e - a, a0, b1, c + Half, ldc, 1f, more);
+                                    GemmMicroKernels.Kernel256(e - a, a1, b1, c + (SubRows * ldc) + Half, ldc, 1f, more);
                                 }
                             }
                         }
                     }
                 }
+            }
+            if (runCopy is not null)
+            {
+                BufferPool.Return(runCopy);
             }
         });
         // acc -> gw (O, C, KH, KW)

@@ -657,40 +657,7 @@ internal static unsafe class Gemm
         var p = 0;
         for (; p + 8 <= kc; p += 8)
         {
-            var s = src + p;
-            var r0 = Avx.LoadVector256(s);
-            var r1 = Avx.LoadVector256(s + lds);
-            var r2 = Avx.LoadVector256(s + (2L * lds));
-            var r3 = Avx.LoadVector256(s + (3L * lds));
-            var r4 = Avx.LoadVector256(s + (4L * lds));
-            var r5 = Avx.LoadVector256(s + (5L * lds));
-            var r6 = Avx.LoadVector256(s + (6L * lds));
-            var r7 = Avx.LoadVector256(s + (7L * lds));
-            var t0 = Avx.UnpackLow(r0, r1);
-            var t1 = Avx.UnpackHigh(r0, r1);
-            var t2 = Avx.UnpackLow(r2, r3);
-            var t3 = Avx.UnpackHigh(r2, r3);
-            var t4 = Avx.UnpackLow(r4, r5);
-            var t5 = Avx.UnpackHigh(r4, r5);
-            var t6 = Avx.UnpackLow(r6, r7);
-            var t7 = Avx.UnpackHigh(r6, r7);
-            var s0 = Avx.Shuffle(t0, t2, 0x44);
-            var s1 = Avx.Shuffle(t0, t2, 0xEE);
-            var s2 = Avx.Shuffle(t1, t3, 0x44);
-            var s3 = Avx.Shuffle(t1, t3, 0xEE);
-            var s4 = Avx.Shuffle(t4, t6, 0x44);
-            var s5 = Avx.Shuffle(t4, t6, 0xEE);
-            var s6 = Avx.Shuffle(t5, t7, 0x44);
-            var s7 = Avx.Shuffle(t5, t7, 0xEE);
-            var d = dst + ((long)p * ldd);
-            Avx.Store(d, Avx.Permute2x128(s0, s4, 0x20));
-            Avx.Store(d + ldd, Avx.Permute2x128(s1, s5, 0x20));
-            Avx.Store(d + (2L * ldd), Avx.Permute2x128(s2, s6, 0x20));
-            Avx.Store(d + (3L * ldd), Avx.Permute2x128(s3, s7, 0x20));
-            Avx.Store(d + (4L * ldd), Avx.Permute2x128(s0, s4, 0x31));
-            Avx.Store(d + (5L * ldd), Avx.Permute2x128(s1, s5, 0x31));
-            Avx.Store(d + (6L * ldd), Avx.Permute2x128(s2, s6, 0x31));
-            Avx.Store(d + (7L * ldd), Avx.Permute2x128(s3, s7, 0x31));
+            Transpose.Block8Avx(src + p, lds, dst + ((long)p * ldd), ldd);
         }
         for (; p < kc; p++)
         {

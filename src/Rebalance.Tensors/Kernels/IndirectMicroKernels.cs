@@ -413,22 +413,15 @@ internal static unsafe class IndirectMicroKernels
         }
     }
 
-    /// <summary>The 12x32 tile of <see cref="RowsA512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
-    public static void RowsA256(int kc, float** rows, nint aOff, float* b, float* c, int ldc, bool accumulate)
+    /// <summary>The 12x32 tile of <see cref="RowsA512"/> with AVX2 + FMA3: 4 6x16 sub-tiles. B comes as
+    /// two packed (16-wide) halves, b0 for columns 0-15 and b1 for the rest, so a sub-tile's weights are one contiguous
+    /// (kc, 16) block that stays in L1 for the second sub-tile of the same half, which runs next.</summary>
+    public static void RowsA256(int kc, float** rows, nint aOff, float* b0, float* b1, float* c, int ldc, bool accumulate)
     {
-        RowsA6x16(kc, rows + 0, aOff, b + 0, 32, c + (0 * ldc) + 0, ldc, accumulate);
-        RowsA6x16(kc, rows + 0, aOff, b + 16, 32, c + (0 * ldc) + 16, ldc, accumulate);
-        RowsA6x16(kc, rows + 6, aOff, b + 0, 32, c + (6 * ldc) + 0, ldc, accumulate);
-        RowsA6x16(kc, rows + 6, aOff, b + 16, 32, c + (6 * ldc) + 16, ldc, accumulate);
-    }
-
-    /// <summary>The 12x32 tile of <see cref="RowsB512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
-    public static void RowsB256(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)
-    {
-        RowsB6x16(kc, a + 0, lda, rows, bOff + 0, c + (0 * ldc) + 0, ldc, accumulate);
-        RowsB6x16(kc, a + 0, lda, rows, bOff + 16, c + (0 * ldc) + 16, ldc, accumulate);
-        RowsB6x16(kc, a + 6, lda, rows, bOff + 0, c + (6 * ldc) + 0, ldc, accumulate);
-        RowsB6x16(kc, a + 6, lda, rows, bOff + 16, c + (6 * ldc) + 16, ldc, accumulate);
+        RowsA6x16(kc, rows + 0, aOff, b0, 16, c + (0 * ldc) + 0, ldc, accumulate);
+        RowsA6x16(kc, rows + 6, aOff, b0, 16, c + (6 * ldc) + 0, ldc, accumulate);
+        RowsA6x16(kc, rows + 0, aOff, b1, 16, c + (0 * ldc) + 16, ldc, accumulate);
+        RowsA6x16(kc, rows + 6, aOff, b1, 16, c + (6 * ldc) + 16, ldc, accumulate);
     }
 
     /// <summary>The 12x32 tile of <see cref="RowsK512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
@@ -484,79 +477,6 @@ internal static unsafe class IndirectMicroKernels
             c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
             c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
             b += bStride;
-        }
-
-        if (accumulate)
-        {
-            Vector256.Store(Vector256.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
-            Vector256.Store(Vector256.Load(c + (0 * ldc) + 8) + c0_1, c + (0 * ldc) + 8);
-            Vector256.Store(Vector256.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
-            Vector256.Store(Vector256.Load(c + (1 * ldc) + 8) + c1_1, c + (1 * ldc) + 8);
-            Vector256.Store(Vector256.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
-            Vector256.Store(Vector256.Load(c + (2 * ldc) + 8) + c2_1, c + (2 * ldc) + 8);
-            Vector256.Store(Vector256.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
-            Vector256.Store(Vector256.Load(c + (3 * ldc) + 8) + c3_1, c + (3 * ldc) + 8);
-            Vector256.Store(Vector256.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
-            Vector256.Store(Vector256.Load(c + (4 * ldc) + 8) + c4_1, c + (4 * ldc) + 8);
-            Vector256.Store(Vector256.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
-            Vector256.Store(Vector256.Load(c + (5 * ldc) + 8) + c5_1, c + (5 * ldc) + 8);
-        }
-        else
-        {
-            Vector256.Store(c0_0, c + (0 * ldc) + 0);
-            Vector256.Store(c0_1, c + (0 * ldc) + 8);
-            Vector256.Store(c1_0, c + (1 * ldc) + 0);
-            Vector256.Store(c1_1, c + (1 * ldc) + 8);
-            Vector256.Store(c2_0, c + (2 * ldc) + 0);
-            Vector256.Store(c2_1, c + (2 * ldc) + 8);
-            Vector256.Store(c3_0, c + (3 * ldc) + 0);
-            Vector256.Store(c3_1, c + (3 * ldc) + 8);
-            Vector256.Store(c4_0, c + (4 * ldc) + 0);
-            Vector256.Store(c4_1, c + (4 * ldc) + 8);
-            Vector256.Store(c5_0, c + (5 * ldc) + 0);
-            Vector256.Store(c5_1, c + (5 * ldc) + 8);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowsB6x16(int kc, float* a, nint lda, float** rows, nint bOff, float* c, int ldc, bool accumulate)
-    {
-        var c0_0 = Vector256<float>.Zero;
-        var c0_1 = Vector256<float>.Zero;
-        var c1_0 = Vector256<float>.Zero;
-        var c1_1 = Vector256<float>.Zero;
-        var c2_0 = Vector256<float>.Zero;
-        var c2_1 = Vector256<float>.Zero;
-        var c3_0 = Vector256<float>.Zero;
-        var c3_1 = Vector256<float>.Zero;
-        var c4_0 = Vector256<float>.Zero;
-        var c4_1 = Vector256<float>.Zero;
-        var c5_0 = Vector256<float>.Zero;
-        var c5_1 = Vector256<float>.Zero;
-        for (var p = 0; p < kc; p++)
-        {
-            var rb = rows[p] + bOff;
-            var b0 = Vector256.Load(rb + 0);
-            var b1 = Vector256.Load(rb + 8);
-            var a0 = Vector256.Create(a[0]);
-            c0_0 = Fma.MultiplyAdd(a0, b0, c0_0);
-            c0_1 = Fma.MultiplyAdd(a0, b1, c0_1);
-            var a1 = Vector256.Create(a[1]);
-            c1_0 = Fma.MultiplyAdd(a1, b0, c1_0);
-            c1_1 = Fma.MultiplyAdd(a1, b1, c1_1);
-            var a2 = Vector256.Create(a[2]);
-            c2_0 = Fma.MultiplyAdd(a2, b0, c2_0);
-            c2_1 = Fma.MultiplyAdd(a2, b1, c2_1);
-            var a3 = Vector256.Create(a[3]);
-            c3_0 = Fma.MultiplyAdd(a3, b0, c3_0);
-            c3_1 = Fma.MultiplyAdd(a3, b1, c3_1);
-            var a4 = Vector256.Create(a[4]);
-            c4_0 = Fma.MultiplyAdd(a4, b0, c4_0);
-            c4_1 = Fma.MultiplyAdd(a4, b1, c4_1);
-            var a5 = Vector256.Create(a[5]);
-            c5_0 = Fma.MultiplyAdd(a5, b0, c5_0);
-            c5_1 = Fma.MultiplyAdd(a5, b1, c5_1);
-            a += lda;
         }
 
         if (accumulate)

@@ -7,8 +7,8 @@ namespace Rebalance.Tensors.Kernels;
 /// <summary>
 /// Strided float32 matrix transposes, for layout changes between channels-first and channels-last.
 /// Full 16x16 blocks (and 8x8 ones for 8-row edges) go through registers (AVX-512: butterfly stages of two-source permutes, each
-/// swapping one bit of the row index with the same bit of the column index); the edges and machines
-/// without AVX-512 take the scalar loop.
+/// swapping one bit of the row index with the same bit of the column index); on machines with AVX but not
+/// AVX-512, 8x8 blocks go through the unpack, shuffle and lane-swap transpose; the edges take the scalar loop.
 /// </summary>
 internal static unsafe class Transpose
 {
@@ -72,7 +72,61 @@ internal static unsafe class Transpose
                 Scalar(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd, 8, cols - j);
             }
         }
+        else if (!ForceScalar && Avx.IsSupported)
+        {
+            for (; i + 8 <= rows; i += 8)
+            {
+                var j = 0;
+                for (; j + 8 <= cols; j += 8)
+                {
+                    Block8Avx(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd);
+                }
+                Scalar(src + (i * srcLd) + j, srcLd, dst + (j * dstLd) + i, dstLd, 8, cols - j);
+            }
+        }
         Scalar(src + (i * srcLd), srcLd, dst + i, dstLd, rows - i, cols);
+    }
+
+    /// <summary>
+    /// An 8x8 block with AVX: unpacking pairs of rows interleaves their elements two by two, shuffles
+    /// then gather four rows' elements per 128-bit lane, and the lane swap puts each column's two halves
+    /// together.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Block8Avx(float* src, long srcLd, float* dst, long dstLd)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + srcLd);
+        var r2 = Avx.LoadVector256(src + (2 * srcLd));
+        var r3 = Avx.LoadVector256(src + (3 * srcLd));
+        var r4 = Avx.LoadVector256(src + (4 * srcLd));
+        var r5 = Avx.LoadVector256(src + (5 * srcLd));
+        var r6 = Avx.LoadVector256(src + (6 * srcLd));
+        var r7 = Avx.LoadVector256(src + (7 * srcLd));
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44);
+        var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44);
+        var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44);
+        var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44);
+        var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + dstLd, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + (2 * dstLd), Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + (3 * dstLd), Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + (4 * dstLd), Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + (5 * dstLd), Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + (6 * dstLd), Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + (7 * dstLd), Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>The plain loop: the reference for the vector path and the edge handler.</summary>
