@@ -247,11 +247,19 @@ def composite(mr, nr, smr, snr):
         L.append(f"        RowsA{smr}x{snr}(kc, rows + {rh}, aOff, b{ch // snr}, {snr}, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
     L.append("    }")
     L.append("")
-    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsK512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles.</summary>")
-    L.append(f"    public static void RowsK256(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)")
+    L.append(f"    /// <summary>The {mr}x{nr} tile of <see cref=\"RowsK512\"/> with AVX2 + FMA3: {len(subs)} {smr}x{snr} sub-tiles, of which")
+    L.append(f"    /// those below row m are left out (m: the rows wanted; their rows of c are not written).</summary>")
+    L.append(f"    public static void RowsK256(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate, int m = {mr})")
     L.append("    {")
-    for rh, ch in subs:
-        L.append(f"        RowsK{smr}x{snr}(kc, rows, aOff + {rh}, b + {ch}, ldb, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
+    for rh in range(0, mr, smr):
+        pad = "        " if rh == 0 else "            "
+        if rh > 0:
+            L.append(f"        if (m > {rh})")
+            L.append("        {")
+        for ch in range(0, nr, snr):
+            L.append(f"{pad}RowsK{smr}x{snr}(kc, rows, aOff + {rh}, b + {ch}, ldb, c + ({rh} * ldc) + {ch}, ldc, accumulate);")
+        if rh > 0:
+            L.append("        }")
     L.append("    }")
     return "\n".join(L)
 

@@ -203,6 +203,16 @@ public unsafe class ChannelsLastKernelTests
             }
             var st = strided;
             Check("RowsK256", c, (i, p, _) => ((float*)kRows[p])[aOff + i], (p, j) => st[(p * ldb) + j]);
+
+            // Asked for five rows, it computes the upper half only and leaves the lower rows of c alone.
+            var upper = (float[])c0.Clone();
+            fixed (nint* pr = kRows)
+            fixed (float* pc = upper)
+            {
+                IndirectMicroKernels.RowsK256(kc, (float**)pr, aOff, ps, ldb, pc, ldc, accumulate, 5);
+            }
+            Assert.Equal(c.AsSpan(0, 6 * ldc).ToArray(), upper.AsSpan(0, 6 * ldc).ToArray());
+            Assert.Equal(c0.AsSpan(6 * ldc).ToArray(), upper.AsSpan(6 * ldc).ToArray());
         }
     }
 }

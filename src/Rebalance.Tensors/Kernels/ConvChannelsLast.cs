@@ -889,6 +889,9 @@ internal static unsafe class ConvChannelsLast
         // channels, and each unit's 32 run elements per block of positions, as two 16-wide halves. Read in
         // place, the positions' runs and output-gradient rows are each a new cache line per k, and so many
         // lines and pages per k-block that the 6x16 sub-tiles ran a third slower than the forward pass's.
+        // Run rows keep reading in place: there each k's twelve run elements are one contiguous stretch and
+        // the output gradient's rows are whole lines, and packing both cost more than it saved (8% slower
+        // on cnn28's 5x5 layer).
         var runRows = PrefersRunRows(g);
         var wide = Wide;
         var packed = !runRows && !wide;
@@ -910,7 +913,8 @@ internal static unsafe class ConvChannelsLast
         var xp = prepared ?? BufferPool.Rent<float>(InputCopyLength(g));
         var gyn = BufferPool.Rent<float>((positions * oPad) + Mr + AlignSlack);
         var acc = BufferPool.Rent<float>((int)(g.KH * khStride) + AlignSlack);
-        // The operand read with vector loads is the one aligned: gy for run rows, the input runs otherwise.
+        // The operand read in place with vector loads is the one aligned: gy for run rows, the input runs
+        // otherwise (output rows on AVX2 read packed copies of both).
         if (prepared is null)
         {
             ToPaddedNhwc(x, g.N, g.C, g.H, g.W, g.PH, g.PW, hp, wp, g.C, xp, aligned: !runRows);
@@ -973,6 +977,9 @@ internal static unsafe class ConvChannelsLast
                             continue;
                         }
                         var firstStart = ranges[2 * r0];
+                        // The tile's rows past the last run element or output channel are padding; on AVX2 a
+                        // lower 6-row half made only of them is left out (the accumulator rows stay unread).
+                        var m = Math.Min(Mr, runRows ? run - (rb * Mr) : g.O - (ob * Mr));
                         if (packed && rest != packedRest)
                         {
                             PackRunHalves(rowPtrs, kc, runOff, half0, half1);
@@ -994,7 +1001,7 @@ internal static unsafe class ConvChannelsLast
                                 }
                                 else
                                 {
-                                    IndirectMicroKernels.RowsK256(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart);
+                                    IndirectMicroKernels.RowsK256(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart, m);
                                 }
                             }
                             else
@@ -1013,9 +1020,15 @@ internal static unsafe class ConvChannelsLast
                                     var b1 = half1 + ((a - pb) * Half);
                                     var more = a > firstStart;
                                     GemmMicroKernels.Kernel256(e - a, a0, b0, c, ldc, 1f, more);
-                                    GemmMicroKernels.Kernel256(e - a, a1, b0, c + (SubRows * ldc), ldc, 1f, more);
+                                    if (m > SubRows)
+                                    {
+                                        GemmMicroKernels.Kernel256(e - a, a1, b0, c + (SubRows * ldc), ldc, 1f, more);
+                                    }
                                     GemmMicroKernels.Kernel256(e - a, a0, b1, c + Half, ldc, 1f, more);
-                                    GemmMicroKernels.Kernel256(e - a, a1, b1, c + (SubRows * ldc) + Half, ldc, 1f, more);
+                                    if (m > SubRows)
+                                    {
+                                        GemmMicroKernels.Kernel256(e - a, a1, b1, c + (SubRows * ldc) + Half, ldc, 1f, more);
+                                    }
                                 }
                             }
                         }

@@ -102,15 +102,16 @@ internal static unsafe class ConvDirect
             var pad = BufferPool.Rent<float>((c * planeP) + Lanes);
             var tile = stackalloc float[2 * Ob * Lanes];
             pad.AsSpan(0, (c * planeP) + Lanes).Clear();
-            for (var ch = 0; ch < c; ch++)
+            fixed (float* px = pad, pwt = wp, py = y, pxs = x)
             {
-                for (var r = 0; r < h; r++)
+                for (var ch = 0; ch < c; ch++)
                 {
-                    x.AsSpan((((img * c) + ch) * h * w) + (r * w), w).CopyTo(pad.AsSpan((ch * planeP) + ((r + ph) * pW) + pw, w));
+                    var from = pxs + ((((long)img * c) + ch) * h * w);
+                    for (var r = 0; r < h; r++)
+                    {
+                        CopyRow(from + (r * w), px + ((long)ch * planeP) + ((r + ph) * pW) + pw, w);
+                    }
                 }
-            }
-            fixed (float* px = pad, pwt = wp, py = y)
-            {
                 for (var b = 0; b < blocks; b++)
                 {
                     var wb = pwt + ((long)b * c * kh * kw * Ob);
@@ -144,10 +145,10 @@ internal static unsafe class ConvDirect
                             for (var oo = 0; oo < oCount; oo++)
                             {
                                 var dst = py + ((((long)img * o) + (b * Ob) + oo) * oh * ow) + (r * ow) + (v * Lanes);
-                                new ReadOnlySpan<float>(tile + (oo * Lanes), cols).CopyTo(new Span<float>(dst, cols));
+                                CopyRow(tile + (oo * Lanes), dst, cols);
                                 if (r + 1 < oh)
                                 {
-                                    new ReadOnlySpan<float>(tile + ((Ob + oo) * Lanes), cols).CopyTo(new Span<float>(dst + ow, cols));
+                                    CopyRow(tile + ((Ob + oo) * Lanes), dst + ow, cols);
                                 }
                             }
                         }
@@ -156,6 +157,33 @@ internal static unsafe class ConvDirect
             }
             BufferPool.Return(pad);
         });
+    }
+
+    /// <summary>
+    /// Copies count floats. A row of 8 to 16 (a tile row, a 14-pixel image row) is two 8-float moves, the
+    /// second ending at the last element and overlapping the first; a call into memmove per row cost 7% of
+    /// cnn28's 14x14 5x5 layer's forward pass.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(float* from, float* to, int count)
+    {
+        if (count < 8)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                to[i] = from[i];
+            }
+            return;
+        }
+        var j = 0;
+        for (; j + 8 <= count; j += 8)
+        {
+            Vector256.Store(Vector256.Load(from + j), to + j);
+        }
+        if (j < count)
+        {
+            Vector256.Store(Vector256.Load(from + count - 8), to + count - 8);
+        }
     }
 
     private const int WeightGradChunks = 8;
@@ -213,26 +241,26 @@ internal static unsafe class ConvDirect
             for (var b0 = n0; b0 < n1; b0 += Batch)
             {
                 var count = Math.Min(Batch, n1 - b0);
-                for (var bi = 0; bi < count; bi++)
+                fixed (float* px = pad, pg = gyPad, pa = acc, pxs = x, pgs = gy)
                 {
-                    var img = b0 + bi;
-                    for (var ch = 0; ch < g.C; ch++)
+                    for (var bi = 0; bi < count; bi++)
                     {
-                        for (var r = 0; r < g.H; r++)
+                        var img = b0 + bi;
+                        for (var ch = 0; ch < g.C; ch++)
                         {
-                            x.AsSpan((((img * g.C) + ch) * g.Hw) + (r * g.W), g.W).CopyTo(pad.AsSpan((bi * xImage) + (ch * planeP) + ((r + g.PH) * pW) + g.PW, g.W));
+                            for (var r = 0; r < g.H; r++)
+                            {
+                                CopyRow(pxs + ((((long)img * g.C) + ch) * g.Hw) + (r * g.W), px + ((long)bi * xImage) + ((long)ch * planeP) + ((r + g.PH) * pW) + g.PW, g.W);
+                            }
+                        }
+                        for (var o = 0; o < g.O; o++)
+                        {
+                            for (var r = 0; r < g.OH; r++)
+                            {
+                                CopyRow(pgs + ((((long)img * g.O) + o) * g.Ohw) + (r * g.OW), pg + ((long)bi * gyImage) + ((((long)o * g.OH) + r) * gyStride), g.OW);
+                            }
                         }
                     }
-                    for (var o = 0; o < g.O; o++)
-                    {
-                        for (var r = 0; r < g.OH; r++)
-                        {
-                            gy.AsSpan((((img * g.O) + o) * g.Ohw) + (r * g.OW), g.OW).CopyTo(gyPad.AsSpan((bi * gyImage) + (((o * g.OH) + r) * gyStride), g.OW));
-                        }
-                    }
-                }
-                fixed (float* px = pad, pg = gyPad, pa = acc)
-                {
                     for (var ob = 0; ob < oBlocks; ob++)
                     {
                         var gyBlock = pg + ((long)ob * oTile * g.OH * gyStride);

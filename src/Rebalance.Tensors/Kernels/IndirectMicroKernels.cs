@@ -424,13 +424,17 @@ internal static unsafe class IndirectMicroKernels
         RowsA6x16(kc, rows + 6, aOff, b1, 16, c + (6 * ldc) + 16, ldc, accumulate);
     }
 
-    /// <summary>The 12x32 tile of <see cref="RowsK512"/> with AVX2 + FMA3: 4 6x16 sub-tiles.</summary>
-    public static void RowsK256(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)
+    /// <summary>The 12x32 tile of <see cref="RowsK512"/> with AVX2 + FMA3: 4 6x16 sub-tiles, of which
+    /// those below row m are left out (m: the rows wanted; their rows of c are not written).</summary>
+    public static void RowsK256(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate, int m = 12)
     {
         RowsK6x16(kc, rows, aOff + 0, b + 0, ldb, c + (0 * ldc) + 0, ldc, accumulate);
         RowsK6x16(kc, rows, aOff + 0, b + 16, ldb, c + (0 * ldc) + 16, ldc, accumulate);
-        RowsK6x16(kc, rows, aOff + 6, b + 0, ldb, c + (6 * ldc) + 0, ldc, accumulate);
-        RowsK6x16(kc, rows, aOff + 6, b + 16, ldb, c + (6 * ldc) + 16, ldc, accumulate);
+        if (m > 6)
+        {
+            RowsK6x16(kc, rows, aOff + 6, b + 0, ldb, c + (6 * ldc) + 0, ldc, accumulate);
+            RowsK6x16(kc, rows, aOff + 6, b + 16, ldb, c + (6 * ldc) + 16, ldc, accumulate);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
