@@ -53,7 +53,7 @@ internal static unsafe class ConvChannelsLast
     /// whose 6x16 sub-tiles then find their half of the panel as one contiguous (len, 16) block (the panel is
     /// stored as its two halves one after the other) rather than every other 64 bytes of a (len, 32) one.
     /// </summary>
-    private static int PanelWidth => Wide ? Nr : Nr / 2;
+    private static int PanelWidth => Wide ? Nr : Half;
 
     /// <summary>Where element (j, col) of a packed panel with len rows sits from the panel's start, for halves of the given width.</summary>
     private static long PanelIndex(int j, int col, int len, int width) => ((long)(col / width) * len * width) + ((long)j * width) + (col % width);
@@ -558,8 +558,7 @@ internal static unsafe class ConvChannelsLast
                 }
                 else
                 {
-                    const int half = Nr / 2;
-                    IndirectMicroKernels.RowsA256(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * half), b + ((long)(len + kb) * half), tile, Nr, summed);
+                    IndirectMicroKernels.RowsA256(Math.Min(KBlock, k1 - kb), rows, (r * rowStep) + kb, b + ((long)kb * Half), b + ((long)(len + kb) * Half), tile, Nr, summed);
                 }
                 summed = true;
             }
@@ -995,7 +994,7 @@ internal static unsafe class ConvChannelsLast
                             }
                             if (runRows)
                             {
-                                if (Wide)
+                                if (wide)
                                 {
                                     IndirectMicroKernels.RowsK512(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart);
                                 }

@@ -622,49 +622,14 @@ internal static unsafe class Gemm
             }
             return;
         }
-        // B(p, j) = b[j * ldb + p]: walk each column of B contiguously, eight at a time where they are there
-        // (eight k steps of eight columns transposed in registers and stored as whole rows of the panel).
-        var q0 = 0;
-        if (Avx.IsSupported && nr % 8 == 0)
-        {
-            for (; q0 + 8 <= cols; q0 += 8)
-            {
-                Transpose8Columns(b + ((long)(j + q0) * ldb) + pc, ldb, kc, panel + q0, nr);
-            }
-        }
-        for (var q = q0; q < cols; q++)
-        {
-            var src = b + ((long)(j + q) * ldb) + pc;
-            var d = panel + q;
-            for (var p = 0; p < kc; p++)
-            {
-                d[p * nr] = src[p];
-            }
-        }
+        // B(p, j) = b[j * ldb + p]: each column of B is contiguous, so the panel is its transpose (8x8 blocks
+        // in registers where there are eight columns and eight k steps).
+        Transpose.Run(b + ((long)j * ldb) + pc, ldb, panel, nr, cols, kc);
         for (var q = cols; q < nr; q++)
         {
             for (var p = 0; p < kc; p++)
             {
                 panel[(p * nr) + q] = 0f;
-            }
-        }
-    }
-
-    /// <summary>dst[p * ldd + q] = src[q * lds + p] for q in [0, 8), p in [0, kc): eight rows of kc values
-    /// transposed into kc rows of eight, 8 x 8 blocks in registers and the last kc % 8 one by one.</summary>
-    private static void Transpose8Columns(float* src, int lds, int kc, float* dst, int ldd)
-    {
-        var p = 0;
-        for (; p + 8 <= kc; p += 8)
-        {
-            Transpose.Block8Avx(src + p, lds, dst + ((long)p * ldd), ldd);
-        }
-        for (; p < kc; p++)
-        {
-            var d = dst + ((long)p * ldd);
-            for (var q = 0; q < 8; q++)
-            {
-                d[q] = src[((long)q * lds) + p];
             }
         }
     }

@@ -93,7 +93,7 @@ internal static unsafe class Transpose
     /// together.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Block8Avx(float* src, long srcLd, float* dst, long dstLd)
+    private static void Block8Avx(float* src, long srcLd, float* dst, long dstLd)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + srcLd);
