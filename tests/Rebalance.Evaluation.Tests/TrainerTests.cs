@@ -183,4 +183,43 @@ public class TrainerTests
         }
         Assert.Contains("16 to 128 pixels a side, got 200x64", Assert.Throws<ArgumentException>(() => Classifiers.Create("cnn28", 1, 200, 64, 10, new Generator(0))).Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(1, 28)]
+    [InlineData(3, 32)]
+    public void EvaluationGivesTheSameLogitsWhateverTheBatchSize(int channels, int side)
+    {
+        // Predict and the judge cut the data into batches of their own size, smaller than they once were to
+        // hold less memory: each image's logits must not depend on the batch it came in, bit for bit.
+        var gen = new Generator(21);
+        var count = 300;
+        var x = gen.Normal([count, channels, side, side]);
+        foreach (var name in Classifiers.Names)
+        {
+            var model = Classifiers.Create(name, channels, side, side, 10, new Generator(3));
+            // Running statistics away from (0, 1), as after training, so batch norm's affine step matters.
+            using (TensorScope.Begin())
+            {
+                model.Train();
+                model.Forward(x.Slice(0, 0, 64) * 1.5f);
+            }
+            model.Eval();
+            float[] Logits(int batch)
+            {
+                var all = new List<float>();
+                using var noGrad = GradMode.NoGrad();
+                for (var start = 0; start < count; start += batch)
+                {
+                    using var scope = TensorScope.Begin();
+                    all.AddRange(model.Forward(x.Slice(0, start, Math.Min(start + batch, count))).ToFloatArray());
+                }
+                return [.. all];
+            }
+            var whole = Logits(count);
+            foreach (var batch in new[] { 64, 7 })
+            {
+                Assert.True(whole.AsSpan().SequenceEqual(Logits(batch)), $"{name} ({channels}x{side}x{side}): logits in batches of {batch} differ from one batch of {count}");
+            }
+        }
+    }
 }
