@@ -139,6 +139,10 @@ public sealed class JudgeTests : IDisposable
         var (bf, bp) = judge.FeaturesAndProbabilities(b);
         Assert.Equal(judge.Features(b), bf);
         Assert.Equal(probs, bp);
+        // Probabilities of some images of a set, in the order asked, as those of the same images copied out.
+        int[] picked = [1500, 3, 77, 3, 1999, 640];
+        Assert.Equal(judge.Probabilities(b.Subset(picked)), judge.Probabilities(b, picked));
+        Assert.Equal(probs[77], judge.Probabilities(b, picked)[2]);
         Assert.Equal(judge.Features(test3), judge.ClassFeatures(test, 3));
         Assert.Same(judge.ClassFeatures(test, 3), judge.ClassFeatures(test, 3));
         var reference = judge.Reference(test, [3, 5]);

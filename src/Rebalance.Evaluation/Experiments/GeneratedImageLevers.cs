@@ -110,7 +110,7 @@ public sealed class GeneratedImageLevers : IRebalancer
                 var ask = counts.Select((n, c) => n + (need[c] * factor)).ToArray();
                 drawn = Inner.FitResample(train, SamplingStrategy.FromCounts(ask), seed, factor == 2 ? log : null);
                 var synthetic = Enumerable.Range(0, drawn.Train.Count).Where(drawn.Train.IsSynthetic).ToArray();
-                var probs = judge.Probabilities(drawn.Train.Subset(synthetic));
+                var probs = judge.Probabilities(drawn.Train, synthetic);
                 var p = synthetic.Select((i, k) => probs[k][drawn.Train.Label(i)]).ToArray();
                 var shortOf = Enumerable.Range(0, counts.Length).Where(c => need[c] > 0 && synthetic.Where((i, k) => drawn.Train.Label(i) == c && p[k] >= Filter).Count() < need[c]).ToList();
                 if (shortOf.Count == 0 || factor >= FilterDraws)

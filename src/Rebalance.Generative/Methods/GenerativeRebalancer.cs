@@ -115,19 +115,29 @@ public abstract class GenerativeRebalancer : IRebalancer
         Directory.CreateDirectory(dir);
         try
         {
-            var pixels = new List<byte>();
-            var labels = new List<int>();
+            // The images go straight into one array of the final size: a growing list of bytes held up to twice
+            // the images (and as much again in the copies it left behind) while a filter drew 20 times what it keeps.
+            var size = train.ImageSize;
+            var pixels = new byte[(long)grow.Sum(c => targets[c] - counts[c]) * size];
+            var labels = new int[pixels.Length / Math.Max(1, size)];
             var notes = new List<RebalanceNote>();
             var generators = Generators(train, grow, seed, dir, log, notes);
             var sampleGen = new Tensors.Generator(seed ^ 0x510e527fade682d1UL);
+            var at = 0;
             foreach (var c in grow)
             {
                 var n = targets[c] - counts[c];
-                pixels.AddRange(Generate(train, c, n, generators.GetValueOrDefault(c), sampleGen, log));
-                labels.AddRange(Enumerable.Repeat(c, n));
+                var made = Generate(train, c, n, generators.GetValueOrDefault(c), sampleGen, log);
+                if (made.Length != (long)n * size)
+                {
+                    throw new InvalidOperationException($"{Name}: class {c} came back with {made.Length} bytes for {n} images of {size}");
+                }
+                made.CopyTo(pixels, (long)at * size);
+                labels.AsSpan(at, n).Fill(c);
+                at += n;
                 log?.Invoke($"class {c} ('{train.ClassNames[c]}'): {n} generated images");
             }
-            return new RebalanceResult(train.WithSynthetic([.. pixels], [.. labels])) { ModelFolder = temp ? null : dir, Notes = notes, ConditionCheck = Checks };
+            return new RebalanceResult(train.WithSynthetic(pixels, labels)) { ModelFolder = temp ? null : dir, Notes = notes, ConditionCheck = Checks };
         }
         finally
         {
