@@ -118,8 +118,8 @@ public abstract class GenerativeRebalancer : IRebalancer
             // The images go straight into one array of the final size: a growing list of bytes held up to twice
             // the images (and as much again in the copies it left behind) while a filter drew 20 times what it keeps.
             var size = train.ImageSize;
-            var pixels = new byte[(long)grow.Sum(c => targets[c] - counts[c]) * size];
-            var labels = new int[pixels.Length / Math.Max(1, size)];
+            var labels = new int[grow.Sum(c => targets[c] - counts[c])];
+            var pixels = new byte[(long)labels.Length * size];
             var notes = new List<RebalanceNote>();
             var generators = Generators(train, grow, seed, dir, log, notes);
             var sampleGen = new Tensors.Generator(seed ^ 0x510e527fade682d1UL);
