@@ -406,7 +406,9 @@ public static class Runner
         json["key"] = key;
         if (MapsFor(e, seed) > 0 && resampled.ModelFolder is { } models)
         {
-            // Where the method's own discriminators and encoders put the same images.
+            // Where the method's own discriminators and encoders put the same images. Each model's pass
+            // leaves pooled buffers of its own shapes: trimmed before and after each.
+            TensorMemory.Trim();
             var maps = new JsonObject();
             var generated = all.Subset(picked);
             var (real, fake) = QualityAssessment.TsneSample(data.Test, generated, e.Quality.TsnePerClass, seed);
@@ -417,6 +419,7 @@ public static class Runner
                 var d = DiscriminatorFile.Load(file);
                 var rows = DiscriminatorFile.Features(d, shown).Concat(DiscriminatorFile.Features(d, made)).ToArray();
                 maps[Path.GetFileName(file)[..^".discriminator.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
+                TensorMemory.Trim();
             }
             if (maps.Count > 0)
             {
@@ -428,6 +431,7 @@ public static class Runner
                 var (model, _) = Generative.Training.AutoencoderFile.Load(file);
                 var rows = Generative.Training.AutoencoderFile.Features(model, shown).Concat(Generative.Training.AutoencoderFile.Features(model, made)).ToArray();
                 encoderMaps[Path.GetFileName(file)[..^".autoencoder.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
+                TensorMemory.Trim();
             }
             if (encoderMaps.Count > 0)
             {
@@ -439,6 +443,7 @@ public static class Runner
             $"{m.Label} seed {seed}: judged {q.Generated} added images: FID {q.Fid:F2}, precision {q.Neighbours.Precision:P1}, recall {q.Neighbours.Recall:P1}, judged as their class {q.PerClass.Average(c => c.JudgedAsClass):P1}, near-copies {q.NearCopyShare:P1} ({sw.Elapsed.TotalSeconds:F1} s{Memory()})"));
         if (m.Cas)
         {
+            TensorMemory.Trim();
             json["cas"] = TrainOnSynthetic(e, m, seed, rebalancer, train, validation, data, generatedClasses, cb);
         }
         json["seconds"] = Math.Round(sw.Elapsed.TotalSeconds, 2);

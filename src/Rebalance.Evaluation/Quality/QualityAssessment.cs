@@ -119,6 +119,10 @@ public static class QualityAssessment
             return realByClass[c][k];
         }).ToArray();
         test = test.Subset(referenceIndices);
+        // Each stage leaves garbage and pooled buffers the next cannot use (the feature passes' odd last
+        // batches, distance and kernel matrices, SSIM's per-pair arrays), which the collector let pile up to
+        // several hundred MB: trimmed between the stages (BENCHMARKS.md, peak memory). No figure changes.
+        Tensors.TensorMemory.Trim();
         var dim = judge.FeatureSize;
         if (generated.Count < dim)
         {
@@ -131,6 +135,7 @@ public static class QualityAssessment
         var neighbours = NearestNeighbourMeasures.Compute(Sample(fr, NeighbourSamples, gen), Sample(fg, NeighbourSamples, gen));
         var predicted = probs.Select(p => Array.IndexOf(p, p.Max())).ToArray();
         var collapse = ModeCollapse.Compute([.. generated.Labels], predicted, test.NumClasses);
+        Tensors.TensorMemory.Trim();
         var perClass = new List<ClassQuality>();
         var copies = 0.0;
         var measured = 0;
@@ -169,6 +174,7 @@ public static class QualityAssessment
             }
             results[k] = (new ClassQuality(c, gi.Length, classFid, collapse.JudgedAsClass[c], near, ri.Length, ssimNear), warning);
         });
+        Tensors.TensorMemory.Trim();
         foreach (var (q, warning) in results)
         {
             if (warning is not null)
