@@ -165,7 +165,6 @@ public class ImageFileTests
             .Order(StringComparer.Ordinal).Select(f => (Name: Path.GetFileName(f), Bytes: File.ReadAllBytes(f))).ToArray();
         var gen = new Generator(79);
         var decoded = 0;
-        var slowest = TimeSpan.Zero;
         for (var i = 0; i < 20_000; i++)
         {
             var (name, bytes) = seeds[i % seeds.Length];
@@ -183,8 +182,22 @@ public class ImageFileTests
             {
                 Assert.Fail($"mutant {i} of {name} threw {e.GetType().Name}: {e.Message}");
             }
-            slowest = sw.Elapsed > slowest ? sw.Elapsed : slowest;
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"mutant {i} of {name} took {sw.Elapsed.TotalSeconds:F2} s");
+            var took = sw.Elapsed;
+            // A decode that blows up stays slow when run again; a pause of the machine (the collector, other
+            // processes on the cores) does not. The slowest mutants take about 0.25 s on their own.
+            for (var again = 0; again < 2 && took >= TimeSpan.FromSeconds(1); again++)
+            {
+                sw.Restart();
+                try
+                {
+                    ImageFiles.Decode(mutant, $"mutant{i}-{name}");
+                }
+                catch (DataException)
+                {
+                }
+                took = sw.Elapsed < took ? sw.Elapsed : took;
+            }
+            Assert.True(took < TimeSpan.FromSeconds(1), $"mutant {i} of {name} took {took.TotalSeconds:F2} s, three times over");
         }
         Assert.InRange(decoded, 1, 19_999);
     }
