@@ -407,8 +407,8 @@ public static class Runner
         if (MapsFor(e, seed) > 0 && resampled.ModelFolder is { } models)
         {
             // Where the method's own discriminators and encoders put the same images. Each model's pass
-            // leaves pooled buffers of its own shapes: trimmed before and after each.
-            TensorMemory.Trim();
+            // leaves pooled buffers of its own shapes: trimmed before each (and after the last, by the caller
+            // or before train-on-synthetic).
             var maps = new JsonObject();
             var generated = all.Subset(picked);
             var (real, fake) = QualityAssessment.TsneSample(data.Test, generated, e.Quality.TsnePerClass, seed);
@@ -416,10 +416,10 @@ public static class Runner
             var made = generated.Subset([.. fake]);
             foreach (var file in Directory.GetFiles(models, "*.discriminator.safetensors").Order(StringComparer.Ordinal).Take(MaxOwnMaps))
             {
+                TensorMemory.Trim();
                 var d = DiscriminatorFile.Load(file);
                 var rows = DiscriminatorFile.Features(d, shown).Concat(DiscriminatorFile.Features(d, made)).ToArray();
                 maps[Path.GetFileName(file)[..^".discriminator.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
-                TensorMemory.Trim();
             }
             if (maps.Count > 0)
             {
@@ -428,10 +428,10 @@ public static class Runner
             var encoderMaps = new JsonObject();
             foreach (var file in Directory.GetFiles(models, "*.autoencoder.safetensors").Order(StringComparer.Ordinal).Take(MaxOwnMaps))
             {
+                TensorMemory.Trim();
                 var (model, _) = Generative.Training.AutoencoderFile.Load(file);
                 var rows = Generative.Training.AutoencoderFile.Features(model, shown).Concat(Generative.Training.AutoencoderFile.Features(model, made)).ToArray();
                 encoderMaps[Path.GetFileName(file)[..^".autoencoder.safetensors".Length]] = QualityAssessment.TsneJson(QualityAssessment.TsneFit(rows, [.. real.Select(data.Test.Label)], [.. fake.Select(generated.Label)], seed));
-                TensorMemory.Trim();
             }
             if (encoderMaps.Count > 0)
             {
