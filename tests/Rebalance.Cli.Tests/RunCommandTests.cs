@@ -766,8 +766,9 @@ public class RunCommandTests
         var file = WriteExperiment(data, Body(1000));
         var (code, text, err) = Run("run", file);
         Assert.True(code == 0, err + text);
-        // The judge is trained once per dataset (or found in the cache from an earlier run of this test).
-        Assert.Matches("judge: (training cnn28 on 64 images|reusing .*judge-)", text);
+        // The judge is trained once per dataset (or found in the cache from an earlier run of this test):
+        // on 90% of the training split (27, 27 and 11 images), class 2 oversampled to 27.
+        Assert.Matches("judge: (training cnn28 on 81 images|reusing .*judge-)", text);
         Assert.Contains("gan seed 0: judged 18 added images: FID ", text, StringComparison.Ordinal);
         Assert.Contains("gan seed 0: train-on-synthetic: recall of the generated class(es) 2: ", text, StringComparison.Ordinal);
         var run = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "runs", "gan-seed0.json")))!;
