@@ -32,6 +32,68 @@ public class GeneratorTests
         Assert.Equal(Enumerable.Range(0, 400).Select(_ => keep.NextDouble() < 0.75 ? (float)(1 / 0.75) : 0f).ToArray(), dropped);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(63)]
+    [InlineData(64)]
+    [InlineData(65)]
+    [InlineData(1000)]
+    [InlineData(123457)]
+    public void SkipLandsWhereThatManyDrawsWould(int draws)
+    {
+        var skipped = new Generator(21);
+        var drawn = new Generator(21);
+        skipped.Skip(draws);
+        for (var i = 0; i < draws; i++)
+        {
+            drawn.NextUInt64();
+        }
+        Assert.Equal(drawn.GetState(), skipped.GetState());
+        Assert.Equal(drawn.NextUInt64(), skipped.NextUInt64());
+        Assert.Throws<ArgumentOutOfRangeException>(() => skipped.Skip(-1));
+    }
+
+    [Fact]
+    public void LongFillsSplitBetweenThreadsDrawTheSerialSequence()
+    {
+        // Past 65,536 elements the fills are cut into chunks, each started from the state its first draw
+        // would see serially. Odd sizes, on one thread and on three, must give the one-at-a-time values and
+        // leave the generator where one-at-a-time drawing does.
+        var saved = Engine.NumThreads;
+        try
+        {
+            foreach (var threads in new[] { 1, 3 })
+            {
+                Engine.NumThreads = threads;
+                var fill = new Generator(31);
+                var one = new Generator(31);
+                Assert.Equal(Enumerable.Range(0, 200_003).Select(_ => (float)(-1 + (3 * one.NextDouble()))).ToArray(), fill.Uniform([200_003], -1, 2).ToFloatArray());
+                Assert.Equal(Enumerable.Range(0, 131_075).Select(_ => one.NextDouble() < 0.8 ? 1.0 : 0.0).ToArray(), fill.Bernoulli([131_075], 0.8, DType.Float64).ToDoubleArray());
+                Assert.Equal(Enumerable.Range(0, 99_999).Select(_ => one.NextDouble() < 0.3 ? 1f : 0f).ToArray(), fill.Bernoulli([99_999], 0.3).ToFloatArray());
+                var x = Tensor.FromArray(Enumerable.Range(0, 150_001).Select(i => (float)Math.Sin(i)).ToArray()).RequiresGrad_();
+                var y = Functional.Dropout(x, 0.2, training: true, fill);
+                var mask = Enumerable.Range(0, 150_001).Select(_ => one.NextDouble() < 0.8 ? (float)(1 / 0.8) : 0f).ToArray();
+                var xs = x.ToFloatArray();
+                Assert.Equal(xs.Select((v, i) => v * mask[i]).ToArray(), y.ToFloatArray());
+                // The gradient is the upstream gradient times the mask.
+                var g = Tensor.FromArray(Enumerable.Range(0, 150_001).Select(i => (float)Math.Cos(i)).ToArray());
+                (y * g).Sum().Backward();
+                var gs = g.ToFloatArray();
+                Assert.Equal(gs.Select((v, i) => v * mask[i]).ToArray(), x.Grad!.ToFloatArray());
+                Assert.Equal(one.NextUInt64(), fill.NextUInt64());
+                // Probabilities 0 and 1 keep nothing and everything.
+                Assert.All(fill.Bernoulli([70_000], 0).ToFloatArray(), v => Assert.Equal(0f, v));
+                Assert.All(fill.Bernoulli([70_000], 1).ToFloatArray(), v => Assert.Equal(1f, v));
+            }
+        }
+        finally
+        {
+            Engine.NumThreads = saved;
+        }
+    }
+
     [Fact]
     public void DistributionsHaveTheirMoments()
     {

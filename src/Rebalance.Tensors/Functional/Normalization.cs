@@ -216,7 +216,23 @@ public static partial class Functional
         {
             return x;
         }
-        var mask = generator.BernoulliScaled(x.Shape, 1 - p, 1.0 / (1 - p), x.DType);
-        return x * mask;
+        if (!x.DType.IsFloating())
+        {
+            throw new ArgumentException($"dropout: expected a floating-point tensor, got {x.DType.Name()}");
+        }
+        // The mask and the product in one pass over the engine's threads, with the values and gradient of
+        // x * generator.BernoulliScaled(x.Shape, 1 - p, 1 / (1 - p)), bit for bit.
+        var mask = Tensor.Empty((int[])x.ShapeRef.Clone(), x.DType);
+        var y = Tensor.Empty((int[])x.ShapeRef.Clone(), x.DType);
+        if (x.DType == DType.Float32)
+        {
+            generator.DropoutFill(x.Array<float>(), mask.Array<float>(), y.Array<float>(), (int)x.Numel, 1 - p, (float)(1.0 / (1 - p)));
+        }
+        else
+        {
+            generator.DropoutFill(x.Array<double>(), mask.Array<double>(), y.Array<double>(), (int)x.Numel, 1 - p, 1.0 / (1 - p));
+        }
+        Tensor.Record(y, "DropoutBackward", [x], g => [Tensor.Mul(g, mask)]);
+        return y;
     }
 }

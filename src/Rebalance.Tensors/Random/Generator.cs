@@ -114,6 +114,155 @@ public sealed class Generator
 
     private State Load() => new() { S0 = _s0, S1 = _s1, S2 = _s2, S3 = _s3 };
 
+    // xoshiro256**'s state update is linear over GF(2): the state after n draws is T^n s for a fixed
+    // 256x256 bit matrix T. JumpTables[k] holds the columns of T^(2^k) (column j, the image of state bit j
+    // = 64 w + b of S_w, as four words), so the state n draws ahead costs one matrix-vector product per set
+    // bit of n: a few microseconds, against a nanosecond and more per draw. A long fill is then split
+    // between threads, each chunk starting from the state its first draw would have seen, so the values
+    // are those of one serial pass whatever the thread count. Levels are built on first use.
+    private static readonly List<ulong[]> JumpTables = [];
+
+    private static ulong[] JumpTable(int level)
+    {
+        lock (JumpTables)
+        {
+            if (JumpTables.Count == 0)
+            {
+                var t1 = new ulong[1024];
+                for (var j = 0; j < 256; j++)
+                {
+                    var e = new State();
+                    SetBit(ref e, j);
+                    e.Next();
+                    (t1[4 * j], t1[(4 * j) + 1], t1[(4 * j) + 2], t1[(4 * j) + 3]) = (e.S0, e.S1, e.S2, e.S3);
+                }
+                JumpTables.Add(t1);
+            }
+            while (JumpTables.Count <= level)
+            {
+                // T^(2^(k+1)) e_j = T^(2^k) (T^(2^k) e_j).
+                var last = JumpTables[^1];
+                var next = new ulong[1024];
+                for (var j = 0; j < 256; j++)
+                {
+                    var col = Apply(last, new State { S0 = last[4 * j], S1 = last[(4 * j) + 1], S2 = last[(4 * j) + 2], S3 = last[(4 * j) + 3] });
+                    (next[4 * j], next[(4 * j) + 1], next[(4 * j) + 2], next[(4 * j) + 3]) = (col.S0, col.S1, col.S2, col.S3);
+                }
+                JumpTables.Add(next);
+            }
+            return JumpTables[level];
+        }
+    }
+
+    private static void SetBit(ref State s, int j)
+    {
+        var bit = 1UL << (j & 63);
+        switch (j >> 6)
+        {
+            case 0: s.S0 = bit; break;
+            case 1: s.S1 = bit; break;
+            case 2: s.S2 = bit; break;
+            default: s.S3 = bit; break;
+        }
+    }
+
+    // The columns' XOR over the state's set bits: the matrix times the state over GF(2).
+    private static State Apply(ulong[] columns, State s)
+    {
+        ulong r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+        ReadOnlySpan<ulong> words = [s.S0, s.S1, s.S2, s.S3];
+        for (var w = 0; w < 4; w++)
+        {
+            var word = words[w];
+            for (var b = 0; b < 64; b++)
+            {
+                var take = 0UL - ((word >> b) & 1);
+                var c = 4 * ((64 * w) + b);
+                r0 ^= columns[c] & take;
+                r1 ^= columns[c + 1] & take;
+                r2 ^= columns[c + 2] & take;
+                r3 ^= columns[c + 3] & take;
+            }
+        }
+        return new State { S0 = r0, S1 = r1, S2 = r2, S3 = r3 };
+    }
+
+    // The state after n more draws.
+    private static State Jump(State s, long n)
+    {
+        for (var level = 0; n != 0; level++, n >>= 1)
+        {
+            if ((n & 1) != 0)
+            {
+                s = Apply(JumpTable(level), s);
+            }
+        }
+        return s;
+    }
+
+    /// <summary>Moves the sequence <paramref name="draws"/> 64-bit draws ahead, as that many calls of
+    /// <see cref="NextUInt64"/> would (a spare normal, if one is held, stays held).</summary>
+    public void Skip(long draws)
+    {
+        if (draws < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(draws), draws, "skip: the number of draws must not be negative");
+        }
+        Save(Jump(Load(), draws));
+    }
+
+    // Draws one per element, in order, over [0, count), in chunks that may run on several threads:
+    // body(state at the chunk's first draw, start, end) must leave the state after the chunk's last draw.
+    // Below MinParallelDraws per thread it runs inline on this thread.
+    private delegate State ChunkBody(State st, int start, int end);
+
+    private const int MinParallelDraws = 1 << 15;
+
+    private void Draw(int count, ChunkBody body)
+    {
+        var start = Load();
+        if (count < 2 * MinParallelDraws || Engine.NumThreads == 1)
+        {
+            Save(body(start, 0, count));
+            return;
+        }
+        var end = start;
+        Kernels.CpuParallel.For(count, MinParallelDraws, (a, b) =>
+        {
+            var st = body(a == 0 ? start : Jump(start, a), a, b);
+            if (b == count)
+            {
+                end = st;
+            }
+        });
+        Save(end);
+    }
+
+    // NextDouble() < p, on the integer draw: m 2^-53 < p exactly when m < ceil(p 2^53) (m an integer below 2^53).
+    private static ulong KeepThreshold(double p) => (ulong)Math.Ceiling(p * (1UL << 53));
+
+    /// <summary>
+    /// Dropout's forward in one pass: mask[i] = value with probability p (else 0), y[i] = x[i] * mask[i],
+    /// over the first <paramref name="count"/> elements. The same draws, mask and products as
+    /// <see cref="BernoulliScaled"/> followed by a multiply, split between the engine's threads.
+    /// </summary>
+    internal void DropoutFill<T>(T[] x, T[] mask, T[] y, int count, double p, T value)
+        where T : unmanaged, System.Numerics.INumber<T>
+    {
+        var threshold = KeepThreshold(p);
+        Draw(count, (st, a, b) =>
+        {
+            for (var i = a; i < b; i++)
+            {
+                var m = T.CreateTruncating((st.Next() >> 11) < threshold ? 1 : 0) * value;
+                mask[i] = m;
+                y[i] = x[i] * m;
+            }
+            return st;
+        });
+    }
+
+
     private void Save(State st)
     {
         _s0 = st.S0;
@@ -172,23 +321,27 @@ public sealed class Generator
         var width = high - low;
         if (dtype == DType.Float32)
         {
-            var span = t.Span<float>();
-            var st = Load();
-            for (var i = 0; i < span.Length; i++)
+            var data = t.Array<float>();
+            Draw(t.Numel, (st, a, b) =>
             {
-                span[i] = (float)(low + (width * st.NextDouble()));
-            }
-            Save(st);
+                for (var i = a; i < b; i++)
+                {
+                    data[i] = (float)(low + (width * st.NextDouble()));
+                }
+                return st;
+            });
         }
         else if (dtype == DType.Float64)
         {
-            var span = t.Span<double>();
-            var st = Load();
-            for (var i = 0; i < span.Length; i++)
+            var data = t.Array<double>();
+            Draw(t.Numel, (st, a, b) =>
             {
-                span[i] = low + (width * st.NextDouble());
-            }
-            Save(st);
+                for (var i = a; i < b; i++)
+                {
+                    data[i] = low + (width * st.NextDouble());
+                }
+                return st;
+            });
         }
         else
         {
@@ -246,30 +399,33 @@ public sealed class Generator
             throw new ArgumentException($"bernoulli: p must lie in [0, 1], got {p}");
         }
         var t = Tensor.Empty((int[])shape.Clone(), dtype); // every element is written below
+        var threshold = KeepThreshold(p);
         if (dtype == DType.Float32)
         {
-            var span = t.Span<float>();
+            var data = t.Array<float>();
             var v = (float)value;
-            var st = Load();
-            for (var i = 0; i < span.Length; i++)
+            Draw(t.Numel, (st, a, b) =>
             {
-                // Through an int, so the JIT sets it without a branch (a fifth of the draws went the other
-                // way of a branch, each a misprediction); 1 * v and 0 * v are v and 0 exactly, v being positive.
-                var keep = st.NextDouble() < p ? 1 : 0;
-                span[i] = keep * v;
-            }
-            Save(st);
+                for (var i = a; i < b; i++)
+                {
+                    // Through an int, so the JIT sets it without a branch (a fifth of the draws went the other
+                    // way of a branch, each a misprediction); 1 * v and 0 * v are v and 0 exactly, v being positive.
+                    data[i] = ((st.Next() >> 11) < threshold ? 1 : 0) * v;
+                }
+                return st;
+            });
         }
         else if (dtype == DType.Float64)
         {
-            var span = t.Span<double>();
-            var st = Load();
-            for (var i = 0; i < span.Length; i++)
+            var data = t.Array<double>();
+            Draw(t.Numel, (st, a, b) =>
             {
-                var keep = st.NextDouble() < p ? 1 : 0;
-                span[i] = keep * value;
-            }
-            Save(st);
+                for (var i = a; i < b; i++)
+                {
+                    data[i] = ((st.Next() >> 11) < threshold ? 1 : 0) * value;
+                }
+                return st;
+            });
         }
         else
         {
