@@ -44,6 +44,7 @@ public class GemmTests
         (64, 1, 6272), (1, 300, 64), (300, 1, 2), (1, 1, 700), // matrix-vector products, some split over threads
         (64, 6272, 1), (5, 9, 1),                             // outer products
         (4, 40, 37), (3, 70, 300),                            // fewer rows than one tile while B is packed by the first tile
+        (130, 64, 300), (24, 96, 520),                        // full panels packed by the first tile, over several row and k blocks
         (6, 16, 8), (7, 17, 9), (12, 48, 10), (6, 33, 17),    // k around the 8-step transposing copy of A and its tail
     ];
 

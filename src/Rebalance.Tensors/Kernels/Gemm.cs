@@ -271,13 +271,14 @@ internal static unsafe class Gemm
     };
 
     /// <summary>
-    /// Rows [i0, i1) and columns [j0, j1) of C on the calling thread. With the AVX2 kernel, B is packed panel by
-    /// panel as the first block of rows reaches it, not all at once before: each panel is then written and read
+    /// Rows [i0, i1) and columns [j0, j1) of C on the calling thread. With the vector kernels, B is packed panel
+    /// by panel as the first block of rows reaches it, not all at once before: each panel is then written and read
     /// back while in cache, and when B is stored row by row the first tile of each panel reads B straight from
-    /// the matrix and stores the packed copy as it goes (<see cref="GemmMicroKernels.Kernel256PackB"/>), which
-    /// also prefetches the next panel. Packing a whole KC x NC block first, 1.6-3.2 MB for a convolution's
-    /// 128 x 3136 x 1152, left it in L3 and put every cache miss of reading B in a phase with no arithmetic to
-    /// hide it. The AVX-512 and scalar kernels keep the block packing their figures were measured with.
+    /// the matrix and stores the packed copy as it goes (<see cref="GemmMicroKernels.Kernel256PackB"/>,
+    /// <see cref="GemmMicroKernels.Kernel512PackB"/>), which also prefetches the next panel. Packing a whole
+    /// KC x NC block first, 1.6-3.2 MB for a convolution's 128 x 3136 x 1152, left it in L3 and put every cache
+    /// miss of reading B in a phase with no arithmetic to hide it. Packing is a copy, so the sums and their bits
+    /// are the same either way. The scalar kernel keeps the block packing.
     /// </summary>
     private static void Serial(GemmKernel kernel, bool transA, bool transB, int i0, int i1, int j0, int j1, int k, float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
@@ -286,7 +287,7 @@ internal static unsafe class Gemm
         var packA = Scratch(ref t_packA, mc * Kc);
         var packB = Scratch(ref t_packB, Kc * (Math.Min(Nc, j1 - j0) + nr));
         var tile = stackalloc float[GemmMicroKernels.Mr512 * GemmMicroKernels.Nr512];
-        var panelwise = kernel == GemmKernel.Avx2;
+        var panelwise = kernel != GemmKernel.Scalar;
         fixed (float* pA = packA, pB = packB)
         {
             for (var jc = j0; jc < j1; jc += Nc)
@@ -317,7 +318,14 @@ internal static unsafe class Gemm
                                     var mrb = Math.Min(mr, mcb);
                                     var cTile = c + ((long)ic * ldc) + jc + jr;
                                     var direct = mrb == mr && (betaBlock == 0f || betaBlock == 1f);
-                                    GemmMicroKernels.Kernel256PackB(kc, pA, b + ((long)pc * ldb) + jc + jr, direct ? cTile : tile, direct ? ldc : nr, alpha, direct && betaBlock == 1f, ldb, bPanel);
+                                    if (kernel == GemmKernel.Avx512)
+                                    {
+                                        GemmMicroKernels.Kernel512PackB(kc, pA, b + ((long)pc * ldb) + jc + jr, direct ? cTile : tile, direct ? ldc : nr, alpha, direct && betaBlock == 1f, ldb, bPanel);
+                                    }
+                                    else
+                                    {
+                                        GemmMicroKernels.Kernel256PackB(kc, pA, b + ((long)pc * ldb) + jc + jr, direct ? cTile : tile, direct ? ldc : nr, alpha, direct && betaBlock == 1f, ldb, bPanel);
+                                    }
                                     if (!direct)
                                     {
                                         BlendTile(tile, nr, cTile, ldc, betaBlock, mrb, nrb);

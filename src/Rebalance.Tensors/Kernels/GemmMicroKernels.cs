@@ -23,6 +23,30 @@ internal static unsafe class GemmMicroKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate)
     {
+        Sse.Prefetch0(c + (0 * ldc));
+        Sse.Prefetch0(c + (0 * ldc) + 31);
+        Sse.Prefetch0(c + (1 * ldc));
+        Sse.Prefetch0(c + (1 * ldc) + 31);
+        Sse.Prefetch0(c + (2 * ldc));
+        Sse.Prefetch0(c + (2 * ldc) + 31);
+        Sse.Prefetch0(c + (3 * ldc));
+        Sse.Prefetch0(c + (3 * ldc) + 31);
+        Sse.Prefetch0(c + (4 * ldc));
+        Sse.Prefetch0(c + (4 * ldc) + 31);
+        Sse.Prefetch0(c + (5 * ldc));
+        Sse.Prefetch0(c + (5 * ldc) + 31);
+        Sse.Prefetch0(c + (6 * ldc));
+        Sse.Prefetch0(c + (6 * ldc) + 31);
+        Sse.Prefetch0(c + (7 * ldc));
+        Sse.Prefetch0(c + (7 * ldc) + 31);
+        Sse.Prefetch0(c + (8 * ldc));
+        Sse.Prefetch0(c + (8 * ldc) + 31);
+        Sse.Prefetch0(c + (9 * ldc));
+        Sse.Prefetch0(c + (9 * ldc) + 31);
+        Sse.Prefetch0(c + (10 * ldc));
+        Sse.Prefetch0(c + (10 * ldc) + 31);
+        Sse.Prefetch0(c + (11 * ldc));
+        Sse.Prefetch0(c + (11 * ldc) + 31);
         var c0_0 = Vector512<float>.Zero;
         var c0_1 = Vector512<float>.Zero;
         var c1_0 = Vector512<float>.Zero;
@@ -89,6 +113,198 @@ internal static unsafe class GemmMicroKernels
             c11_1 = Avx512F.FusedMultiplyAdd(a11, b1, c11_1);
             a += 12;
             b += 32;
+        }
+
+        if (alpha != 1f)
+        {
+            var va = Vector512.Create(alpha);
+            c0_0 *= va;
+            c0_1 *= va;
+            c1_0 *= va;
+            c1_1 *= va;
+            c2_0 *= va;
+            c2_1 *= va;
+            c3_0 *= va;
+            c3_1 *= va;
+            c4_0 *= va;
+            c4_1 *= va;
+            c5_0 *= va;
+            c5_1 *= va;
+            c6_0 *= va;
+            c6_1 *= va;
+            c7_0 *= va;
+            c7_1 *= va;
+            c8_0 *= va;
+            c8_1 *= va;
+            c9_0 *= va;
+            c9_1 *= va;
+            c10_0 *= va;
+            c10_1 *= va;
+            c11_0 *= va;
+            c11_1 *= va;
+        }
+        if (accumulate)
+        {
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 16) + c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 16) + c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 16) + c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 16) + c3_1, c + (3 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (4 * ldc) + 16) + c4_1, c + (4 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (5 * ldc) + 16) + c5_1, c + (5 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (6 * ldc) + 0) + c6_0, c + (6 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (6 * ldc) + 16) + c6_1, c + (6 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (7 * ldc) + 0) + c7_0, c + (7 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (7 * ldc) + 16) + c7_1, c + (7 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (8 * ldc) + 0) + c8_0, c + (8 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (8 * ldc) + 16) + c8_1, c + (8 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (9 * ldc) + 0) + c9_0, c + (9 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (9 * ldc) + 16) + c9_1, c + (9 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (10 * ldc) + 0) + c10_0, c + (10 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (10 * ldc) + 16) + c10_1, c + (10 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (11 * ldc) + 0) + c11_0, c + (11 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (11 * ldc) + 16) + c11_1, c + (11 * ldc) + 16);
+        }
+        else
+        {
+            Vector512.Store(c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(c3_1, c + (3 * ldc) + 16);
+            Vector512.Store(c4_0, c + (4 * ldc) + 0);
+            Vector512.Store(c4_1, c + (4 * ldc) + 16);
+            Vector512.Store(c5_0, c + (5 * ldc) + 0);
+            Vector512.Store(c5_1, c + (5 * ldc) + 16);
+            Vector512.Store(c6_0, c + (6 * ldc) + 0);
+            Vector512.Store(c6_1, c + (6 * ldc) + 16);
+            Vector512.Store(c7_0, c + (7 * ldc) + 0);
+            Vector512.Store(c7_1, c + (7 * ldc) + 16);
+            Vector512.Store(c8_0, c + (8 * ldc) + 0);
+            Vector512.Store(c8_1, c + (8 * ldc) + 16);
+            Vector512.Store(c9_0, c + (9 * ldc) + 0);
+            Vector512.Store(c9_1, c + (9 * ldc) + 16);
+            Vector512.Store(c10_0, c + (10 * ldc) + 0);
+            Vector512.Store(c10_1, c + (10 * ldc) + 16);
+            Vector512.Store(c11_0, c + (11 * ldc) + 0);
+            Vector512.Store(c11_1, c + (11 * ldc) + 16);
+        }
+    }
+
+    /// <summary>12x32 tile, AVX-512F FMA: 24 zmm accumulators, 2 B loads and 12 broadcasts per k. a: packed (kc, 12), b: packed (kc, 32).
+    /// Writes alpha * A * B to c (or adds it to c when accumulate). No call follows the loop, so the
+    /// JIT keeps every accumulator in a register instead of spilling it at each definition.
+    /// B is read from its row-major source (row p of the panel at b + p * ldb) instead of a packed panel,
+    /// and each row's 32 floats are also stored to bPacked as they are used, so the panel is packed for the
+    /// tiles that follow while this one computes; the same rows' next 32 floats (the next panel's) are
+    /// prefetched, so its source is in cache by the time it is reached.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel512PackB(int kc, float* a, float* b, float* c, int ldc, float alpha, bool accumulate, long ldb, float* bPacked)
+    {
+        Sse.Prefetch0(c + (0 * ldc));
+        Sse.Prefetch0(c + (0 * ldc) + 31);
+        Sse.Prefetch0(c + (1 * ldc));
+        Sse.Prefetch0(c + (1 * ldc) + 31);
+        Sse.Prefetch0(c + (2 * ldc));
+        Sse.Prefetch0(c + (2 * ldc) + 31);
+        Sse.Prefetch0(c + (3 * ldc));
+        Sse.Prefetch0(c + (3 * ldc) + 31);
+        Sse.Prefetch0(c + (4 * ldc));
+        Sse.Prefetch0(c + (4 * ldc) + 31);
+        Sse.Prefetch0(c + (5 * ldc));
+        Sse.Prefetch0(c + (5 * ldc) + 31);
+        Sse.Prefetch0(c + (6 * ldc));
+        Sse.Prefetch0(c + (6 * ldc) + 31);
+        Sse.Prefetch0(c + (7 * ldc));
+        Sse.Prefetch0(c + (7 * ldc) + 31);
+        Sse.Prefetch0(c + (8 * ldc));
+        Sse.Prefetch0(c + (8 * ldc) + 31);
+        Sse.Prefetch0(c + (9 * ldc));
+        Sse.Prefetch0(c + (9 * ldc) + 31);
+        Sse.Prefetch0(c + (10 * ldc));
+        Sse.Prefetch0(c + (10 * ldc) + 31);
+        Sse.Prefetch0(c + (11 * ldc));
+        Sse.Prefetch0(c + (11 * ldc) + 31);
+        var c0_0 = Vector512<float>.Zero;
+        var c0_1 = Vector512<float>.Zero;
+        var c1_0 = Vector512<float>.Zero;
+        var c1_1 = Vector512<float>.Zero;
+        var c2_0 = Vector512<float>.Zero;
+        var c2_1 = Vector512<float>.Zero;
+        var c3_0 = Vector512<float>.Zero;
+        var c3_1 = Vector512<float>.Zero;
+        var c4_0 = Vector512<float>.Zero;
+        var c4_1 = Vector512<float>.Zero;
+        var c5_0 = Vector512<float>.Zero;
+        var c5_1 = Vector512<float>.Zero;
+        var c6_0 = Vector512<float>.Zero;
+        var c6_1 = Vector512<float>.Zero;
+        var c7_0 = Vector512<float>.Zero;
+        var c7_1 = Vector512<float>.Zero;
+        var c8_0 = Vector512<float>.Zero;
+        var c8_1 = Vector512<float>.Zero;
+        var c9_0 = Vector512<float>.Zero;
+        var c9_1 = Vector512<float>.Zero;
+        var c10_0 = Vector512<float>.Zero;
+        var c10_1 = Vector512<float>.Zero;
+        var c11_0 = Vector512<float>.Zero;
+        var c11_1 = Vector512<float>.Zero;
+        for (var p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            Vector512.Store(b0, bPacked + 0);
+            Vector512.Store(b1, bPacked + 16);
+            Sse.PrefetchNonTemporal(b + 32);
+            Sse.PrefetchNonTemporal(b + 63);
+            var a0 = Vector512.Create(a[0]);
+            c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector512.Create(a[1]);
+            c1_0 = Avx512F.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector512.Create(a[2]);
+            c2_0 = Avx512F.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector512.Create(a[3]);
+            c3_0 = Avx512F.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector512.Create(a[4]);
+            c4_0 = Avx512F.FusedMultiplyAdd(a4, b0, c4_0);
+            c4_1 = Avx512F.FusedMultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector512.Create(a[5]);
+            c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
+            c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
+            var a6 = Vector512.Create(a[6]);
+            c6_0 = Avx512F.FusedMultiplyAdd(a6, b0, c6_0);
+            c6_1 = Avx512F.FusedMultiplyAdd(a6, b1, c6_1);
+            var a7 = Vector512.Create(a[7]);
+            c7_0 = Avx512F.FusedMultiplyAdd(a7, b0, c7_0);
+            c7_1 = Avx512F.FusedMultiplyAdd(a7, b1, c7_1);
+            var a8 = Vector512.Create(a[8]);
+            c8_0 = Avx512F.FusedMultiplyAdd(a8, b0, c8_0);
+            c8_1 = Avx512F.FusedMultiplyAdd(a8, b1, c8_1);
+            var a9 = Vector512.Create(a[9]);
+            c9_0 = Avx512F.FusedMultiplyAdd(a9, b0, c9_0);
+            c9_1 = Avx512F.FusedMultiplyAdd(a9, b1, c9_1);
+            var a10 = Vector512.Create(a[10]);
+            c10_0 = Avx512F.FusedMultiplyAdd(a10, b0, c10_0);
+            c10_1 = Avx512F.FusedMultiplyAdd(a10, b1, c10_1);
+            var a11 = Vector512.Create(a[11]);
+            c11_0 = Avx512F.FusedMultiplyAdd(a11, b0, c11_0);
+            c11_1 = Avx512F.FusedMultiplyAdd(a11, b1, c11_1);
+            a += 12;
+            b += ldb;
+            bPacked += 32;
         }
 
         if (alpha != 1f)
