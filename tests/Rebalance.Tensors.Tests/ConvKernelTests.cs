@@ -40,6 +40,8 @@ public class ConvKernelTests
         [3, 24, 13, 13, 40, 3, 3, 3, 3, 0, 2, 1, 1], // channels-last: stride 3
         [3, 8, 14, 14, 32, 5, 5, 1, 1, 2, 2, 1, 1],  // channels-last weight gradient with run elements as rows (cnn28 conv2)
         [2, 12, 7, 7, 24, 3, 3, 1, 1, 1, 1, 1, 1],   // the same with 24 outputs, a partial vector panel
+        [2, 14, 8, 8, 32, 3, 3, 2, 2, 1, 1, 1, 1],   // run rows: runs of 42, a last tile of 6 rows (8-row kernel on AVX-512)
+        [3, 5, 9, 9, 32, 4, 4, 2, 2, 1, 2, 1, 1],    // run rows: runs of 20, a last tile of 8 rows
         [2, 16, 5, 5, 20, 3, 3, 2, 2, 3, 3, 1, 1],   // channels-last: padding wider than the kernel (border outputs without taps)
         [3, 32, 7, 7, 32, 4, 4, 2, 2, 2, 1, 1, 1],   // channels-last: unequal row and column padding
         [2, 20, 9, 9, 64, 4, 4, 2, 2, 1, 1, 1, 1],   // channels-last: run blocks that straddle two kernel columns

@@ -977,7 +977,8 @@ internal static unsafe class ConvChannelsLast
                         }
                         var firstStart = ranges[2 * r0];
                         // The tile's rows past the last run element or output channel are padding; on AVX2 a
-                        // lower 6-row half made only of them is left out (the accumulator rows stay unread).
+                        // lower 6-row half made only of them is left out, on AVX-512 (run rows) the tile's lower
+                        // four or eight rows (the accumulator rows stay unread).
                         var m = Math.Min(Mr, runRows ? run - (rb * Mr) : g.O - (ob * Mr));
                         if (packed && rest != packedRest)
                         {
@@ -996,7 +997,19 @@ internal static unsafe class ConvChannelsLast
                             {
                                 if (wide)
                                 {
-                                    IndirectMicroKernels.RowsK512(e - a, rowPtrs + (a - pb), runOff, pg + ((long)a * oPad) + (ob * Nr), oPad, c, ldc, a > firstStart);
+                                    var bk = pg + ((long)a * oPad) + (ob * Nr);
+                                    if (m <= 4)
+                                    {
+                                        IndirectMicroKernels.RowsK512Rows4(e - a, rowPtrs + (a - pb), runOff, bk, oPad, c, ldc, a > firstStart);
+                                    }
+                                    else if (m <= 8)
+                                    {
+                                        IndirectMicroKernels.RowsK512Rows8(e - a, rowPtrs + (a - pb), runOff, bk, oPad, c, ldc, a > firstStart);
+                                    }
+                                    else
+                                    {
+                                        IndirectMicroKernels.RowsK512(e - a, rowPtrs + (a - pb), runOff, bk, oPad, c, ldc, a > firstStart);
+                                    }
                                 }
                                 else
                                 {

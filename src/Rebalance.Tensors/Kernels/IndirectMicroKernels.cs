@@ -413,6 +413,158 @@ internal static unsafe class IndirectMicroKernels
         }
     }
 
+    /// <summary>8x32 tile where column p of A is the contiguous run rows[p] + aOff, ..., + 7 (element (i, p) at
+    /// rows[p][aOff + i], no packing) and B is (kc, 32) with row stride ldb. Writes A * B to c, or adds it
+    /// when accumulate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsK512Rows8(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)
+    {
+        var c0_0 = Vector512<float>.Zero;
+        var c0_1 = Vector512<float>.Zero;
+        var c1_0 = Vector512<float>.Zero;
+        var c1_1 = Vector512<float>.Zero;
+        var c2_0 = Vector512<float>.Zero;
+        var c2_1 = Vector512<float>.Zero;
+        var c3_0 = Vector512<float>.Zero;
+        var c3_1 = Vector512<float>.Zero;
+        var c4_0 = Vector512<float>.Zero;
+        var c4_1 = Vector512<float>.Zero;
+        var c5_0 = Vector512<float>.Zero;
+        var c5_1 = Vector512<float>.Zero;
+        var c6_0 = Vector512<float>.Zero;
+        var c6_1 = Vector512<float>.Zero;
+        var c7_0 = Vector512<float>.Zero;
+        var c7_1 = Vector512<float>.Zero;
+        for (var p = 0; p < kc; p++)
+        {
+            var ra = rows[p] + aOff;
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(ra[0]);
+            c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector512.Create(ra[1]);
+            c1_0 = Avx512F.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector512.Create(ra[2]);
+            c2_0 = Avx512F.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector512.Create(ra[3]);
+            c3_0 = Avx512F.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector512.Create(ra[4]);
+            c4_0 = Avx512F.FusedMultiplyAdd(a4, b0, c4_0);
+            c4_1 = Avx512F.FusedMultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector512.Create(ra[5]);
+            c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
+            c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
+            var a6 = Vector512.Create(ra[6]);
+            c6_0 = Avx512F.FusedMultiplyAdd(a6, b0, c6_0);
+            c6_1 = Avx512F.FusedMultiplyAdd(a6, b1, c6_1);
+            var a7 = Vector512.Create(ra[7]);
+            c7_0 = Avx512F.FusedMultiplyAdd(a7, b0, c7_0);
+            c7_1 = Avx512F.FusedMultiplyAdd(a7, b1, c7_1);
+            b += ldb;
+        }
+
+        if (accumulate)
+        {
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 16) + c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 16) + c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 16) + c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 16) + c3_1, c + (3 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (4 * ldc) + 0) + c4_0, c + (4 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (4 * ldc) + 16) + c4_1, c + (4 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (5 * ldc) + 0) + c5_0, c + (5 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (5 * ldc) + 16) + c5_1, c + (5 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (6 * ldc) + 0) + c6_0, c + (6 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (6 * ldc) + 16) + c6_1, c + (6 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (7 * ldc) + 0) + c7_0, c + (7 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (7 * ldc) + 16) + c7_1, c + (7 * ldc) + 16);
+        }
+        else
+        {
+            Vector512.Store(c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(c3_1, c + (3 * ldc) + 16);
+            Vector512.Store(c4_0, c + (4 * ldc) + 0);
+            Vector512.Store(c4_1, c + (4 * ldc) + 16);
+            Vector512.Store(c5_0, c + (5 * ldc) + 0);
+            Vector512.Store(c5_1, c + (5 * ldc) + 16);
+            Vector512.Store(c6_0, c + (6 * ldc) + 0);
+            Vector512.Store(c6_1, c + (6 * ldc) + 16);
+            Vector512.Store(c7_0, c + (7 * ldc) + 0);
+            Vector512.Store(c7_1, c + (7 * ldc) + 16);
+        }
+    }
+
+    /// <summary>4x32 tile where column p of A is the contiguous run rows[p] + aOff, ..., + 3 (element (i, p) at
+    /// rows[p][aOff + i], no packing) and B is (kc, 32) with row stride ldb. Writes A * B to c, or adds it
+    /// when accumulate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowsK512Rows4(int kc, float** rows, nint aOff, float* b, nint ldb, float* c, int ldc, bool accumulate)
+    {
+        var c0_0 = Vector512<float>.Zero;
+        var c0_1 = Vector512<float>.Zero;
+        var c1_0 = Vector512<float>.Zero;
+        var c1_1 = Vector512<float>.Zero;
+        var c2_0 = Vector512<float>.Zero;
+        var c2_1 = Vector512<float>.Zero;
+        var c3_0 = Vector512<float>.Zero;
+        var c3_1 = Vector512<float>.Zero;
+        for (var p = 0; p < kc; p++)
+        {
+            var ra = rows[p] + aOff;
+            var b0 = Vector512.Load(b + 0);
+            var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(ra[0]);
+            c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector512.Create(ra[1]);
+            c1_0 = Avx512F.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector512.Create(ra[2]);
+            c2_0 = Avx512F.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector512.Create(ra[3]);
+            c3_0 = Avx512F.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(a3, b1, c3_1);
+            b += ldb;
+        }
+
+        if (accumulate)
+        {
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 0) + c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (0 * ldc) + 16) + c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 0) + c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (1 * ldc) + 16) + c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 0) + c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (2 * ldc) + 16) + c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 0) + c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(Vector512.Load(c + (3 * ldc) + 16) + c3_1, c + (3 * ldc) + 16);
+        }
+        else
+        {
+            Vector512.Store(c0_0, c + (0 * ldc) + 0);
+            Vector512.Store(c0_1, c + (0 * ldc) + 16);
+            Vector512.Store(c1_0, c + (1 * ldc) + 0);
+            Vector512.Store(c1_1, c + (1 * ldc) + 16);
+            Vector512.Store(c2_0, c + (2 * ldc) + 0);
+            Vector512.Store(c2_1, c + (2 * ldc) + 16);
+            Vector512.Store(c3_0, c + (3 * ldc) + 0);
+            Vector512.Store(c3_1, c + (3 * ldc) + 16);
+        }
+    }
+
     /// <summary>The 12x32 tile of <see cref="RowsA512"/> with AVX2 + FMA3: 4 6x16 sub-tiles. B comes as
     /// two packed (16-wide) halves, b0 for columns 0-15 and b1 for the rest, so a sub-tile's weights are one contiguous
     /// (kc, 16) block that stays in L1 for the second sub-tile of the same half, which runs next.</summary>
