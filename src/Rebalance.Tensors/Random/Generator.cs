@@ -262,7 +262,6 @@ public sealed class Generator
         });
     }
 
-
     private void Save(State st)
     {
         _s0 = st.S0;
